@@ -1,0 +1,151 @@
+/**
+ * The bridge between tfjs kernels and the AssemblyScript module. A kernel is written once against
+ * `KernelContext`; `kernelConfigs` turns it into one `KernelConfig` for the `wasm` backend (zero copy:
+ * the module runs on the backend's own heap, on the tensors' bytes) and one for the `cpu` backend
+ * (the same module on a private memory, inputs copied in and outputs copied out), so the two
+ * backends run the same instructions and give bit-identical results.
+ */
+import {KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo, util} from '@tensorflow/tfjs-core';
+import {KernelExports, kernelsOn} from './module';
+
+/** An output tensor being filled by a kernel. */
+export interface KernelOutput {
+  /** Byte address of the output's data in the kernel module's memory. */
+  readonly ptr: number;
+  readonly shape: number[];
+  readonly dtype: 'float32'|'int32';
+}
+
+/** What a kernel sees of the backend. Views are fresh on every call: memory may grow in between. */
+export interface KernelContext {
+  readonly kernels: KernelExports;
+  /** Byte address of an input's data. */
+  input(t: TensorInfo): number;
+  /** Allocates an output tensor. */
+  output(shape: number[], dtype: 'float32'|'int32'): KernelOutput;
+  /** Allocates scratch bytes (16-byte aligned), released when the kernel returns. */
+  scratch(bytes: number): number;
+  f32(ptr: number, length: number): Float32Array;
+  i32(ptr: number, length: number): Int32Array;
+}
+
+/** A kernel written once for both backends. */
+export interface KernelDef {
+  kernelName: string;
+  run(ctx: KernelContext, inputs: NamedTensorInfoMap, attrs: NamedAttrMap): KernelOutput|KernelOutput[];
+}
+
+const BYTES = {float32: 4, int32: 4} as const;
+
+// --- wasm backend: the tfjs-wasm heap -------------------------------------------------------------
+
+interface WasmBackendLike {
+  wasm: {asm?: {memory?: WebAssembly.Memory}; wasmMemory?: WebAssembly.Memory;
+         wasmExports?: {memory?: WebAssembly.Memory}; _malloc(n: number): number; _free(p: number): void};
+  dataIdMap: {get(id: object): {memoryOffset: number}|undefined};
+  makeOutput(shape: number[], dtype: string): TensorInfo;
+}
+
+/** The backend heap's `WebAssembly.Memory`, under each name tfjs-wasm builds have used. */
+export function wasmHeapMemory(backend: WasmBackendLike): WebAssembly.Memory {
+  const m = backend.wasm.asm?.memory ?? backend.wasm.wasmMemory ?? backend.wasm.wasmExports?.memory;
+  if (!m) throw new Error('tfjs-sparsity: cannot find the memory of the tfjs wasm backend');
+  return m;
+}
+
+function runOnWasm(def: KernelDef, backend: WasmBackendLike, inputs: NamedTensorInfoMap,
+                   attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
+  const memory = wasmHeapMemory(backend);
+  const scratch: number[] = [];
+  const infos = new Map<KernelOutput, TensorInfo>();
+  const ctx: KernelContext = {
+    kernels: kernelsOn(memory),
+    input: (t) => {
+      const data = backend.dataIdMap.get(t.dataId);
+      if (!data) throw new Error(`tfjs-sparsity: tensor ${t.dataId} is not on the wasm backend`);
+      return data.memoryOffset;
+    },
+    output: (shape, dtype) => {
+      const info = backend.makeOutput(shape, dtype);
+      const out = {ptr: backend.dataIdMap.get(info.dataId)!.memoryOffset, shape, dtype};
+      infos.set(out, info);
+      return out;
+    },
+    scratch: (bytes) => {
+      // emmalloc aligns to 8; over-allocate to align to 16 for v128 loads.
+      const raw = backend.wasm._malloc(bytes + 16) >>> 0;
+      scratch.push(raw);
+      return (raw + 15) & ~15;
+    },
+    f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
+    i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
+  };
+  try {
+    const result = def.run(ctx, inputs, attrs);
+    return Array.isArray(result) ? result.map(o => infos.get(o)!) : infos.get(result)!;
+  } finally {
+    for (const p of scratch) backend.wasm._free(p);
+  }
+}
+
+// --- cpu backend: a private memory ----------------------------------------------------------------
+
+interface CpuBackendLike {
+  readSync(dataId: object): ArrayLike<number>|Uint8Array[];
+  makeTensorInfo(shape: number[], dtype: string, values: Float32Array|Int32Array): TensorInfo;
+}
+
+const PAGE = 65536;
+let privateMemory: WebAssembly.Memory|undefined;
+
+function runOnCpu(def: KernelDef, backend: CpuBackendLike, inputs: NamedTensorInfoMap,
+                  attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
+  privateMemory ??= new WebAssembly.Memory({initial: 16});
+  const memory = privateMemory;
+  let top = 0;
+  const alloc = (bytes: number) => {
+    const ptr = top;
+    top = (top + bytes + 15) & ~15;
+    if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / PAGE));
+    return ptr;
+  };
+  const ctx: KernelContext = {
+    kernels: kernelsOn(memory),
+    input: (t) => {
+      const values = backend.readSync(t.dataId) as Float32Array|Int32Array;
+      const ptr = alloc(values.byteLength);
+      new Uint8Array(memory.buffer, ptr, values.byteLength)
+          .set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      return ptr;
+    },
+    output: (shape, dtype) => ({ptr: alloc(util.sizeFromShape(shape) * BYTES[dtype]), shape, dtype}),
+    scratch: alloc,
+    f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
+    i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
+  };
+  const copyOut = (o: KernelOutput) => {
+    const n = util.sizeFromShape(o.shape);
+    const values = o.dtype === 'float32' ? ctx.f32(o.ptr, n).slice() : ctx.i32(o.ptr, n).slice();
+    return backend.makeTensorInfo(o.shape, o.dtype, values);
+  };
+  const result = def.run(ctx, inputs, attrs);
+  return Array.isArray(result) ? result.map(copyOut) : copyOut(result);
+}
+
+/** The `wasm` and `cpu` kernel configs of one kernel. */
+export function kernelConfigs(def: KernelDef): KernelConfig[] {
+  return [
+    {
+      kernelName: def.kernelName,
+      backendName: 'wasm',
+      kernelFunc: (({inputs, backend, attrs}) =>
+          runOnWasm(def, backend as WasmBackendLike, inputs, attrs ?? {})) as KernelFunc,
+    },
+    {
+      kernelName: def.kernelName,
+      backendName: 'cpu',
+      kernelFunc: (({inputs, backend, attrs}) =>
+          runOnCpu(def, backend as CpuBackendLike, inputs, attrs ?? {})) as KernelFunc,
+    },
+  ];
+}

@@ -1,0 +1,93 @@
+// Shared test helpers: backends, seeded random data, leak checks, exact comparisons.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import * as assert from 'uvu/assert';
+
+tf.env().set('PROD', true);
+
+export const BACKENDS = ['wasm', 'cpu'] as const;
+export type BackendName = typeof BACKENDS[number];
+
+/** Makes `name` the active backend (awaiting tfjs-wasm's init the first time). */
+export async function useBackend(name: BackendName): Promise<void> {
+  if (tf.getBackend() !== name) {
+    const ok = await tf.setBackend(name);
+    assert.ok(ok, `backend ${name} failed to initialise`);
+  }
+  await tf.ready();
+}
+
+/** Runs `fn` and asserts that it leaves the number of live tensors unchanged. */
+export function noLeak<T>(fn: () => T, what = 'op'): T {
+  const before = tf.memory().numTensors;
+  const result = fn();
+  const after = tf.memory().numTensors - (result instanceof tf.Tensor ? 1 : 0);
+  assert.is(after, before, `${what} leaked ${after - before} tensors`);
+  return result;
+}
+
+/** Deterministic PRNG (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples from a seeded PRNG. */
+export function normal(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(r(), 1e-12), v = r();
+    out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Value generators for kernel tests, each named for the edge it probes. */
+export function valueCases(n: number, seed: number): Array<[string, Float32Array]> {
+  const r = rng(seed);
+  const pick = (f: (i: number) => number) => Float32Array.from({length: n}, (_, i) => f(i));
+  return [
+    ['normal', normal(n, seed)],
+    ['ties', pick(() => Math.floor(r() * 5) - 2)],
+    ['all_equal', pick(() => -0.75)],
+    ['all_zero', pick((i) => (i % 2 ? -0 : 0))],
+    ['half_zero', pick((i) => (i % 2 ? 0 : r() - 0.5))],
+    ['huge_tiny', pick(() => (r() < 0.5 ? 1 : -1) * Math.pow(2, Math.floor(r() * 250) - 140))],
+    ['subnormal', pick(() => (r() - 0.5) * 1e-40)],
+    ['infinities', pick((i) => (i % 7 === 0 ? (i % 2 ? -Infinity : Infinity) : r() - 0.5))],
+  ];
+}
+
+/** Asserts bitwise equality of two float32 arrays, naming the first differing index. */
+export function assertBitsEqual(actual: Float32Array|Int32Array, expected: Float32Array|Int32Array, what: string): void {
+  assert.is(actual.length, expected.length, `${what}: length`);
+  const a = new Int32Array(actual.buffer, actual.byteOffset, actual.length);
+  const e = new Int32Array(expected.buffer, expected.byteOffset, expected.length);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== e[i]) {
+      assert.unreachable(`${what}: index ${i} of ${a.length}: got ${actual[i]} (bits ${a[i]}), ` +
+          `expected ${expected[i]} (bits ${e[i]})`);
+    }
+  }
+}
+
+/** Shapes named for the edges they hit. */
+export const SHAPES: Array<[string, number[]]> = [
+  ['one_element', [1]],
+  ['n_lt_4', [3]],
+  ['n_lt_16', [13]],
+  ['n_eq_16', [16]],
+  ['n_tail', [67]],
+  ['rank2_tail', [7, 13]],
+  ['rank2', [64, 64]],
+  ['rank4', [3, 3, 5, 7]],
+  ['large', [1031, 33]],
+];
