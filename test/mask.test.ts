@@ -49,7 +49,7 @@ maskSuite('maskFromThreshold rejects bad arguments without leaking', () => {
   const vec = tf.tensor([1, 2]);
   const before = tf.memory().numTensors;
   assert.throws(() => maskFromThreshold(i32, 1), /'w' passed to 'maskFromThreshold' must be a float32 tensor, but got a int32/);
-  assert.throws(() => maskFromThreshold([1, 2], vec), /'threshold' passed to 'maskFromThreshold' must have rank 0/);
+  assert.throws(() => maskFromThreshold([1, 2], vec as tf.Scalar), /'threshold' passed to 'maskFromThreshold' must have rank 0/);
   assert.throws(() => maskFromThreshold('x' as unknown as number[], 1), /'w' passed to 'maskFromThreshold' must be a Tensor or TensorLike/);
   assert.is(tf.memory().numTensors, before);
   tf.dispose([i32, vec]);

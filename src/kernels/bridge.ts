@@ -29,10 +29,13 @@ export interface KernelContext {
   i32(ptr: number, length: number): Int32Array;
 }
 
+/** A kernel's inputs by name; `runKernel` callers always pass every input the kernel reads. */
+export type KernelInputs = Record<string, TensorInfo>;
+
 /** A kernel written once for both backends. */
 export interface KernelDef {
   kernelName: string;
-  run(ctx: KernelContext, inputs: NamedTensorInfoMap, attrs: NamedAttrMap): KernelOutput|KernelOutput[];
+  run(ctx: KernelContext, inputs: KernelInputs, attrs: NamedAttrMap): KernelOutput|KernelOutput[];
 }
 
 const BYTES = {float32: 4, int32: 4} as const;
@@ -81,7 +84,7 @@ function runOnWasm(def: KernelDef, backend: WasmBackendLike, inputs: NamedTensor
     i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
   };
   try {
-    const result = def.run(ctx, inputs, attrs);
+    const result = def.run(ctx, inputs as KernelInputs, attrs);
     return Array.isArray(result) ? result.map(o => infos.get(o)!) : infos.get(result)!;
   } finally {
     for (const p of scratch) backend.wasm._free(p);
@@ -128,7 +131,7 @@ function runOnCpu(def: KernelDef, backend: CpuBackendLike, inputs: NamedTensorIn
     const values = o.dtype === 'float32' ? ctx.f32(o.ptr, n).slice() : ctx.i32(o.ptr, n).slice();
     return backend.makeTensorInfo(o.shape, o.dtype, values);
   };
-  const result = def.run(ctx, inputs, attrs);
+  const result = def.run(ctx, inputs as KernelInputs, attrs);
   return Array.isArray(result) ? result.map(copyOut) : copyOut(result);
 }
 

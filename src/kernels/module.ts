@@ -6,19 +6,18 @@
  */
 import {WASM_BASE64} from './wasm-bytes';
 
-/** The kernel exports, pointer in / pointer out (see `assembly/`). */
-export interface KernelExports {
-  f32_mask_from_threshold__simd128(src: number, n: number, threshold: number, dst: number): void;
-  f32_apply_mask__simd128(src: number, mask: number, n: number, dst: number): void;
-  f32_count_nonzero__simd128(src: number, n: number): number;
-  [name: string]: unknown;
-}
+/**
+ * The kernel exports, pointer in / pointer out (see `assembly/`). Empty here: each kernel family's
+ * file in `src/kernels/` declares its own exports by augmenting this interface.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface KernelExports {}
 
 let compiled: WebAssembly.Module|undefined;
 let compiling: Promise<WebAssembly.Module>|undefined;
 
-function wasmBytes(): Uint8Array {
-  if (typeof Buffer !== 'undefined') return Buffer.from(WASM_BASE64, 'base64');
+function wasmBytes(): Uint8Array<ArrayBuffer> {
+  if (typeof Buffer !== 'undefined') return new Uint8Array(Buffer.from(WASM_BASE64, 'base64'));
   const s = atob(WASM_BASE64);
   const bytes = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
