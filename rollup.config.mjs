@@ -1,15 +1,71 @@
-// Dual ESM/CJS bundles with one .d.ts; tfjs and Node built-ins stay external (peer dependencies).
+// Node: dual ESM/CJS bundles with one .d.ts; tfjs and Node built-ins stay external (peer dependencies).
+// Browser: one ESM bundle from src/browser.ts, tfjs external (a page maps it with an import map).
+import {existsSync, statSync} from 'node:fs';
+import {dirname, resolve} from 'node:path';
 import typescript from '@rollup/plugin-typescript';
 import {dts} from 'rollup-plugin-dts';
+import ts from 'typescript';
 
 const external = (id) => id.startsWith('@tensorflow/') || id.startsWith('node:');
+const tsOptions = {tsconfig: './tsconfig.json', include: ['src/**/*.ts'], declaration: false,
+                   outDir: undefined, compilerOptions: {outDir: undefined, declaration: false}};
+
+/**
+ * Fails the browser build on any import other than our own files and `@tensorflow/*`: a Node
+ * built-in or an unbundled package would only fail later, in the user's page.
+ */
+function browserOnly() {
+  return {
+    name: 'tfjs-sparsity-browser-only',
+    resolveId(id, importer) {
+      if (!importer || id.startsWith('.') || id.startsWith('@tensorflow/') || id === 'tslib') return null;
+      this.error(`'${id}' (imported by ${importer}) cannot go into the browser bundle: src/browser.ts must ` +
+          `export only modules that need nothing but @tensorflow/* (list Node-only exports in ` +
+          `test/browser.test.ts NODE_ONLY instead)`);
+    },
+  };
+}
+
+/**
+ * TypeScript to JavaScript one file at a time (tsconfig has `isolatedModules`, so this is exact), in
+ * about a second: the browser test builds the bundle on every run. Type errors are `npm run
+ * typecheck`'s job.
+ */
+function transpileTs() {
+  const {config} = ts.readConfigFile('tsconfig.json', ts.sys.readFile);
+  const {options} = ts.convertCompilerOptionsFromJson(config.compilerOptions, '.');
+  const compilerOptions = {...options, declaration: false, sourceMap: true, inlineSourceMap: false, outDir: undefined};
+  const isFile = (path) => existsSync(path) && statSync(path).isFile();
+  return {
+    name: 'tfjs-sparsity-transpile-ts',
+    resolveId(id, importer) {
+      if (!importer || !id.startsWith('.')) return null;
+      const base = resolve(dirname(importer), id);
+      return [`${base}.ts`, `${base}/index.ts`, base].find(isFile) ?? null;
+    },
+    transform(code, id) {
+      if (!id.endsWith('.ts')) return null;
+      const out = ts.transpileModule(code, {compilerOptions, fileName: id});
+      return {code: out.outputText.replace(/\n\/\/# sourceMappingURL=.*$/, ''), map: JSON.parse(out.sourceMapText)};
+    },
+  };
+}
+
+/** The browser bundle's rollup options (the browser test builds it into a temporary folder). */
+export function browserBundle(file = 'dist/tfjs-sparsity.browser.mjs') {
+  return {
+    input: 'src/browser.ts',
+    external: (id) => id.startsWith('@tensorflow/'),
+    plugins: [browserOnly(), transpileTs()],
+    output: {file, format: 'es', sourcemap: true},
+  };
+}
 
 export default [
   {
     input: 'src/index.ts',
     external,
-    plugins: [typescript({tsconfig: './tsconfig.json', include: ['src/**/*.ts'], declaration: false,
-                          outDir: undefined, compilerOptions: {outDir: undefined, declaration: false}})],
+    plugins: [typescript(tsOptions)],
     output: [
       {file: 'dist/index.mjs', format: 'es', sourcemap: true},
       {file: 'dist/index.cjs', format: 'cjs', sourcemap: true, exports: 'named'},
@@ -20,5 +76,12 @@ export default [
     external,
     plugins: [dts()],
     output: {file: 'dist/index.d.ts', format: 'es'},
+  },
+  browserBundle(),
+  {
+    input: 'src/browser.ts',
+    external,
+    plugins: [dts()],
+    output: {file: 'dist/tfjs-sparsity.browser.d.ts', format: 'es'},
   },
 ];

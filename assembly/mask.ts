@@ -8,11 +8,13 @@
 @inline const ABS_MASK: i32 = 0x7fffffff;
 // @ts-ignore: decorator
 @inline const ONE_BITS: i32 = 0x3f800000;
+// @ts-ignore: decorator
+@inline const INF_KEY: i32 = 0x7f800000;
 
 /** The key of a threshold: a negative threshold keeps everything, like `|w| >= t` does. */
 // @ts-ignore: decorator
 @inline function thresholdKey(bits: i32): i32 {
-  return bits < 0 && (bits & ABS_MASK) != 0 && (bits & ABS_MASK) <= 0x7f800000 ? 0 : bits & ABS_MASK;
+  return bits < 0 && (bits & ABS_MASK) != 0 && (bits & ABS_MASK) <= INF_KEY ? 0 : bits & ABS_MASK;
 }
 
 /**
@@ -24,7 +26,10 @@
  */
 export function f32_mask_from_threshold__simd128(src: usize, n: i32, threshold: usize, dst: usize): void {
   const tkey = thresholdKey(load<i32>(threshold));
-  const vt = i32x4.splat(tkey - 1);
+  // Every NaN is kept, whatever its payload and even against a NaN threshold: keys above
+  // +Infinity's are NaNs, so the effective threshold key is capped there.
+  const ckey = min(tkey, INF_KEY + 1);
+  const vt = i32x4.splat(ckey - 1);
   const vabs = i32x4.splat(ABS_MASK);
   const vone = i32x4.splat(ONE_BITS);
   let i = 0;
@@ -37,7 +42,7 @@ export function f32_mask_from_threshold__simd128(src: usize, n: i32, threshold: 
   }
   for (; i < n; i++) {
     const key = load<i32>(src + (<usize>i << 2)) & ABS_MASK;
-    store<f32>(dst + (<usize>i << 2), select<f32>(1, 0, key >= tkey));
+    store<f32>(dst + (<usize>i << 2), select<f32>(1, 0, key >= ckey));
   }
 }
 

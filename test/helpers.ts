@@ -91,3 +91,51 @@ export const SHAPES: Array<[string, number[]]> = [
   ['rank4', [3, 3, 5, 7]],
   ['large', [1031, 33]],
 ];
+
+/** Async `noLeak`: awaits `fn` and asserts that the number of live tensors is unchanged. */
+export async function noLeakAsync<T>(fn: () => Promise<T>, what = 'call'): Promise<T> {
+  const before = tf.memory().numTensors;
+  const result = await fn();
+  const after = tf.memory().numTensors;
+  assert.is(after, before, `${what} leaked ${after - before} tensors`);
+  return result;
+}
+
+/** A `[K, N]` normal weight with a `sparsity` fraction of its `block` blocks (aligned at (0, 0)) zeroed. */
+export function blockSparseWeight(K: number, N: number, block: [number, number], sparsity: number, seed: number): Float32Array {
+  const w = normal(K * N, seed);
+  const r = rng(seed + 1);
+  const [bh, bw] = block;
+  for (let k0 = 0; k0 < K; k0 += bh) {
+    for (let n0 = 0; n0 < N; n0 += bw) {
+      if (r() >= sparsity) continue;
+      for (let k = k0; k < Math.min(K, k0 + bh); k++) for (let n = n0; n < Math.min(N, n0 + bw); n++) w[k * N + n] = 0;
+    }
+  }
+  return w;
+}
+
+/**
+ * The error bound of one output of an int8 block-sparse layer (`SparseDense`, `blockSparseMatMul`)
+ * against the float32 product x·W: weights are quantized per output channel (|Δw| <= sw[n]/2 on
+ * stored entries, exact zeros elsewhere), activations per row (|Δx| <= sx/2, sx = max|x[m, :]|/127),
+ * products summed exactly in int32, so
+ *   |y - ŷ| <= sw[n]/2 · Σ_k |x_k| + sx/2 · Σ_k |w_kn| + nnz_n · sx · sw[n] / 4   (k over stored w_kn),
+ * plus float32 rounding of the final scaling. Dense fallbacks (dequantized W, float32 x) meet the
+ * first term alone. Elementwise activations with slope <= 1 (relu, tanh, linear) and softmax (in the
+ * max norm of a row) keep the bound.
+ */
+export function int8Bound(x: Float32Array|Int32Array|Uint8Array, m: number, w: Float32Array|Int32Array|Uint8Array,
+                          [K, N]: [number, number], scales: Float32Array|Int32Array|Uint8Array, n: number): number {
+  let sx = 0;
+  for (let k = 0; k < K; k++) sx = Math.max(sx, Math.abs(x[m * K + k]));
+  sx /= 127;
+  let sumX = 0, sumW = 0, nnz = 0;
+  for (let k = 0; k < K; k++) {
+    if (w[k * N + n] === 0) continue;
+    sumX += Math.abs(x[m * K + k]);
+    sumW += Math.abs(w[k * N + n]);
+    nnz++;
+  }
+  return scales[n] / 2 * sumX + sx / 2 * sumW + nnz * sx * scales[n] / 4;
+}

@@ -37,6 +37,23 @@ maskSuite('maskFromThreshold keeps ties and NaN', async () => {
   }
 });
 
+maskSuite('maskFromThreshold keeps NaNs of every payload, even against a NaN threshold', async () => {
+  const bits = new Int32Array([0x7fc00000, 0x7f800001, 0xffc00000 | 0, 0x7fffffff]);
+  const nans = new Float32Array(bits.buffer);
+  const thresholdBits = new Float32Array(new Int32Array([0x7fffffff]).buffer);
+  for (const backend of BACKENDS) {
+    await useBackend(backend);
+    const w = tf.tensor(Float32Array.from([...nans, 1, Infinity]));
+    for (const t of [tf.scalar(thresholdBits[0]), tf.scalar(NaN), tf.scalar(Infinity)]) {
+      const m = maskFromThreshold(w, t);
+      const expected = t.dataSync()[0] === Infinity ? [1, 1, 1, 1, 0, 1] : [1, 1, 1, 1, 0, 0];
+      assert.equal(Array.from(m.dataSync()), expected, `${backend} threshold ${t.dataSync()[0]}`);
+      tf.dispose([m, t]);
+    }
+    w.dispose();
+  }
+});
+
 maskSuite('maskFromThreshold takes a scalar tensor threshold', async () => {
   const t = tf.scalar(1.5);
   const m = maskFromThreshold([1, 2], t);

@@ -35,6 +35,8 @@ export type KernelInputs = Record<string, TensorInfo>;
 /** A kernel written once for both backends. */
 export interface KernelDef {
   kernelName: string;
+  /** The backends to register on (default both); e.g. a kernel that fills a gap in tfjs-wasm only. */
+  backends?: Array<'wasm'|'cpu'>;
   run(ctx: KernelContext, inputs: KernelInputs, attrs: NamedAttrMap): KernelOutput|KernelOutput[];
 }
 
@@ -46,7 +48,13 @@ interface WasmBackendLike {
   wasm: {asm?: {memory?: WebAssembly.Memory}; wasmMemory?: WebAssembly.Memory;
          wasmExports?: {memory?: WebAssembly.Memory}; _malloc(n: number): number; _free(p: number): void};
   dataIdMap: {get(id: object): {memoryOffset: number}|undefined};
-  makeOutput(shape: number[], dtype: string): TensorInfo;
+  makeOutput(shape: number[], dtype: string, memoryOffset?: number, values?: Float32Array|Int32Array): TensorInfo;
+  readSync(dataId: object): ArrayLike<number>|Uint8Array[];
+}
+
+/** True for the heap of tfjs-wasm's threaded build (cross-origin-isolated pages): a shared memory. */
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
 }
 
 /** The backend heap's `WebAssembly.Memory`, under each name tfjs-wasm builds have used. */
@@ -59,6 +67,14 @@ export function wasmHeapMemory(backend: WasmBackendLike): WebAssembly.Memory {
 function runOnWasm(def: KernelDef, backend: WasmBackendLike, inputs: NamedTensorInfoMap,
                    attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
   const memory = wasmHeapMemory(backend);
+  if (isShared(memory)) {
+    // Our module imports an unshared memory, so it cannot run on a shared heap: run it on the
+    // private memory as on the cpu backend, copying inputs out of the heap and outputs into it.
+    return runOnCpu(def, {
+      readSync: (dataId) => backend.readSync(dataId),
+      makeTensorInfo: (shape, dtype, values) => backend.makeOutput(shape, dtype, undefined, values),
+    }, inputs, attrs);
+  }
   const scratch: number[] = [];
   const infos = new Map<KernelOutput, TensorInfo>();
   const ctx: KernelContext = {
@@ -137,7 +153,8 @@ function runOnCpu(def: KernelDef, backend: CpuBackendLike, inputs: NamedTensorIn
 
 /** The `wasm` and `cpu` kernel configs of one kernel. */
 export function kernelConfigs(def: KernelDef): KernelConfig[] {
-  return [
+  const backends = def.backends ?? ['wasm', 'cpu'];
+  const configs: KernelConfig[] = [
     {
       kernelName: def.kernelName,
       backendName: 'wasm',
@@ -151,4 +168,5 @@ export function kernelConfigs(def: KernelDef): KernelConfig[] {
           runOnCpu(def, backend as CpuBackendLike, inputs, attrs ?? {})) as KernelFunc,
     },
   ];
+  return configs.filter(c => backends.includes(c.backendName as 'wasm'|'cpu'));
 }

@@ -3,3 +3,10 @@ import './register';
 
 export {ready} from './module';
 export {applyMask, countNonzero, maskFromThreshold} from './mask';
+export {blockPool, expandBlockMask, POOLING_TYPES} from './pool';
+export type {PoolingType} from './pool';
+export {mByNMask} from './nm';
+export {pruneMask} from './prune_mask';
+export type {PruneMaskOptions, PruneMaskResult} from './prune_mask';
+export {keepCount, kthLargestMagnitude, magnitudeThreshold} from './select';
+export {fastMatMul} from './gemm_grad';

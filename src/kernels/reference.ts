@@ -25,3 +25,134 @@ export function countNonzero(w: Float32Array): number {
   for (let i = 0; i < w.length; i++) if (w[i] !== 0) c++;
   return c;
 }
+
+/**
+ * The k-th largest magnitude (k from 1) by a full sort of the magnitude keys, as a one-element
+ * float32 array holding the key's bits (NaN keys rank above +Infinity's; a NaN result keeps its bits).
+ */
+export function kthLargestMagnitude(w: Float32Array, k: number): Float32Array {
+  const keys = Int32Array.from(new Int32Array(w.buffer, w.byteOffset, w.length), (b) => b & 0x7fffffff);
+  keys.sort();
+  return new Float32Array(Int32Array.of(keys[keys.length - k]).buffer);
+}
+
+/**
+ * Block pooling of |w| ([rows, cols], row-major) over bh x bw blocks aligned at (0, 0), partial edge
+ * blocks over their valid cells. AVG: each column's float32 sum over the block's rows in order,
+ * divided by the row count, then the in-order float32 sum of those means divided by the column
+ * count. MAX: the largest magnitude key (NaN above +Infinity), returned with its bits.
+ */
+export function blockPoolRef(w: Float32Array, rows: number, cols: number, bh: number, bw: number,
+                             poolingType: 'AVG'|'MAX'): Float32Array {
+  const gr = Math.ceil(rows / bh), gc = Math.ceil(cols / bw);
+  const out = new Float32Array(gr * gc);
+  const outBits = new Int32Array(out.buffer);
+  // Keys straight from the bits: reading a float32 NaN into a JS number may change its payload.
+  const bits = new Int32Array(w.buffer, w.byteOffset, w.length);
+  for (let i = 0; i < gr; i++) {
+    const r0 = i * bh, r1 = Math.min(r0 + bh, rows);
+    for (let j = 0; j < gc; j++) {
+      const c0 = j * bw, c1 = Math.min(c0 + bw, cols);
+      if (poolingType === 'MAX') {
+        let key = 0;
+        for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) key = Math.max(key, bits[r * cols + c] & 0x7fffffff);
+        outBits[i * gc + j] = key;
+        continue;
+      }
+      let total = 0;
+      for (let c = c0; c < c1; c++) {
+        let sum = Math.abs(w[r0 * cols + c]);
+        for (let r = r0 + 1; r < r1; r++) sum = Math.fround(sum + Math.abs(w[r * cols + c]));
+        const mean = Math.fround(sum / (r1 - r0));
+        total = c === c0 ? mean : Math.fround(total + mean);
+      }
+      out[i * gc + j] = total / (c1 - c0);
+    }
+  }
+  return out;
+}
+
+/** Each value of a [ceil(rows/bh), ceil(cols/bw)] block mask repeated over its block, cropped to [rows, cols]. */
+export function expandBlockMaskRef(blockMask: Float32Array, bh: number, bw: number, rows: number,
+                                   cols: number): Float32Array {
+  const gc = Math.ceil(cols / bw);
+  const src = new Int32Array(blockMask.buffer, blockMask.byteOffset, blockMask.length);
+  const out = new Int32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[r * cols + c] = src[Math.floor(r / bh) * gc + Math.floor(c / bw)];
+  }
+  return new Float32Array(out.buffer);
+}
+
+/**
+ * tfmot's `generate_m_by_n_mask`, step by step: rearrange a rank-2 [in, out] weight to [out, in]
+ * and a rank-4 [h, w, in, out] one to [out*h*w, in]; zero-pad each row by n - (in % n) (a full
+ * extra group when in % n == 0); in each group of n keep the n - m largest magnitude keys, ties to
+ * the lower index (tf.math.top_k's order; NaN ranks largest); drop the padding and map back.
+ */
+export function mByNMaskRef(w: Float32Array, shape: number[], m: number, n: number): Float32Array {
+  const [spatial, cin, cout] = shape.length === 4 ? [shape[0] * shape[1], shape[2], shape[3]] : [1, shape[0], shape[1]];
+  const width = cin + (n - (cin % n));
+  const out = new Float32Array(w.length);
+  const keys = new Int32Array(width);
+  for (let o = 0; o < cout; o++) {
+    for (let s = 0; s < spatial; s++) {
+      // Row o*spatial + s of tfmot's [out*h*w, in] matrix, padded.
+      keys.fill(0);
+      for (let i = 0; i < cin; i++) keys[i] = magnitudeKey(w[(s * cin + i) * cout + o]);
+      for (let g0 = 0; g0 < width; g0 += n) {
+        const order = Array.from({length: n}, (_, j) => g0 + j).sort((a, b) => keys[b] - keys[a] || a - b);
+        for (const i of order.slice(0, n - m)) if (i < cin) out[(s * cin + i) * cout + o] = 1;
+      }
+    }
+  }
+  return out;
+}
+
+/** y[M, N] = x[M, K] · w[K, N] (+ bias), relu optional, summed in float64. */
+export function matMul(x: Float32Array, w: Float32Array, M: number, K: number, N: number,
+                       bias?: Float32Array, relu = false): Float64Array {
+  const y = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += x[m * K + k] * w[k * N + n];
+      if (bias) acc += bias[n];
+      y[m * N + n] = relu && acc < 0 ? 0 : acc;
+    }
+  }
+  return y;
+}
+
+/**
+ * The error bound of the int8 x int8 block-sparse matmul against `matMul` with the unquantized
+ * weight, per output. With sw[n] = max_k |w[k, n]| / 127 and sx[m] = max_k |x[m, k]| / 127, the
+ * kernel uses w = sw·qw + ew and x = sx·qx + ex with |ew| <= sw/2 and |ex| <= sx/2 (round to
+ * nearest), and sums qx·qw exactly in i32, so
+ *   |x·w - (x - ex)(w - ew)| = |x·ew + ex·w - ex·ew| <= |x|·sw/2 + sx/2·|w| + sx·sw/4
+ * per product; summed over k:
+ *   |err[m, n]| <= sw[n]/2 · Σ_k |x[m, k]| + sx[m]/2 · Σ_k |w[k, n]| + K · sx[m]·sw[n] / 4,
+ * plus float32 rounding of the final scaling and of the quantizer's multiplies (a relative 2e-6 of
+ * Σ_k |x|·|w| plus the bound). relu only shrinks the error.
+ */
+export function int8MatMulErrorBound(x: Float32Array, w: Float32Array, M: number, K: number, N: number,
+                                     sw: Float32Array): Float64Array {
+  const bound = new Float64Array(M * N);
+  const colAbs = new Float64Array(N);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) colAbs[n] += Math.abs(w[k * N + n]);
+  for (let m = 0; m < M; m++) {
+    let rowAbs = 0, amax = 0;
+    for (let k = 0; k < K; k++) {
+      rowAbs += Math.abs(x[m * K + k]);
+      amax = Math.max(amax, Math.abs(x[m * K + k]));
+    }
+    const sx = amax / 127;
+    for (let n = 0; n < N; n++) {
+      let absDot = 0;
+      for (let k = 0; k < K; k++) absDot += Math.abs(x[m * K + k] * w[k * N + n]);
+      const b = sw[n] / 2 * rowAbs + sx / 2 * colAbs[n] + K * sx * sw[n] / 4;
+      bound[m * N + n] = b * (1 + 2e-6) + 2e-6 * absDot;
+    }
+  }
+  return bound;
+}

@@ -1,0 +1,37 @@
+import {rollup} from 'rollup';
+import {chromium} from 'playwright-core';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import {mkdtempSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {browserBundle} from './rollup.config.mjs';
+import {serveStatic} from './src/cli/serve';
+import {OPS} from './test/browser-cases';
+const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-browser-'));
+let t = Date.now();
+const o = browserBundle(join(dir, 'tfjs-sparsity.browser.mjs'));
+const b = await rollup(o); await b.write(o.output); await b.close();
+console.log('build', Date.now() - t); t = Date.now();
+const mounts = {'/node_modules/@tensorflow/': 'node_modules/@tensorflow', '/dist/': dir, '/browser/': 'browser'};
+const s1 = await serveStatic({mounts, crossOriginIsolated: process.argv[2] === 'iso'});
+const browser = await chromium.launch({executablePath: '/usr/bin/chromium', args: ['--headless','--no-sandbox','--disable-gpu','--disable-quic','--no-first-run','--disable-background-networking','--disable-component-update','--disable-sync']});
+console.log('launch', Date.now() - t); t = Date.now();
+const page = await browser.newPage(); 
+page.on('console', m => console.log('console:', m.text()));
+page.on('pageerror', e => console.log('pageerror:', e.message));
+await page.goto(s1.url + 'browser/kernels.html');
+const info = await page.evaluate(() => (window as any).kernelPage.then((p: any) => p.info));
+console.log(info, Date.now() - t); t = Date.now();
+await tf.setBackend('wasm');
+const probe = [{name: 'probe', expr: {$call: 'countNonzero', args: [[1, 2, 0]]}}];
+for (const [op, cases] of OPS) {
+  const list = cases();
+  const t1 = Date.now();
+  const json = JSON.stringify(list).length;
+  const r = await page.evaluate((c: unknown) => (window as any).kernelPage.then((p: any) => p.runCases(c, {digest: true})), list as unknown);
+  const errs = r.filter((x: any) => x.error).map((x: any) => x.name + ': ' + x.error);
+  const p = await page.evaluate((c: unknown) => (window as any).kernelPage.then((p: any) => p.runCases(c)), probe as unknown);
+  console.log(op, list.length, 'cases', json, 'bytes', Date.now() - t1, 'ms', 'errors', errs.length, errs.slice(0, 3), 'probe', p[0].error ?? 'ok');
+}
+await browser.close(); await s1.close();

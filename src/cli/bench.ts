@@ -1,0 +1,207 @@
+/**
+ * `tfjs-sparsity bench`: the block-size trade-off harness. For each block shape and sparsity it
+ * measures the block-sparse matmul's speedup over `tf.matMul` (wasm backend, same process), the
+ * converted model's bytes, and MNIST test accuracy after pruning the Dense layers with that block
+ * and fine-tuning; then writes JSON and an HTML report with the speedup and accuracy curves and
+ * the Pareto front of accuracy against latency.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+import {mkdirSync, writeFileSync} from 'node:fs';
+import {join, resolve} from 'node:path';
+import {
+  blockSparseMatMul, cloneModel, ConstantSparsity, packBlockSparse, planBlockSparseMatMul, pruneLowMagnitude,
+  pruneMask, stripPruning, UpdatePruningStep,
+} from '../index';
+import {toSparse} from '../sparse/convert';
+import {loadMnist} from './mnist';
+import {modelBytes, saveModel} from './model_files';
+import {ChartSpec, writeReport} from './report';
+import {accuracy, buildCnn, compileForMnist, latencyMs, progressBar, splitTensors} from './train';
+import {UsageError} from './usage';
+
+export const BENCH_BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 8], [1, 16], [2, 2], [4, 4]];
+export const BENCH_SPARSITIES = [0.5, 0.7, 0.8, 0.9, 0.95];
+const QUICK_BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 16]];
+const QUICK_SPARSITIES = [0.5, 0.9];
+
+export interface BenchOptions {
+  out: string;
+  quick?: boolean;
+  blocks?: string;
+  sparsities?: string;
+}
+
+/** One (block, sparsity) point of the trade-off. */
+export interface BenchPoint {
+  block: string;
+  sparsity: number;
+  kernel: string;
+  speedupBatch1: number;
+  speedupBatch32: number;
+  modelBytes: number;
+  accuracy: number;
+  latencyMs: number;
+}
+
+export interface BenchResult {
+  denseAccuracy: number;
+  denseBytes: number;
+  denseLatencyMs: number;
+  layerShape: [number, number];
+  points: BenchPoint[];
+}
+
+function parseList<T>(text: string|undefined, parse: (s: string) => T, flag: string): T[]|undefined {
+  if (text === undefined) return undefined;
+  return text.split(',').map(s => {
+    try {
+      return parse(s.trim());
+    } catch (e) {
+      throw new UsageError(`${flag}: '${s}' ${(e as Error).message}`);
+    }
+  });
+}
+
+function parseBlockText(s: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(s);
+  if (!m || +m[1] < 1 || +m[2] < 1) throw new Error('must be HEIGHTxWIDTH, e.g. 1x16');
+  return [+m[1], +m[2]];
+}
+
+function parseSparsityText(s: string): number {
+  const v = Number(s);
+  if (s === '' || !(v >= 0 && v < 1)) throw new Error('must be a number in [0, 1)');
+  return v;
+}
+
+/** Median milliseconds of `fn` after warm-up (the harness runs where benchmark.js is not installed). */
+function medianMs(fn: () => void, runs: number): number {
+  for (let i = 0; i < 3; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
+
+/** Speedup of the block-sparse matmul over tf.matMul on a [K, N] weight pruned with `block`. */
+function kernelSpeedup(shape: [number, number], block: [number, number], sparsity: number, rows: number) {
+  const [k, n] = shape;
+  const w = tf.randomNormal([k, n], 0, 0.05, 'float32', 11);
+  const {mask, threshold} = pruneMask(w, sparsity, {blockSize: block, blockPoolingType: 'MAX'});
+  const pruned = tf.mul(w, mask);
+  const packed = packBlockSparse(pruned, {blockSize: block, mask});
+  const x = tf.randomNormal([rows, k], 0, 1, 'float32', 12);
+  const plan = planBlockSparseMatMul(x.shape, packed);
+  const runs = rows === 1 ? 200 : 40;
+  const dense = medianMs(() => tf.matMul(x, pruned).dispose(), runs);
+  const sparse = medianMs(() => blockSparseMatMul(x, packed).dispose(), runs);
+  tf.dispose([w, mask, threshold, pruned, x]);
+  packed.dispose();
+  return {speedup: dense / sparse, kernel: plan.kernel};
+}
+
+/** The upper-left Pareto front (max accuracy, min latency) of the points. */
+export function paretoFront(points: Array<{x: number; y: number}>): Array<{x: number; y: number}> {
+  const sorted = [...points].sort((a, b) => a.x - b.x || b.y - a.y);
+  const front: Array<{x: number; y: number}> = [];
+  for (const p of sorted) if (front.length === 0 || p.y > front[front.length - 1].y) front.push(p);
+  return front;
+}
+
+export async function runBench(opts: BenchOptions): Promise<BenchResult> {
+  const blocks = parseList(opts.blocks, parseBlockText, '--blocks') ?? (opts.quick ? QUICK_BLOCKS : BENCH_BLOCKS);
+  const sparsities = parseList(opts.sparsities, parseSparsityText, '--sparsities') ??
+      (opts.quick ? QUICK_SPARSITIES : BENCH_SPARSITIES);
+  const denseEpochs = opts.quick ? 2 : 4;
+  const finetuneEpochs = opts.quick ? 1 : 2;
+  tf.env().set('PROD', true);
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const out = resolve(opts.out);
+  mkdirSync(out, {recursive: true});
+
+  const data = loadMnist();
+  const {xs, ys} = splitTensors(data.train);
+  const dense = buildCnn();
+  compileForMnist(dense);
+  const stepsPerEpoch = Math.ceil(data.train.count / 64);
+  await dense.fit(xs, ys, {epochs: denseEpochs, batchSize: 64, verbose: 0,
+                          callbacks: [progressBar('dense', stepsPerEpoch)]});
+  await saveModel(dense, join(out, 'dense'));
+  const hidden = dense.getLayer('hidden').getWeights()[0].shape as [number, number];
+  const result: BenchResult = {
+    denseAccuracy: accuracy(dense, data.test), denseBytes: modelBytes(join(out, 'dense')).bytes,
+    denseLatencyMs: latencyMs(dense, 1), layerShape: hidden, points: [],
+  };
+  console.log(`dense: accuracy ${(100 * result.denseAccuracy).toFixed(2)}%, ${result.denseBytes} bytes`);
+
+  for (const block of blocks) {
+    for (const sparsity of sparsities) {
+      const name = `${block.join('x')}@${sparsity}`;
+      const one = kernelSpeedup(hidden, block, sparsity, 1);
+      const many = kernelSpeedup(hidden, block, sparsity, 32);
+      const pruningSchedule = new ConstantSparsity({targetSparsity: sparsity, beginStep: 0, frequency: 50});
+      const pruned = cloneModel(dense, (layer: tfl.layers.Layer) => layer.getClassName() === 'Dense' ?
+          pruneLowMagnitude(layer, {pruningSchedule, blockSize: block, blockPoolingType: 'MAX'}) : layer);
+      compileForMnist(pruned, 5e-4);
+      await pruned.fit(xs, ys, {epochs: finetuneEpochs, batchSize: 64, verbose: 0,
+                               callbacks: [new UpdatePruningStep(), progressBar(name, stepsPerEpoch)]});
+      const stripped = stripPruning(pruned);
+      pruned.dispose();
+      const {model: sparse} = await toSparse(stripped, {dtype: 'float32', blockSize: block});
+      const dir = join(out, 'models', name.replace('@', '-'));
+      await saveModel(sparse, dir);
+      const point: BenchPoint = {
+        block: block.join('x'), sparsity, kernel: one.kernel, speedupBatch1: one.speedup, speedupBatch32: many.speedup,
+        modelBytes: modelBytes(dir).bytes, accuracy: accuracy(sparse, data.test), latencyMs: latencyMs(sparse, 1),
+      };
+      result.points.push(point);
+      console.log(`${name}: kernel ${point.speedupBatch1.toFixed(2)}x (batch 1), ${point.speedupBatch32.toFixed(2)}x ` +
+          `(batch 32); ${point.modelBytes} bytes; accuracy ${(100 * point.accuracy).toFixed(2)}%`);
+      stripped.dispose();
+      sparse.dispose();
+    }
+  }
+  tf.dispose([xs, ys]);
+  dense.dispose();
+
+  writeFileSync(join(out, 'bench.json'), JSON.stringify(result, null, 2));
+  writeReport(join(out, 'report.html'), 'tfjs-sparsity block-size trade-offs', benchSections(result, blocks));
+  console.log(`\nresults: ${join(out, 'bench.json')}\nreport:  ${join(out, 'report.html')}`);
+  return result;
+}
+
+function benchSections(r: BenchResult, blocks: Array<[number, number]>) {
+  const perBlock = (y: (p: BenchPoint) => number) => blocks.map(b => {
+    const label = b.join('x');
+    return {label, showLine: true,
+            data: r.points.filter(p => p.block === label).map(p => ({x: p.sparsity, y: y(p)}))};
+  });
+  const all = r.points.map(p => ({x: p.latencyMs, y: p.accuracy}));
+  const charts: ChartSpec[] = [
+    {title: `Kernel speedup over tf.matMul, batch 1 (weight [${r.layerShape}])`, type: 'scatter', xLabel: 'sparsity',
+     yLabel: 'speedup (x)', datasets: perBlock(p => p.speedupBatch1)},
+    {title: `Kernel speedup over tf.matMul, batch 32 (weight [${r.layerShape}])`, type: 'scatter', xLabel: 'sparsity',
+     yLabel: 'speedup (x)', datasets: perBlock(p => p.speedupBatch32)},
+    {title: `MNIST test accuracy after pruning and fine-tuning (dense: ${(100 * r.denseAccuracy).toFixed(2)}%)`,
+     type: 'scatter', xLabel: 'sparsity', yLabel: 'accuracy', datasets: perBlock(p => p.accuracy)},
+    {title: 'Accuracy against batch-1 latency: every point and the Pareto front', type: 'scatter',
+     xLabel: 'batch-1 latency (ms)', yLabel: 'accuracy',
+     datasets: [...blocks.map(b => ({label: b.join('x'), data: r.points.filter(p => p.block === b.join('x'))
+                                          .map(p => ({x: p.latencyMs, y: p.accuracy}))})),
+                {label: 'Pareto front', showLine: true, data: paretoFront(all)}]},
+  ];
+  return [
+    {heading: 'Trade-offs', note: `Dense model: ${r.denseBytes} bytes, batch-1 latency ${r.denseLatencyMs.toFixed(3)} ms.`,
+     table: {columns: ['block', 'sparsity', 'kernel', 'speedup b1', 'speedup b32', 'bytes', 'accuracy', 'latency ms'],
+             rows: r.points.map(p => [p.block, p.sparsity, p.kernel, p.speedupBatch1.toFixed(2), p.speedupBatch32.toFixed(2),
+                                      p.modelBytes, `${(100 * p.accuracy).toFixed(2)}%`, p.latencyMs.toFixed(3)])},
+     charts},
+  ];
+}

@@ -1,0 +1,28 @@
+/** `tfjs-sparsity convert`: a pruned or stripped model to a compact block-sparse model. */
+import '../index';
+import {toSparse} from '../sparse/convert';
+import {loadModel, modelBytes, saveModel} from './model_files';
+import {existingModelPath, UsageError} from './usage';
+
+export interface ConvertOptions {
+  dtype: string;
+  minSparsity?: number;
+  block?: [number, number];
+  out: string;
+}
+
+export async function runConvert(path: string, opts: ConvertOptions): Promise<void> {
+  if (opts.dtype !== 'float32' && opts.dtype !== 'int8') {
+    throw new UsageError(`--dtype must be float32 or int8, but got '${opts.dtype}'`);
+  }
+  const model = await loadModel(existingModelPath(path));
+  const {model: sparse, report} = await toSparse(model, {
+    dtype: opts.dtype, minSparsity: opts.minSparsity, blockSize: opts.block,
+  });
+  await saveModel(sparse, opts.out);
+  model.dispose();
+  sparse.dispose();
+  console.log(JSON.stringify(report, null, 2));
+  const {bytes, gzipBytes} = modelBytes(opts.out);
+  console.log(`sparse model written to ${opts.out}: ${bytes} bytes (${gzipBytes} gzipped)`);
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * The `tfjs-sparsity` command. Exit codes: 0 success, 1 the job failed, 2 bad usage (unknown
+ * command or flag, bad value, missing file).
+ */
+import {Command, CommanderError, InvalidArgumentError} from 'commander';
+import {UsageError} from './usage';
+
+/** Parses a fraction in [0, 1) for --sparsity style flags. */
+export function parseSparsity(value: string): number {
+  const s = Number(value);
+  if (value.trim() === '' || !(s >= 0 && s < 1)) throw new InvalidArgumentError('must be a number in [0, 1), e.g. 0.8');
+  return s;
+}
+
+/** Parses a block size written `HxW` (e.g. 1x16). */
+export function parseBlock(value: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(value.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+    throw new InvalidArgumentError('must be HEIGHTxWIDTH with positive integers, e.g. 1x16');
+  }
+  return [Number(m[1]), Number(m[2])];
+}
+
+function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+/** Builds the program; exported so tests can run commands in-process. */
+export function buildProgram(): Command {
+  const program = new Command('tfjs-sparsity')
+      .description('Magnitude pruning (tfmot.sparsity.keras) and sparse inference for TensorFlow.js')
+      .exitOverride()
+      .showHelpAfterError('(add --help for usage)');
+
+  program.command('demo', {isDefault: true})
+      .description('train, prune (80% and 90% with 1x16 blocks), strip and sparsify a CNN on the MNIST digits shipped by the `mnist` package; writes TensorBoard logs and an HTML report')
+      .option('--out <dir>', 'output folder', 'tfjs-sparsity-demo')
+      .option('--epochs <n>', 'dense training epochs', parsePositiveInt, 4)
+      .option('--finetune-epochs <n>', 'pruning/fine-tuning epochs per run', parsePositiveInt, 3)
+      .option('--quiet', 'no progress bars')
+      .action(async (opts) => {
+        await (await import('./demo')).runDemo(opts);
+      });
+
+  program.command('prune')
+      .description('one-shot magnitude pruning of a saved layers-model (like tfmot\'s prune_for_benchmark)')
+      .argument('<model.json>', 'path of a tfjs layers-model')
+      .requiredOption('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity)
+      .option('--block <HxW>', 'block size, e.g. 1x16 (Dense/rank-2 weights only)', parseBlock)
+      .option('--pooling <type>', 'block pooling: avg or max', 'avg')
+      .requiredOption('--out <dir>', 'folder to write the pruned model to')
+      .action(async (model, opts) => (await import('./prune_cmd')).runPrune(model, opts));
+
+  program.command('inspect')
+      .description('per-layer sparsity table of a saved layers-model (pruned, stripped or sparse)')
+      .argument('<model.json>', 'path of a tfjs layers-model')
+      .option('--json', 'print JSON instead of a table')
+      .action(async (model, opts) => (await import('./inspect')).runInspect(model, opts));
+
+  program.command('convert')
+      .description('convert a pruned or stripped model to a compact block-sparse model (toSparse)')
+      .argument('<model.json>', 'path of a tfjs layers-model')
+      .option('--dtype <dtype>', 'float32 or int8', 'float32')
+      .option('--min-sparsity <s>', 'leave layers below this sparsity dense', parseSparsity)
+      .option('--block <HxW>', 'block shape for the sparse format (default: from the pruning, or chosen)', parseBlock)
+      .requiredOption('--out <dir>', 'folder to write the sparse model to')
+      .action(async (model, opts) => (await import('./convert')).runConvert(model, opts));
+
+  program.command('bench')
+      .description('block-size trade-off harness: kernel speedup, model size and MNIST accuracy per block shape and sparsity')
+      .option('--out <dir>', 'output folder', 'tfjs-sparsity-bench')
+      .option('--quick', 'a small subset (3 block shapes, 2 sparsities, 1 fine-tuning epoch)')
+      .option('--blocks <list>', 'comma-separated block shapes, e.g. 1x1,1x16')
+      .option('--sparsities <list>', 'comma-separated sparsities, e.g. 0.5,0.9')
+      .action(async (opts) => {
+        await (await import('./bench')).runBench(opts);
+      });
+
+  return program;
+}
+
+/** Runs the command line and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, {from: 'user'});
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
+      return 2;
+    }
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}`);
+      return 2;
+    }
+    console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}

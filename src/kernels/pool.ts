@@ -1,0 +1,136 @@
+/** Block kernels: pool |w| over blocks (AVG or MAX) and expand a block mask back to the weight. */
+import {engine, Tensor2D, TensorLike, tidy} from '@tensorflow/tfjs-core';
+import {KernelDef} from './bridge';
+import {blockSizeArg, checkRank, float32Arg} from './validate';
+
+declare module './module' {
+  interface KernelExports {
+    f32_block_pool_avg__simd128(src: number, rows: number, cols: number, bh: number, bw: number,
+                                scratch: number, dst: number): void;
+    f32_block_pool_max__simd128(src: number, rows: number, cols: number, bh: number, bw: number,
+                                scratch: number, dst: number): void;
+    f32_expand_block_mask__simd128(mask: number, rows: number, cols: number, bh: number, bw: number,
+                                   dst: number): void;
+  }
+}
+
+/** How the magnitudes of a block are pooled into its score (tfmot's `block_pooling_type`). */
+export type PoolingType = 'AVG'|'MAX';
+export const POOLING_TYPES: readonly PoolingType[] = ['AVG', 'MAX'];
+
+export const BLOCK_POOL = 'SparsityBlockPool';
+export const EXPAND_BLOCK_MASK = 'SparsityExpandBlockMask';
+
+/** The pooled grid of a `rows x cols` weight: partial edge blocks count as blocks. */
+export function blockGridShape([rows, cols]: readonly number[], [bh, bw]: readonly number[]): [number, number] {
+  return [Math.ceil(rows / bh), Math.ceil(cols / bw)];
+}
+
+interface BlockAttrs {
+  blockHeight: number;
+  blockWidth: number;
+}
+
+/**
+ * The block size clipped to the weight: a block larger than the weight covers the same cells as
+ * one of the weight's size, and the clipped sizes stay within the kernels' int32 arguments.
+ */
+function blockInWeight({blockHeight, blockWidth}: BlockAttrs, rows: number, cols: number): [number, number] {
+  return [Math.min(blockHeight, Math.max(rows, 1)), Math.min(blockWidth, Math.max(cols, 1))];
+}
+
+export const blockPoolKernel: KernelDef = {
+  kernelName: BLOCK_POOL,
+  run(ctx, {w}, attrs) {
+    const {poolingType} = attrs as unknown as {poolingType: PoolingType};
+    const [rows, cols] = w.shape;
+    const [bh, bw] = blockInWeight(attrs as unknown as BlockAttrs, rows, cols);
+    const out = ctx.output(blockGridShape(w.shape, [bh, bw]), 'float32');
+    // Stage 1 of the kernel reduces a block row's bh rows into one scratch row.
+    const scratch = bh > 1 ? ctx.scratch(cols * 4) : 0;
+    const pool = poolingType === 'MAX' ? ctx.kernels.f32_block_pool_max__simd128 : ctx.kernels.f32_block_pool_avg__simd128;
+    pool(ctx.input(w), rows, cols, bh, bw, scratch, out.ptr);
+    return out;
+  },
+};
+
+export const expandBlockMaskKernel: KernelDef = {
+  kernelName: EXPAND_BLOCK_MASK,
+  run(ctx, {blockMask}, attrs) {
+    const {rows, cols} = attrs as unknown as {rows: number; cols: number};
+    const [bh, bw] = blockInWeight(attrs as unknown as BlockAttrs, rows, cols);
+    const out = ctx.output([rows, cols], 'float32');
+    ctx.kernels.f32_expand_block_mask__simd128(ctx.input(blockMask), rows, cols, bh, bw, out.ptr);
+    return out;
+  },
+};
+
+function poolingTypeArg(poolingType: unknown, op: string): PoolingType {
+  if (!POOLING_TYPES.includes(poolingType as PoolingType)) {
+    throw new Error(`Argument 'poolingType' passed to '${op}' must be one of ` +
+        `${POOLING_TYPES.map(t => `'${t}'`).join(', ')}, but got ${JSON.stringify(poolingType)}`);
+  }
+  return poolingType as PoolingType;
+}
+
+/**
+ * The score of each `bh x bw` block of `|w|`, the quantity block pruning ranks (tfmot's
+ * `factorized_pool`). Blocks are aligned at (0, 0); partial blocks at the bottom and right edges
+ * pool over their valid cells only, and a block larger than the weight is one partial block.
+ * AVG reproduces tfmot's float32 values bit for bit (column means over the block's rows first, then
+ * their mean, each sum in order). A block holding NaN pools to NaN (for AVG through the sum, for
+ * MAX because NaN ranks above every magnitude), so such blocks are always kept.
+ *
+ * ```js
+ * blockPool(tf.tensor2d([[1, -2, 3], [4, 5, -6]]), [1, 2], 'MAX').print();  // [[2, 3], [5, 6]]
+ * ```
+ * @param w a rank-2 float32 weight `[rows, cols]`.
+ * @param blockSize `[bh, bw]`, positive integers.
+ * @param poolingType `'AVG'` or `'MAX'`.
+ * @returns float32 `[ceil(rows / bh), ceil(cols / bw)]`.
+ */
+export function blockPool(w: Tensor2D|TensorLike, blockSize: [number, number], poolingType: PoolingType): Tensor2D {
+  const op = 'blockPool';
+  const [bh, bw] = blockSizeArg(blockSize, op);
+  const type = poolingTypeArg(poolingType, op);
+  return tidy(() => {
+    const $w = float32Arg(w, 'w', op);
+    checkRank($w, [2], 'w', op);
+    return engine().runKernel(BLOCK_POOL, {w: $w}, {blockHeight: bh, blockWidth: bw, poolingType: type}) as Tensor2D;
+  });
+}
+
+/**
+ * A block mask back at the weight's resolution: each block's value repeated over its `bh x bw`
+ * cells, and the grid cropped to `shape` (the inverse of `blockPool`'s tiling; tfmot's
+ * `expand_tensor` followed by the crop).
+ *
+ * ```js
+ * expandBlockMask(tf.tensor2d([[1, 0]]), [2, 2], [2, 3]).print();  // [[1, 1, 0], [1, 1, 0]]
+ * ```
+ * @param blockMask float32 `[ceil(rows / bh), ceil(cols / bw)]`.
+ * @param blockSize `[bh, bw]`, positive integers.
+ * @param shape the weight's `[rows, cols]`.
+ * @returns float32 `[rows, cols]`.
+ */
+export function expandBlockMask(blockMask: Tensor2D|TensorLike, blockSize: [number, number],
+                                shape: [number, number]): Tensor2D {
+  const op = 'expandBlockMask';
+  const [bh, bw] = blockSizeArg(blockSize, op);
+  if (!Array.isArray(shape) || shape.length !== 2 ||
+      !shape.every(d => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
+    throw new Error(`Argument 'shape' passed to '${op}' must be a pair of non-negative integers ` +
+        `[rows, cols], but got ${JSON.stringify(shape)}`);
+  }
+  return tidy(() => {
+    const $m = float32Arg(blockMask, 'blockMask', op);
+    checkRank($m, [2], 'blockMask', op);
+    const grid = blockGridShape(shape, [bh, bw]);
+    if ($m.shape[0] !== grid[0] || $m.shape[1] !== grid[1]) {
+      throw new Error(`Argument 'blockMask' passed to '${op}' must have shape [${grid}] ` +
+          `(shape [${shape}] in blocks of [${bh},${bw}]), but got [${$m.shape}]`);
+    }
+    return engine().runKernel(EXPAND_BLOCK_MASK, {blockMask: $m},
+        {blockHeight: bh, blockWidth: bw, rows: shape[0], cols: shape[1]}) as Tensor2D;
+  });
+}

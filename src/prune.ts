@@ -1,0 +1,283 @@
+/**
+ * Entry points: `pruneLowMagnitude`, `stripPruning`, `pruneScope`, `getModelSparsity`, and
+ * `cloneModel` (tfjs has no Keras `clone_model`): tfmot's `prune.py`.
+ */
+import {dispose, serialization, util} from '@tensorflow/tfjs-core';
+import {input, LayersModel, layers, model as functionalModel, sequential, Sequential, SymbolicTensor}
+  from '@tensorflow/tfjs-layers';
+import {countNonzero} from './kernels/mask';
+import type {PruningPolicy} from './policy';
+import {BlockPoolingType} from './pruning';
+import {ConstantSparsity, PolynomialDecay, PruningSchedule} from './schedules';
+import {collectPrunableLayers, isPruneLowMagnitude, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
+
+type Layer = layers.Layer;
+
+/** Options of `pruneLowMagnitude` (tfmot's arguments in camelCase, plus `globalPruning`). */
+export interface PruneLowMagnitudeOptions {
+  /** When and how much to prune; default `new ConstantSparsity({targetSparsity: 0.5, beginStep: 0, frequency: 100})`. */
+  pruningSchedule?: PruningSchedule;
+  /** `[height, width]` of blocks pruned together (rank-2 weights only); default `[1, 1]`. */
+  blockSize?: [number, number];
+  /** Pooling of a block's magnitudes: 'AVG' (default) or 'MAX'. */
+  blockPoolingType?: BlockPoolingType;
+  /** Wrap only the layers this policy allows (models only, as in tfmot). */
+  pruningPolicy?: PruningPolicy;
+  /** `[m, n]`: m zeros in every n consecutive weights along input channels (e.g. `[2, 4]`). */
+  sparsityMByN?: [number, number]|null;
+  /**
+   * One magnitude threshold across all pruned weights of the model instead of one per weight, as
+   * `torch.nn.utils.prune.global_unstructured`; layers then reach different sparsities whose
+   * weighted mean is the schedule's. Unstructured pruning only. tfmot has none.
+   */
+  globalPruning?: boolean;
+}
+
+const OPTION_NAMES = ['pruningSchedule', 'blockSize', 'blockPoolingType', 'pruningPolicy', 'sparsityMByN',
+  'globalPruning'];
+
+/** tfmot's dispatch error, for anything `pruneLowMagnitude` cannot prune. */
+function unsupportedTypeError(toPrune: unknown): Error {
+  return new Error('`pruneLowMagnitude` can only prune an object of the following types: tf.Sequential, ' +
+      'a functional tf.LayersModel, tf.layers.Layer, list of tf.layers.Layer. You passed an object of type: ' +
+      `${typeName(toPrune)}.`);
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object' && typeof value !== 'function') return typeof value;
+  const ctor = (value as object).constructor as {className?: string, name?: string}|undefined;
+  return ctor?.className ?? ctor?.name ?? 'object';
+}
+
+/**
+ * Wraps a layer, a list of layers, or every layer of a `Sequential` or functional `LayersModel`
+ * (nested models included) with `PruneLowMagnitude`: tfmot's `prune_low_magnitude`. The wrappers
+ * wrap the original layer objects, so the pruned model starts from the same weights (and shares
+ * them with the original). Already wrapped layers are kept as they are. The result of a model is a
+ * new, uncompiled model: compile it before `fit`, and train with `UpdatePruningStep`.
+ * ```ts
+ * const pruned = pruneLowMagnitude(model, {
+ *   pruningSchedule: new PolynomialDecay({initialSparsity: 0.5, finalSparsity: 0.8, beginStep: 0, endStep: 1000}),
+ * }) as tf.LayersModel;
+ * pruned.compile({optimizer: 'adam', loss: 'categoricalCrossentropy'});
+ * await pruned.fit(x, y, {epochs: 2, callbacks: [new UpdatePruningStep()]});
+ * ```
+ * @param toPrune a layer, an array of layers, a `Sequential`, or a functional `LayersModel`.
+ * @param options schedule, block settings, policy, M:N, global pruning.
+ * @returns a `PruneLowMagnitude` for a layer, an array for an array, a new model for a model
+ *     (a `Sequential` for a `Sequential`).
+ * @throws Error `` `pruneLowMagnitude` can only prune an object of the following types: ... You passed
+ *     an object of type: <type>. `` for anything else; the registry's error naming an unsupported
+ *     layer; the wrapper's errors for bad options; an error naming an unknown option.
+ */
+export function pruneLowMagnitude(toPrune: Sequential, options?: PruneLowMagnitudeOptions): Sequential;
+export function pruneLowMagnitude(toPrune: LayersModel, options?: PruneLowMagnitudeOptions): LayersModel;
+export function pruneLowMagnitude(toPrune: Layer, options?: PruneLowMagnitudeOptions): PruneLowMagnitude;
+export function pruneLowMagnitude(toPrune: Layer[], options?: PruneLowMagnitudeOptions): Layer[];
+export function pruneLowMagnitude(toPrune: Layer|Layer[]|LayersModel, options: PruneLowMagnitudeOptions = {}):
+    PruneLowMagnitude|Layer[]|LayersModel {
+  if (options == null || typeof options !== 'object') {
+    throw new Error(`pruneLowMagnitude options must be an object {${OPTION_NAMES.join(', ')}}, but got ` +
+        String(options));
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(key)) {
+      throw new Error(`pruneLowMagnitude got an unknown option '${key}'; valid options are ${OPTION_NAMES.join(', ')}`);
+    }
+  }
+  const {pruningPolicy, ...params} = options;
+  const wrap = (layer: Layer) => new PruneLowMagnitude({layer, ...params});
+
+  if (Array.isArray(toPrune)) {
+    return toPrune.map((layer, i) => {
+      if (!(layer instanceof layers.Layer)) {
+        throw new Error(`pruneLowMagnitude: element ${i} of the list is not a tf.layers.Layer but ${typeName(layer)}`);
+      }
+      return isPruneLowMagnitude(layer) || isInputLayer(layer) ? layer : wrap(layer);
+    });
+  }
+  if (toPrune instanceof LayersModel) {
+    if (pruningPolicy != null) pruningPolicy.ensureModelSupportsPruning(toPrune);
+    const addWrapper = (layer: Layer): Layer => {
+      if (layer instanceof LayersModel) return pruneLowMagnitude(layer, options);
+      if (isPruneLowMagnitude(layer) || isInputLayer(layer)) return layer;
+      if (pruningPolicy != null && !pruningPolicy.allowPruning(layer)) return layer;
+      return wrap(layer);
+    };
+    const pruned = cloneModel(toPrune, addWrapper);
+    if (params.globalPruning === true) linkGlobalPruning(pruned);
+    return pruned;
+  }
+  if (toPrune instanceof layers.Layer) {
+    if (isPruneLowMagnitude(toPrune)) {
+      throw new Error(`pruneLowMagnitude: layer '${toPrune.name}' is already a PruneLowMagnitude wrapper`);
+    }
+    return wrap(toPrune);
+  }
+  throw unsupportedTypeError(toPrune);
+}
+
+function isInputLayer(layer: Layer): boolean {
+  return layer.getClassName() === 'InputLayer';
+}
+
+/**
+ * A new model with the topology of `model` in which each layer is replaced by
+ * `cloneFunction(layer)`: Keras's `clone_model(model, clone_function=...)`, which tfjs lacks. Use it
+ * to prune a subset of layers. A layer used several times (shared) is passed once and its
+ * replacement is shared the same way; nested models are layers like any other (clone them in
+ * `cloneFunction` if needed). Layers returned unchanged are shared with `model`, with their weights.
+ * ```ts
+ * const pruned = cloneModel(model, layer =>
+ *     layer.getClassName() === 'Dense' ? pruneLowMagnitude(layer) : layer);
+ * ```
+ * @param model a `Sequential` or a functional `LayersModel`.
+ * @param cloneFunction called once per layer (input layers excluded); returns the layer to use.
+ * @returns a `Sequential` for a `Sequential`, else a functional `LayersModel`; uncompiled.
+ * @throws Error if `model` is not a LayersModel, if `cloneFunction` is not a function or returns
+ *     something other than a layer or a model, or if a replacement cannot be applied to the inputs
+ *     of the layer it replaces.
+ */
+export function cloneModel(model: LayersModel, cloneFunction: (layer: Layer) => Layer): LayersModel {
+  if (!(model instanceof LayersModel)) {
+    throw new Error(`cloneModel expects a tf.Sequential or functional tf.LayersModel, but got ${typeName(model)}`);
+  }
+  if (typeof cloneFunction !== 'function') {
+    throw new Error(`cloneModel expects cloneFunction to be a function (layer) => layer, but got ${typeName(cloneFunction)}`);
+  }
+  const replace = (layer: Layer): Layer => {
+    const result = cloneFunction(layer);
+    if (!(result instanceof layers.Layer)) {
+      throw new Error(`cloneFunction must return a tf.layers.Layer or a LayersModel, but for layer ` +
+          `'${layer.name}' it returned ${typeName(result)}`);
+    }
+    return result;
+  };
+  return model instanceof Sequential ? cloneSequential(model, replace) : cloneFunctional(model, replace);
+}
+
+function cloneSequential(model: Sequential, replace: (layer: Layer) => Layer): Sequential {
+  const clones = model.layers.map(layer => isInputLayer(layer) ? layer : replace(layer));
+  const first = clones[0] as (Layer & {batchInputShape?: unknown})|undefined;
+  const out = sequential({name: model.name});
+  // The first layer carries the input shape; if its replacement lost it, keep the original input.
+  const carriesInput = first != null && (isInputLayer(first) || first.batchInputShape != null ||
+      (first instanceof LayersModel && first.inputs.length > 0));
+  if (!carriesInput && model.inputs?.length) {
+    const source = model.inputs[0];
+    out.add(layers.inputLayer({batchInputShape: source.shape, dtype: source.dtype, name: source.sourceLayer.name}));
+  }
+  for (const layer of clones) out.add(layer);
+  return out;
+}
+
+interface GraphNode {
+  outboundLayer: Layer;
+  inputTensors: SymbolicTensor[];
+  outputTensors: SymbolicTensor[];
+  callArgs?: Record<string, unknown>;
+}
+
+function cloneFunctional(model: LayersModel, replace: (layer: Layer) => Layer): LayersModel {
+  const tensorMap = new Map<number, SymbolicTensor>();
+  const newInputs = model.inputs.map(old => {
+    const fresh = input({batchShape: old.shape, dtype: old.dtype, name: old.sourceLayer.name});
+    tensorMap.set(old.id, fresh);
+    return fresh;
+  });
+  const layerMap = new Map<Layer, Layer>();
+  const nodesByDepth = (model as unknown as {nodesByDepth: Record<string, GraphNode[]>}).nodesByDepth;
+  const depths = Object.keys(nodesByDepth).map(Number).sort((a, b) => b - a);
+  for (const depth of depths) {
+    for (const node of nodesByDepth[depth]) {
+      const layer = node.outboundLayer;
+      if (isInputLayer(layer)) continue;
+      let clone = layerMap.get(layer);
+      if (clone == null) {
+        clone = replace(layer);
+        layerMap.set(layer, clone);
+      }
+      const inputs = node.inputTensors.map(t => {
+        const mapped = tensorMap.get(t.id);
+        if (mapped == null) throw new Error(`cloneModel: input '${t.name}' of layer '${layer.name}' was not rebuilt`);
+        return mapped;
+      });
+      const outputs = clone.apply(inputs.length === 1 ? inputs[0] : inputs, node.callArgs ?? {});
+      const list = Array.isArray(outputs) ? outputs : [outputs];
+      node.outputTensors.forEach((t, i) => tensorMap.set(t.id, list[i] as SymbolicTensor));
+    }
+  }
+  const newOutputs = model.outputs.map(t => tensorMap.get(t.id) as SymbolicTensor);
+  return functionalModel({inputs: newInputs, outputs: newOutputs, name: model.name});
+}
+
+/**
+ * A plain model for deployment: every `PruneLowMagnitude` replaced by its inner layer, whose
+ * weights are masked first (so the result is exactly sparse and predicts as the pruned model does),
+ * nested models included: tfmot's `strip_pruning`. The inner layers are shared with `model`.
+ * @throws Error `Expected model to be a \`tf.LayersModel\` instance but got: <type>`.
+ */
+export function stripPruning(model: Sequential): Sequential;
+export function stripPruning(model: LayersModel): LayersModel;
+export function stripPruning(model: LayersModel): LayersModel {
+  if (!(model instanceof LayersModel)) {
+    throw new Error(`Expected model to be a \`tf.LayersModel\` instance but got: ${typeName(model)}`);
+  }
+  return cloneModel(model, layer => {
+    if (isPruneLowMagnitude(layer)) {
+      layer.pruningObj?.weightMaskOp();
+      return layer.layer;
+    }
+    return layer instanceof LayersModel ? stripPruning(layer) : layer;
+  });
+}
+
+/**
+ * The fraction of zeros over all pruned weights of `model` (the prunable weights of every
+ * `PruneLowMagnitude`, nested models included); a weight with n entries counts n times. 0 for a
+ * model without pruned weights.
+ * @throws Error if `model` is not a LayersModel.
+ */
+export function getModelSparsity(model: LayersModel): number {
+  if (!(model instanceof LayersModel)) {
+    throw new Error(`getModelSparsity expects a tf.LayersModel, but got ${typeName(model)}`);
+  }
+  let zeros = 0, total = 0;
+  for (const wrapper of collectPrunableLayers(model)) {
+    for (const v of wrapper.pruningObj?.pruningVars ?? []) {
+      const n = util.sizeFromShape(v.weight.shape as number[]);
+      const nonzero = countNonzero(v.weight.read());
+      zeros += n - nonzero.dataSync()[0];
+      dispose(nonzero);
+      total += n;
+    }
+  }
+  return total === 0 ? 0 : zeros / total;
+}
+
+/**
+ * Runs `fn` (e.g. a `tf.loadLayersModel` or `tf.models.modelFromJSON`) with this library's classes
+ * registered for deserialization: tfmot's `prune_scope`. They are also registered when the package
+ * is imported, so this is needed only if that registration was removed; it keeps tfmot's recipe
+ * working. (tfjs's `Sequential.fromConfig` ignores `customObjects`, so registration is global.)
+ * @returns what `fn` returns, awaited.
+ */
+export async function pruneScope<T>(fn: () => T|Promise<T>): Promise<T> {
+  if (typeof fn !== 'function') throw new Error(`pruneScope expects a function, but got ${typeName(fn)}`);
+  const map = serialization.SerializationMap.getMap().classNameMap;
+  const classes = [PruneLowMagnitude, ConstantSparsity, PolynomialDecay] as const;
+  const saved = classes.map(cls => map[cls.className]);
+  for (const cls of classes) {
+    map[cls.className] = [cls as unknown as serialization.SerializableConstructor<serialization.Serializable>,
+      cls.fromConfig as serialization.FromConfigMethod<serialization.Serializable>];
+  }
+  try {
+    return await fn();
+  } finally {
+    classes.forEach((cls, i) => {
+      if (saved[i] == null) delete map[cls.className];
+      else map[cls.className] = saved[i];
+    });
+  }
+}

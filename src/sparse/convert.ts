@@ -1,0 +1,339 @@
+/**
+ * `toSparse`: a pruned (or stripped, or plain) model becomes a deployable model whose sparse Dense
+ * and 1x1 Conv2D layers are `SparseDense` / `SparseConv2D` layers: compact on disk (block positions
+ * + nonzero values, f32 or int8) and running on the block-sparse matmul. Every other layer is copied
+ * as it is.
+ */
+import {dispose, getBackend, Tensor, tensor1d} from '@tensorflow/tfjs-core';
+import {LayersModel, layers} from '@tensorflow/tfjs-layers';
+import {blockSizeArg} from '../kernels/validate';
+import {cloneModel, stripPruning} from '../prune';
+import {collectPrunableLayers, deserializeLayer} from '../wrapper';
+import {INT8_MAX_K} from './format';
+import {BlockSparseKernel, planBlockSparseMatMul} from './matmul';
+import {SparseConv2D, SparseConv2DArgs, SparseDense, SparseDenseArgs} from './sparse_dense';
+import {chooseBlockSize, encodeWeight, int8ToWords, StorageError, storedBytes, StoredDtype, StoredWeight,
+  VALID_STORED_DTYPES} from './storage';
+
+type Layer = layers.Layer;
+
+/** Options of `toSparse`. */
+export interface ToSparseOptions {
+  /** Stored and computed value type: 'float32' (default) or 'int8' (per-output-channel scales). */
+  dtype?: StoredDtype;
+  /** Layers whose kernel has a smaller fraction of zeros stay dense; default 0.3. */
+  minSparsity?: number;
+  /**
+   * `[bh, bw]` blocks for every converted layer (clipped to the kernel's shape). Default: the
+   * layer's pruning block size when it was pruned in blocks, else the shape that stores it smallest.
+   */
+  blockSize?: [number, number];
+}
+
+const OPTION_NAMES = ['dtype', 'minSparsity', 'blockSize'];
+
+/** What `toSparse` did with one layer that has weights. */
+export interface SparseLayerReport {
+  /** Layer name. */
+  name: string;
+  /** Class of the layer in the input model. */
+  className: string;
+  /** Class in the output model: 'SparseDense', 'SparseConv2D', or `className` when left dense. */
+  newClassName: string;
+  converted: boolean;
+  /** Why the layer was converted or left dense. */
+  reason: string;
+  /** Fraction of exact zeros in the kernel (null for layers without one). */
+  sparsity: number|null;
+  dtype: StoredDtype|null;
+  /** Stored block shape and where it came from. */
+  blockSize: [number, number]|null;
+  blockSource: 'option'|'pruning'|'chosen'|null;
+  /** Strip width of the kernel layout (`[1, bw]`). */
+  kernelBlockSize: [number, number]|null;
+  /** The dispatcher's kernel (`planBlockSparseMatMul`) at batch 1 and 32 on the current backend. */
+  kernel: {batch1: BlockSparseKernel; batch32: BlockSparseKernel; backend: string}|null;
+  /** Weight bytes of the layer before and after (tfjs stores 4 bytes per float32 or int32 entry). */
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** Result of `toSparse`. */
+export interface ToSparseResult {
+  model: LayersModel;
+  report: SparseLayerReport[];
+}
+
+/**
+ * Relative cost per stored weight of the kernel's strip widths: instructions per weight in the
+ * inner loop of the 2-row tiles (`assembly/spmm_f32.ts`): one row offset, two splats, bw/4 weight
+ * loads and bw/2 multiply-adds per strip of 16 (1.44), 8 (1.63) and 4 (2.0) weights; the scalar
+ * kernel (bw = 1) does 8 scalar instructions for what one SIMD instruction does with 4 lanes.
+ */
+const STRIP_COSTS: ReadonlyArray<[number, number]> = [[16, 1.44], [8, 1.63], [4, 2], [1, 8]];
+
+/**
+ * The strip width of the kernel layout for `w`: the one minimizing (stored strip entries, padding
+ * included) x (cost per entry). 1x16-pruned weights get 16; unstructured 80 % sparse ones get 4
+ * (a 4-wide strip is all zero with probability 0.8^4 = 41 %, a 16-wide one with 3 %).
+ */
+export function chooseKernelBlockWidth(w: Float32Array, shape: [number, number]): number {
+  const [K, N] = shape;
+  let best = 1, bestCost = Infinity;
+  for (const [bw, cost] of STRIP_COSTS) {
+    if (bw > N) continue;
+    let strips = 0;
+    for (let k = 0; k < K; k++) {
+      for (let n0 = 0; n0 < N; n0 += bw) {
+        const end = Math.min(N, n0 + bw);
+        for (let n = n0; n < end; n++) {
+          if (w[k * N + n] !== 0) {
+            strips++;
+            break;
+          }
+        }
+      }
+    }
+    const total = strips * bw * cost;
+    if (total < bestCost) {
+      best = bw;
+      bestCost = total;
+    }
+  }
+  return best;
+}
+
+function weightBytes(layer: Layer): number {
+  return layer.weights.reduce((sum, w) => sum + 4 * w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+}
+
+function zerosFraction(w: Float32Array): number {
+  let zeros = 0;
+  for (let i = 0; i < w.length; i++) if (w[i] === 0) zeros++;
+  return w.length === 0 ? 0 : zeros / w.length;
+}
+
+function checkOptions(options: ToSparseOptions): Required<Omit<ToSparseOptions, 'blockSize'>> & {blockSize?: [number, number]} {
+  if (options == null || typeof options !== 'object') {
+    throw new Error(`toSparse options must be an object {${OPTION_NAMES.join(', ')}}, but got ${String(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(key)) {
+      throw new Error(`toSparse got an unknown option '${key}'; valid options are ${OPTION_NAMES.join(', ')}`);
+    }
+  }
+  const dtype = options.dtype ?? 'float32';
+  if (!VALID_STORED_DTYPES.includes(dtype)) {
+    throw new Error(`Argument 'dtype' passed to 'toSparse' must be one of ${VALID_STORED_DTYPES.join(', ')}, ` +
+        `but got ${String(dtype)}`);
+  }
+  const minSparsity = options.minSparsity ?? 0.3;
+  if (typeof minSparsity !== 'number' || !(minSparsity >= 0 && minSparsity <= 1)) {
+    throw new Error(`Argument 'minSparsity' passed to 'toSparse' must be a number in [0, 1], but got ${String(minSparsity)}`);
+  }
+  const blockSize = options.blockSize == null ? undefined : blockSizeArg(options.blockSize, 'toSparse', 'blockSize');
+  return {dtype, minSparsity, blockSize};
+}
+
+/** A copy of a layer (same class, config and name); its weights are set once the new model is built. */
+function cloneLayer(layer: Layer): Layer {
+  return deserializeLayer({className: layer.getClassName(), config: layer.getConfig()});
+}
+
+interface Conversion {
+  options: ReturnType<typeof checkOptions>;
+  /** Kernels read ahead (asynchronously) for the layers that may be converted. */
+  kernels: Map<Layer, Float32Array>;
+  /** Block sizes of the layers pruned in blocks, by inner layer. */
+  pruningBlocks: Map<Layer, [number, number]>;
+  report: SparseLayerReport[];
+  /** Weights to set on new layers once their model is built, and the tensors made for them. */
+  pending: Array<{layer: Layer; values: Tensor[]; made: Tensor[]}>;
+  /** The new layer of each converted report entry (SparseConv2D is a SparseDense). */
+  converted: Map<SparseLayerReport, SparseDense>;
+}
+
+/** Whether a layer runs on the block-sparse matmul once converted: Dense, and 1x1 Conv2D. */
+function isConvertible(layer: Layer): boolean {
+  if (layer.getClassName() === 'Dense') return true;
+  if (layer.getClassName() !== 'Conv2D') return false;
+  const kernelSize = layer.getConfig().kernelSize;
+  return Array.isArray(kernelSize) ? kernelSize.every(v => v === 1) : kernelSize === 1;
+}
+
+/** The kernel of a convertible layer as `[K, N]` (a 1x1 Conv2D kernel `[1, 1, in, out]` is `[in, out]` in memory). */
+function matrixShape(layer: Layer): [number, number] {
+  const shape = layer.weights[0].shape as number[];
+  return [shape[shape.length - 2], shape[shape.length - 1]];
+}
+
+/** The decision for one convertible layer: a stored weight and why, or the reason to stay dense. */
+function planLayer(layer: Layer, conv: Conversion): {stored: StoredWeight; entry: SparseLayerReport}|SparseLayerReport {
+  const w = conv.kernels.get(layer)!;
+  const kernelShape = matrixShape(layer);
+  const [K, N] = kernelShape;
+  const {dtype, minSparsity} = conv.options;
+  const sparsity = zerosFraction(w);
+  const base: SparseLayerReport = {
+    name: layer.name, className: layer.getClassName(), newClassName: layer.getClassName(), converted: false,
+    reason: '', sparsity, dtype: null, blockSize: null, blockSource: null, kernelBlockSize: null, kernel: null,
+    bytesBefore: weightBytes(layer), bytesAfter: weightBytes(layer),
+  };
+  if (sparsity < minSparsity) {
+    return {...base, reason: `kernel sparsity ${sparsity.toFixed(4)} is below minSparsity ${minSparsity}: left dense`};
+  }
+  if (dtype === 'int8' && K > INT8_MAX_K) {
+    return {...base, reason: `int8 needs at most ${INT8_MAX_K} inputs (i32 accumulation), the kernel has ${K}: left dense`};
+  }
+  const clip = (b: [number, number]): [number, number] => [Math.min(b[0], K), Math.min(b[1], N)];
+  const fromPruning = conv.pruningBlocks.get(layer);
+  const [blockSize, blockSource] = conv.options.blockSize ? [clip(conv.options.blockSize), 'option' as const] :
+      fromPruning ? [clip(fromPruning), 'pruning' as const] : [chooseBlockSize(w, kernelShape, dtype), 'chosen' as const];
+  let stored: StoredWeight;
+  try {
+    stored = encodeWeight(w, kernelShape, blockSize, dtype);
+  } catch (e) {
+    if (e instanceof StorageError) return {...base, reason: `${e.what}: left dense`};
+    throw e;
+  }
+  const kernelBytes = 4 * K * N;
+  const sparseBytes = storedBytes(stored);
+  if (sparseBytes >= kernelBytes) {
+    return {...base, reason: `the compact kernel (${sparseBytes} B) is not smaller than the dense one (${kernelBytes} B): left dense`};
+  }
+  const entry: SparseLayerReport = {
+    ...base, newClassName: layer.getClassName() === 'Dense' ? SparseDense.className : SparseConv2D.className, converted: true, dtype, blockSize, blockSource,
+    reason: `kernel sparsity ${sparsity.toFixed(4)} >= minSparsity ${minSparsity}`,
+    bytesAfter: weightBytes(layer) - kernelBytes + sparseBytes,
+  };
+  return {stored, entry};
+}
+
+function convertMatrixLayer(layer: Layer, conv: Conversion): Layer {
+  const decision = planLayer(layer, conv);
+  if (!('stored' in decision)) {
+    conv.report.push(decision);
+    return copyLayer(layer, conv);
+  }
+  const {stored, entry} = decision;
+  const config = layer.getConfig();
+  const w = conv.kernels.get(layer)!;
+  const kernelBlockSize: [number, number] = [1, chooseKernelBlockWidth(w, stored.shape)];
+  const args: SparseDenseArgs = {
+    name: layer.name, batchInputShape: config.batchInputShape as number[]|undefined,
+    dtype: config.dtype as 'float32'|undefined, trainable: false,
+    units: stored.shape[1], inputDim: stored.shape[0], activation: config.activation as string,
+    useBias: config.useBias as boolean, blockSize: stored.blockSize, valueDtype: stored.dtype,
+    positionCoding: stored.coding, riceParameter: stored.riceParameter, nonzeroBlocks: stored.nonzeroBlocks,
+    storedValues: stored.storedValues, positionWords: stored.positionWords, kernelBlockSize,
+  };
+  const sparse = layer.getClassName() === 'Dense' ? new SparseDense(args) : new SparseConv2D({
+    ...args, strides: config.strides as [number, number], dataFormat: config.dataFormat as SparseConv2DArgs['dataFormat'],
+  });
+  const made: Tensor[] = [
+    tensor1d(stored.positions, 'int32'),
+    stored.scales ? tensor1d(int8ToWords(stored.values as Int8Array), 'int32') : tensor1d(stored.values as Float32Array),
+  ];
+  if (stored.scales) made.push(tensor1d(stored.scales));
+  // The bias is the second weight of Dense and Conv2D.
+  const values = config.useBias ? [...made, layer.weights[1].read()] : made;
+  conv.pending.push({layer: sparse, values, made});
+  const report = {...entry, kernelBlockSize};
+  conv.report.push(report);
+  conv.converted.set(report, sparse);
+  return sparse;
+}
+
+function copyLayer(layer: Layer, conv: Conversion): Layer {
+  const copy = cloneLayer(layer);
+  conv.pending.push({layer: copy, values: layer.weights.map(v => v.read()), made: []});
+  return copy;
+}
+
+function convertLayer(layer: Layer, conv: Conversion): Layer {
+  if (layer instanceof LayersModel) return convertModel(layer, conv);
+  if (conv.kernels.has(layer)) return convertMatrixLayer(layer, conv);
+  if (layer.weights.length > 0) {
+    const bytes = weightBytes(layer);
+    const kernelSize = layer.getConfig().kernelSize;
+    const reason = layer.getClassName() === 'Conv2D' ?
+        `Conv2D with a ${[kernelSize].flat().join('x')} kernel is not converted (only 1x1 convolutions run on the block-sparse matmul): left dense` :
+        `${layer.getClassName()} layers are not converted (only Dense and 1x1 Conv2D): left dense`;
+    conv.report.push({
+      name: layer.name, className: layer.getClassName(), newClassName: layer.getClassName(), converted: false,
+      reason, sparsity: null,
+      dtype: null, blockSize: null, blockSource: null, kernelBlockSize: null, kernel: null,
+      bytesBefore: bytes, bytesAfter: bytes,
+    });
+  }
+  return copyLayer(layer, conv);
+}
+
+function convertModel(model: LayersModel, conv: Conversion): LayersModel {
+  const first = conv.pending.length;
+  const out = cloneModel(model, layer => convertLayer(layer, conv));
+  for (const {layer, values, made} of conv.pending.splice(first)) {
+    try {
+      layer.setWeights(values);
+    } finally {
+      dispose(made);
+    }
+  }
+  return out;
+}
+
+/** Convertible layers of `model` and of its nested models. */
+function convertibleLayers(model: LayersModel): Layer[] {
+  return model.layers.flatMap(l => l instanceof LayersModel ? convertibleLayers(l) : isConvertible(l) ? [l] : []);
+}
+
+/**
+ * Converts a model for deployment: each Dense (1x1 Conv2D) layer whose kernel has at least
+ * `minSparsity` zeros becomes a `SparseDense` (`SparseConv2D`) layer: compact block-sparse storage,
+ * block-sparse matmul. Every other layer is copied unchanged and reported with the reason; general
+ * convolutions stay dense (im2col would multiply their activations by the kernel area before a
+ * matmul whose weights are small in the models we target). A model with `PruneLowMagnitude` wrappers is stripped first
+ * (`stripPruning`, which masks the wrapped weights in place), and its pruning block sizes are kept.
+ * The result is a new, uncompiled model that shares no weights with `model`, saves and loads
+ * through any `tf.io` handler (the classes are registered), and predicts as the stripped model
+ * does: float32 up to summation order (relative 1e-5), int8 within the bound of
+ * `SparseDense`'s quantization (per-output-channel weights, per-row activations).
+ * ```ts
+ * const {model: deployed, report} = await toSparse(pruned, {dtype: 'int8'});
+ * console.table(report);
+ * await deployed.save('file://./model-int8');
+ * ```
+ * @param model a Sequential or functional LayersModel, pruned, stripped or plain.
+ * @param options dtype, minSparsity, blockSize.
+ * @returns the new model and one report entry per layer with weights, in the order converted.
+ * @throws Error for a non-model, an unknown option, or a bad dtype, minSparsity or blockSize.
+ */
+export async function toSparse(model: LayersModel, options: ToSparseOptions = {}): Promise<ToSparseResult> {
+  if (!(model instanceof LayersModel)) {
+    throw new Error(`Argument 'model' passed to 'toSparse' must be a tf.LayersModel, but got ` +
+        `${model === null ? 'null' : (model as object)?.constructor?.name ?? typeof model}`);
+  }
+  const checked = checkOptions(options);
+  const wrappers = collectPrunableLayers(model);
+  const pruningBlocks = new Map<Layer, [number, number]>();
+  for (const w of wrappers) {
+    if (w.blockSize[0] * w.blockSize[1] > 1) pruningBlocks.set(w.layer, [w.blockSize[0], w.blockSize[1]]);
+  }
+  const source = wrappers.length > 0 ? stripPruning(model) : model;
+  const kernels = new Map<Layer, Float32Array>();
+  for (const layer of convertibleLayers(source)) {
+    if (layer.weights.length > 0) kernels.set(layer, await layer.weights[0].read().data() as Float32Array);
+  }
+  const conv: Conversion = {options: checked, kernels, pruningBlocks, report: [], pending: [], converted: new Map()};
+  const out = convertModel(source, conv);
+  const backend = getBackend();
+  for (const [entry, layer] of conv.converted) {
+    const packed = layer.packedKernel();
+    entry.kernel = {
+      batch1: planBlockSparseMatMul([1, layer.inputDim], packed).kernel,
+      batch32: planBlockSparseMatMul([32, layer.inputDim], packed).kernel,
+      backend,
+    };
+  }
+  return {model: out, report: conv.report};
+}

@@ -1,0 +1,415 @@
+/**
+ * The block-sparse weight format: a `[K, N]` weight (Keras `[in, out]`) cut into `bh x bw` blocks,
+ * of which only the nonzero ones are stored, grouped by column block (perf-anchors §4.4, §6).
+ *
+ * Layout. A block is stored as `min(bh, K - r·bh)` STRIPS, one per input row k: a strip is the `bw`
+ * weights of one row in one column block (columns past N are zero padding). Strips are grouped by
+ * column block and sorted by k, so the kernels do one splat of `x[k]` and `bw / 4` vector loads
+ * per strip, whatever `bh` is.
+ * - `colPtr[cb] .. colPtr[cb + 1]`: the strips of column block `cb` (outputs `cb·bw ..`).
+ * - `rows[s]`: the input row k of strip s.
+ * - `values[s·bw .. (s + 1)·bw]`: its weights. For int8, strips come in pairs (an all-zero strip
+ *   repeating the previous row pads an odd count) and a pair's weights are interleaved byte by byte,
+ *   `q(ka, 0), q(kb, 0), q(ka, 1), q(kb, 1), ...`, for `i32x4.dot_i16x8_s`; W ≈ q · scales[n]
+ *   (symmetric, per output channel, |q| ≤ 127).
+ *
+ * On the backend, rows are kept as byte offsets into an activation row (k·4 for f32, k·2 for the
+ * int16 activations of the int8 kernel) and int8 values as the bytes of an int32 tensor (tfjs has
+ * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
+ */
+import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tidy} from '@tensorflow/tfjs-core';
+import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
+import {blockSizeArg, checkRank, checkSameShape, float32Arg} from '../kernels/validate';
+
+/** The value types of a packed weight. */
+export type BlockSparseDtype = 'float32'|'int8';
+export const VALID_BLOCK_SPARSE_DTYPES: BlockSparseDtype[] = ['float32', 'int8'];
+
+/**
+ * The plain serializable form of a `BlockSparseMatrix` (see the module comment for the layout),
+ * for saving and loading; `BlockSparseMatrix.fromArrays` validates it.
+ */
+export interface BlockSparseArrays {
+  /** `[K, N]`. */
+  shape: [number, number];
+  /** `[bh, bw]`. */
+  blockSize: [number, number];
+  dtype: BlockSparseDtype;
+  /** Strip ranges per column block: `ceil(N / bw) + 1` entries, from 0 up to the strip count. */
+  colPtr: Int32Array;
+  /** Input row of each strip. */
+  rows: Int32Array;
+  /** `strips · bw` weights: float32, or int8 pair-interleaved. */
+  values: Float32Array|Int8Array;
+  /** int8 only: `N` per-output-channel scales (finite, >= 0). */
+  scales?: Float32Array;
+}
+
+/**
+ * The largest K for the int8 kernels: their i32 accumulators sum K products of magnitude at most
+ * 127·127 and must stay below 2^31.
+ */
+export const INT8_MAX_K = Math.floor((2 ** 31 - 1) / (127 * 127));
+
+function invalid(what: string): never {
+  throw new Error(`Invalid block-sparse weight: ${what}`);
+}
+
+function checkInt(value: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    invalid(`${what} must be an integer in [${min}, ${max}], but got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Counts the stored blocks and the stored in-range weights, checking block structure as it goes. */
+function checkStrips(a: BlockSparseArrays): {nnzBlocks: number; storedEntries: number} {
+  const [K, N] = a.shape;
+  const [bh, bw] = a.blockSize;
+  const ncb = Math.ceil(N / bw);
+  const int8 = a.dtype === 'int8';
+  let nnzBlocks = 0, storedEntries = 0;
+  for (let cb = 0; cb < ncb; cb++) {
+    const s0 = a.colPtr[cb], s1 = a.colPtr[cb + 1];
+    const nv = Math.min(bw, N - cb * bw);
+    if (int8 && (s1 - s0) % 2 !== 0) {
+      invalid(`int8 strips come in pairs, but column block ${cb} has ${s1 - s0} strips`);
+    }
+    let s = s0, prev = -1;
+    while (s < s1) {
+      const k = a.rows[s];
+      if (!Number.isInteger(k) || k < 0 || k >= K) invalid(`rows[${s}] = ${k} is outside [0, ${K})`);
+      if (int8 && s === s1 - 1 && k === prev && (s - s0) % 2 === 1) {
+        // The padding strip of an odd count: it must add nothing.
+        for (let j = 0; j < bw; j++) {
+          if (a.values[(s - 1) * bw + 2 * j + 1] !== 0) invalid(`the padding strip ${s} of column block ${cb} is not zero`);
+        }
+        s++;
+        continue;
+      }
+      if (k <= prev) invalid(`rows must increase within a column block, but rows[${s}] = ${k} follows ${prev} in column block ${cb}`);
+      if (k % bh !== 0) invalid(`rows[${s}] = ${k} does not start a ${bh}-row block (column block ${cb})`);
+      const height = Math.min(bh, K - k);
+      for (let i = 1; i < height; i++) {
+        if (s + i >= s1 || a.rows[s + i] !== k + i) {
+          invalid(`the block at row ${k} of column block ${cb} needs strips for rows ${k}..${k + height - 1}`);
+        }
+      }
+      nnzBlocks++;
+      storedEntries += height * nv;
+      prev = k + height - 1;
+      s += height;
+    }
+  }
+  return {nnzBlocks, storedEntries};
+}
+
+/**
+ * Checks serialized block-sparse arrays and throws an Error naming the first problem (shape,
+ * lengths, monotonic `colPtr`, rows in range and in whole blocks, int8 value range and scales).
+ */
+export function validateBlockSparseArrays(a: BlockSparseArrays): {nnzBlocks: number; storedEntries: number} {
+  if (a == null || typeof a !== 'object') invalid(`expected an object, but got ${String(a)}`);
+  if (!Array.isArray(a.shape) || a.shape.length !== 2) invalid(`shape must be [K, N], but got ${JSON.stringify(a.shape)}`);
+  const K = checkInt(a.shape[0], 'shape[0] (K)', 1), N = checkInt(a.shape[1], 'shape[1] (N)', 1);
+  if (!Array.isArray(a.blockSize) || a.blockSize.length !== 2) {
+    invalid(`blockSize must be [bh, bw], but got ${JSON.stringify(a.blockSize)}`);
+  }
+  checkInt(a.blockSize[0], 'blockSize[0]', 1, K);
+  const bw = checkInt(a.blockSize[1], 'blockSize[1]', 1, N);
+  if (!VALID_BLOCK_SPARSE_DTYPES.includes(a.dtype)) {
+    invalid(`dtype must be one of ${VALID_BLOCK_SPARSE_DTYPES.join(', ')}, but got ${String(a.dtype)}`);
+  }
+  const int8 = a.dtype === 'int8';
+  if (int8 && K > INT8_MAX_K) invalid(`int8 weights need K <= ${INT8_MAX_K} (i32 accumulation), but K = ${K}`);
+  const ncb = Math.ceil(N / bw);
+  if (!(a.colPtr instanceof Int32Array) || a.colPtr.length !== ncb + 1) {
+    invalid(`colPtr must be an Int32Array of ceil(N / bw) + 1 = ${ncb + 1} entries, but got ` +
+        `${a.colPtr?.constructor?.name} of length ${a.colPtr?.length}`);
+  }
+  if (a.colPtr[0] !== 0) invalid(`colPtr[0] must be 0, but got ${a.colPtr[0]}`);
+  for (let cb = 0; cb < ncb; cb++) {
+    if (a.colPtr[cb + 1] < a.colPtr[cb]) {
+      invalid(`colPtr must be non-decreasing, but colPtr[${cb}] = ${a.colPtr[cb]} > colPtr[${cb + 1}] = ${a.colPtr[cb + 1]}`);
+    }
+  }
+  const strips = a.colPtr[ncb];
+  if (!(a.rows instanceof Int32Array) || a.rows.length !== strips) {
+    invalid(`rows must be an Int32Array of colPtr[${ncb}] = ${strips} entries, but got ` +
+        `${a.rows?.constructor?.name} of length ${a.rows?.length}`);
+  }
+  const valuesType = int8 ? Int8Array : Float32Array;
+  if (!(a.values instanceof valuesType) || a.values.length !== strips * bw) {
+    invalid(`values must be a ${valuesType.name} of strips · bw = ${strips * bw} entries, but got ` +
+        `${a.values?.constructor?.name} of length ${a.values?.length}`);
+  }
+  if (int8) {
+    for (let i = 0; i < a.values.length; i++) {
+      if (a.values[i] === -128) invalid(`int8 values must be in [-127, 127], but values[${i}] = -128`);
+    }
+    if (!(a.scales instanceof Float32Array) || a.scales.length !== N) {
+      invalid(`int8 weights need scales, a Float32Array of N = ${N} entries, but got ` +
+          `${a.scales?.constructor?.name} of length ${a.scales?.length}`);
+    }
+    for (let n = 0; n < N; n++) {
+      if (!(a.scales[n] >= 0 && Number.isFinite(a.scales[n]))) invalid(`scales[${n}] = ${a.scales[n]} is not finite and >= 0`);
+    }
+  } else if (a.scales !== undefined) {
+    invalid('float32 weights take no scales');
+  }
+  return checkStrips(a);
+}
+
+/**
+ * A `[K, N]` weight in block-sparse form, on the current tfjs backend, for `blockSparseMatMul`.
+ * Made by `packBlockSparse` or `BlockSparseMatrix.fromArrays`; call `dispose()` when done.
+ */
+export class BlockSparseMatrix {
+  /** `[K, N]`. */
+  readonly shape: [number, number];
+  /** `[bh, bw]`. */
+  readonly blockSize: [number, number];
+  readonly dtype: BlockSparseDtype;
+  /** Number of stored (nonzero) blocks. */
+  readonly nnzBlocks: number;
+  /** The fraction of W's entries outside stored blocks. */
+  readonly sparsity: number;
+  /** Stored strips, padding included (the kernels' work is proportional to it). */
+  readonly strips: number;
+  /** Kernel inputs: strip ranges, byte offsets of rows, values, int8 scales (see the module comment). */
+  readonly tensors: {colPtr: Tensor1D; rowOffsets: Tensor1D; values: Tensor1D; scales: Tensor1D|null};
+  private dense: Tensor2D|null = null;
+  private disposed = false;
+
+  private constructor(a: BlockSparseArrays, nnzBlocks: number, storedEntries: number) {
+    this.shape = [a.shape[0], a.shape[1]];
+    this.blockSize = [a.blockSize[0], a.blockSize[1]];
+    this.dtype = a.dtype;
+    this.nnzBlocks = nnzBlocks;
+    this.sparsity = 1 - storedEntries / (a.shape[0] * a.shape[1]);
+    this.strips = a.rows.length;
+    const int8 = a.dtype === 'int8';
+    // Never zero-length tensors: a kernel input always has an address.
+    const rowOffsets = new Int32Array(Math.max(1, this.strips));
+    for (let s = 0; s < this.strips; s++) rowOffsets[s] = a.rows[s] * (int8 ? 2 : 4);
+    let values: Float32Array|Int32Array;
+    if (int8) {
+      values = new Int32Array(Math.max(1, Math.ceil(a.values.length / 4)));
+      new Int8Array(values.buffer).set(a.values);
+    } else {
+      values = a.values.length > 0 ? (a.values as Float32Array) : new Float32Array(1);
+    }
+    this.tensors = {
+      colPtr: tensor1d(a.colPtr, 'int32'),
+      rowOffsets: tensor1d(rowOffsets, 'int32'),
+      values: tensor1d(values, int8 ? 'int32' : 'float32'),
+      scales: int8 ? tensor1d(a.scales!, 'float32') : null,
+    };
+  }
+
+  /** Validates serialized arrays (see `validateBlockSparseArrays`) and uploads them. */
+  static fromArrays(arrays: BlockSparseArrays): BlockSparseMatrix {
+    const {nnzBlocks, storedEntries} = validateBlockSparseArrays(arrays);
+    return new BlockSparseMatrix(arrays, nnzBlocks, storedEntries);
+  }
+
+  /** The serializable form (fresh typed arrays, read synchronously from the backend). */
+  toArrays(): BlockSparseArrays {
+    this.checkLive('toArrays');
+    const int8 = this.dtype === 'int8';
+    const offsets = this.tensors.rowOffsets.dataSync() as Int32Array;
+    const rows = Int32Array.from(offsets.subarray(0, this.strips), o => o / (int8 ? 2 : 4));
+    const n = this.strips * this.blockSize[1];
+    const raw = this.tensors.values.dataSync();
+    const values = int8 ? new Int8Array(raw.buffer, raw.byteOffset, n).slice() : (raw as Float32Array).slice(0, n);
+    const out: BlockSparseArrays = {
+      shape: [this.shape[0], this.shape[1]], blockSize: [this.blockSize[0], this.blockSize[1]], dtype: this.dtype,
+      colPtr: (this.tensors.colPtr.dataSync() as Int32Array).slice(), rows, values,
+    };
+    if (int8) out.scales = (this.tensors.scales!.dataSync() as Float32Array).slice();
+    return out;
+  }
+
+  /**
+   * The dense `[K, N]` float32 weight (int8 dequantized), computed once and kept until `dispose()`:
+   * the dispatcher's dense paths reuse one tensor so tfjs-wasm packs it for XNNPACK only once.
+   */
+  denseWeight(): Tensor2D {
+    this.checkLive('denseWeight');
+    if (!this.dense || this.dense.isDisposed) {
+      // Kept across the caller's tidy scopes.
+      this.dense = keep(unpackBlockSparse(this));
+    }
+    return this.dense;
+  }
+
+  /** Whether the dense weight is materialized (it doubles the memory of this weight). */
+  get hasDenseWeight(): boolean {
+    return this.dense != null && !this.dense.isDisposed;
+  }
+
+  /** Frees the dense weight kept by the dense paths, leaving the packed form. */
+  releaseDenseWeight(): void {
+    if (this.dense) dispose(this.dense);
+    this.dense = null;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Frees every tensor of this weight. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.releaseDenseWeight();
+    const {colPtr, rowOffsets, values, scales} = this.tensors;
+    dispose([colPtr, rowOffsets, values]);
+    if (scales) scales.dispose();
+    this.disposed = true;
+  }
+
+  /** Throws when this weight was disposed; `op` names the caller. */
+  checkLive(op: string): void {
+    if (this.disposed) throw new Error(`'${op}' was given a disposed BlockSparseMatrix`);
+  }
+}
+
+/** Options of `packBlockSparse`. */
+export interface PackOptions {
+  /** `[bh, bw]`, default `[1, 16]` (the fastest kernel, perf-anchors §4.4). */
+  blockSize?: [number, number];
+  /**
+   * Entries to keep (nonzero), same shape as `w`; a block is stored when any of its mask entries is
+   * nonzero, and masked-out entries inside a stored block are stored as 0. Default: the nonzero
+   * entries of `w` (NaN counts as nonzero).
+   */
+  mask?: Tensor|TensorLike;
+  /** `'float32'` (default) or `'int8'` (symmetric per-output-channel scales). */
+  dtype?: BlockSparseDtype;
+}
+
+/**
+ * Packs a dense `[K, N]` weight (Keras `[in, out]`) into block-sparse form, storing only blocks
+ * with a nonzero entry (of `mask` when given, else of `w`).
+ *
+ * ```js
+ * const packed = packBlockSparse(prunedKernel, {blockSize: [1, 16]});
+ * const y = blockSparseMatMul(x, packed, {bias, activation: 'relu'});
+ * ```
+ * @throws Error if `w` is not a float32 rank-2 tensor, `mask` has another shape, the block size is
+ *   not a pair of positive integers, the dtype is unknown, or int8 weights hold NaN or ±Infinity.
+ */
+export function packBlockSparse(w: Tensor|TensorLike, options: PackOptions = {}): BlockSparseMatrix {
+  const op = 'packBlockSparse';
+  const [bh, bw] = blockSizeArg(options.blockSize ?? [1, 16], op, 'blockSize');
+  const dtype = options.dtype ?? 'float32';
+  if (!VALID_BLOCK_SPARSE_DTYPES.includes(dtype)) {
+    throw new Error(`Argument 'dtype' passed to '${op}' must be one of ${VALID_BLOCK_SPARSE_DTYPES.join(', ')}, but got ${String(dtype)}`);
+  }
+  let shape: number[] = [], wv: Float32Array = new Float32Array(0), mv: Float32Array|null = null;
+  tidy(() => {
+    const $w = float32Arg(w, 'w', op);
+    checkRank($w, [2], 'w', op);
+    if (options.mask !== undefined) {
+      const $m = float32Arg(options.mask, 'mask', op);
+      checkSameShape($w, $m, 'w', 'mask', op);
+      mv = $m.dataSync() as Float32Array;
+    }
+    shape = $w.shape;
+    wv = $w.dataSync() as Float32Array;
+  });
+  const [K, N] = shape;
+  if (bh > K || bw > N) {
+    throw new Error(`Argument 'blockSize' passed to '${op}' must fit in w of shape [${K}, ${N}], but got [${bh}, ${bw}]`);
+  }
+  if (dtype === 'int8' && K > INT8_MAX_K) {
+    throw new Error(`Argument 'w' passed to '${op}' must have at most ${INT8_MAX_K} rows for int8, but got ${K}`);
+  }
+  const nrb = Math.ceil(K / bh), ncb = Math.ceil(N / bw);
+  const kept = new Uint8Array(nrb * ncb);
+  for (let k = 0; k < K; k++) {
+    const base = (Math.floor(k / bh)) * ncb;
+    for (let n = 0; n < N; n++) {
+      const v = mv ? mv[k * N + n] : wv[k * N + n];
+      if (v !== 0) kept[base + Math.floor(n / bw)] = 1;
+    }
+  }
+  const int8 = dtype === 'int8';
+  const colPtr = new Int32Array(ncb + 1);
+  for (let cb = 0; cb < ncb; cb++) {
+    let count = 0;
+    for (let r = 0; r < nrb; r++) if (kept[r * ncb + cb]) count += Math.min(bh, K - r * bh);
+    colPtr[cb + 1] = colPtr[cb] + count + (int8 ? count % 2 : 0);
+  }
+  const strips = colPtr[ncb];
+  const rows = new Int32Array(strips);
+  const f32 = new Float32Array(strips * bw);
+  for (let cb = 0; cb < ncb; cb++) {
+    let s = colPtr[cb];
+    const n0 = cb * bw, nv = Math.min(bw, N - n0);
+    for (let r = 0; r < nrb; r++) {
+      if (!kept[r * ncb + cb]) continue;
+      for (let k = r * bh; k < Math.min(K, r * bh + bh); k++, s++) {
+        rows[s] = k;
+        for (let j = 0; j < nv; j++) {
+          const i = k * N + n0 + j;
+          f32[s * bw + j] = mv && mv[i] === 0 ? 0 : wv[i];
+        }
+      }
+    }
+    if (s < colPtr[cb + 1]) rows[s] = rows[s - 1];  // int8 padding strip, all zero
+  }
+  if (!int8) return BlockSparseMatrix.fromArrays({shape: [K, N], blockSize: [bh, bw], dtype, colPtr, rows, values: f32});
+  return BlockSparseMatrix.fromArrays(quantizeStrips({shape: [K, N], blockSize: [bh, bw], dtype, colPtr, rows, values: f32}));
+}
+
+/** Symmetric per-output-channel int8 quantization of f32 strips, pairs interleaved. */
+function quantizeStrips(a: BlockSparseArrays): BlockSparseArrays {
+  const [, N] = a.shape;
+  const bw = a.blockSize[1];
+  const f32 = a.values as Float32Array;
+  const ncb = a.colPtr.length - 1;
+  const amax = new Float64Array(N);
+  for (let cb = 0; cb < ncb; cb++) {
+    const n0 = cb * bw, nv = Math.min(bw, N - n0);
+    for (let s = a.colPtr[cb]; s < a.colPtr[cb + 1]; s++) {
+      for (let j = 0; j < nv; j++) {
+        const v = f32[s * bw + j];
+        if (!Number.isFinite(v)) {
+          throw new Error(`Argument 'w' passed to 'packBlockSparse' must be finite for int8, but w[${a.rows[s]}, ${n0 + j}] = ${v}`);
+        }
+        amax[n0 + j] = Math.max(amax[n0 + j], Math.abs(v));
+      }
+    }
+  }
+  const scales = Float32Array.from(amax, v => v / 127);
+  const q = new Int8Array(f32.length);
+  for (let cb = 0; cb < ncb; cb++) {
+    const n0 = cb * bw, nv = Math.min(bw, N - n0);
+    for (let s = a.colPtr[cb]; s < a.colPtr[cb + 1]; s++) {
+      const base = (s >> 1) * 2 * bw + (s & 1);
+      for (let j = 0; j < nv; j++) {
+        const sc = scales[n0 + j];
+        q[base + 2 * j] = sc === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(f32[s * bw + j] / sc)));
+      }
+    }
+  }
+  return {...a, values: q, scales};
+}
+
+/**
+ * The dense `[K, N]` float32 weight of a packed one (int8 weights dequantized), as a new tensor.
+ * @throws Error if `packed` is not a live `BlockSparseMatrix`.
+ */
+export function unpackBlockSparse(packed: BlockSparseMatrix): Tensor2D {
+  if (!(packed instanceof BlockSparseMatrix)) {
+    throw new Error(`Argument 'packed' passed to 'unpackBlockSparse' must be a BlockSparseMatrix, but got ${typeof packed}`);
+  }
+  packed.checkLive('unpackBlockSparse');
+  const {colPtr, rowOffsets, values, scales} = packed.tensors;
+  const [k, n] = packed.shape;
+  const attrs = {k, n, bw: packed.blockSize[1]};
+  return (scales ?
+      engine().runKernel(UNPACK_I8, {colptr: colPtr, rowoff: rowOffsets, vals: values, scales}, attrs) :
+      engine().runKernel(UNPACK_F32, {colptr: colPtr, rowoff: rowOffsets, vals: values}, attrs)) as Tensor2D;
+}

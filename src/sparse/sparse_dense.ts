@@ -1,0 +1,355 @@
+/**
+ * `SparseDense`: a Dense layer whose kernel is block-sparse, and `SparseConv2D`, its 1x1
+ * convolution form. It saves its kernel compactly (`storage.ts`: block positions plus nonzero
+ * values, f32 or int8 with scales) as ordinary tfjs weights, checks every weight as it is written (so a corrupt artifact is refused by
+ * `tf.loadLayersModel` itself, naming the layer), and runs `blockSparseMatMul` on the kernel layout
+ * decoded from those weights on first use. Made by `toSparse`; registered for serialization.
+ */
+import {cast, keep, serialization, stridedSlice, Tensor, Tensor1D, tensor2d, tidy, transpose} from '@tensorflow/tfjs-core';
+import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
+// The matmul kernels must be registered wherever a saved sparse model is loaded.
+import '../kernels/register';
+import {BlockSparseMatrix, INT8_MAX_K, packBlockSparse} from './format';
+import {blockSparseMatMul} from './matmul';
+import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, StoredDtype,
+  VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
+
+type Layer = layers.Layer;
+type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
+type Kwargs = Parameters<Layer['call']>[1];
+type Shape = Parameters<Layer['build']>[0];
+
+/** Constructor arguments (and config) of `SparseDense`; `toSparse` fills them from a stored weight. */
+export interface SparseDenseArgs extends LayerArgs {
+  /** Output width N. */
+  units: number;
+  /** Input width K. */
+  inputDim: number;
+  /** Any tfjs activation name; default 'linear'. 'relu' is fused into the matmul. */
+  activation?: string;
+  /** Default true. */
+  useBias?: boolean;
+  /** `[bh, bw]` of the stored blocks. */
+  blockSize: [number, number];
+  /** 'float32' or 'int8' stored values. */
+  valueDtype: StoredDtype;
+  /** How stored block positions are encoded. */
+  positionCoding: PositionCoding;
+  /** Golomb-Rice parameter of 'rice' positions (0 for 'bitmap'). */
+  riceParameter: number;
+  nonzeroBlocks: number;
+  storedValues: number;
+  positionWords: number;
+  /** `[1, bw]`: the strip width of the kernel layout (see `format.ts`); default `[1, 16]`. */
+  kernelBlockSize?: [number, number];
+}
+
+const INTEGER_FIELDS = ['units', 'inputDim', 'riceParameter', 'nonzeroBlocks', 'storedValues', 'positionWords'] as const;
+
+/**
+ * A Dense layer with a compactly stored block-sparse kernel, running on the block-sparse matmul
+ * (whose dispatcher falls back to dense paths wherever they are faster). Inference only.
+ *
+ * Accuracy. float32: the Dense result up to summation order. int8: weights are quantized per
+ * output channel (|Δw| <= s_w[n]/2, s_w[n] = max_k |w[k, n]| / 127; zeros stay exact) and, on the
+ * sparse kernel, activations per row (|Δx| <= s_x/2, s_x = max_k |x[m, k]| / 127), products summed
+ * exactly in int32, so each output is within
+ *   s_w[n]/2 · Σ|x_k| + s_x/2 · Σ|w_kn| + nnz_n · s_x · s_w[n] / 4   (sums over stored w_kn)
+ * of the float32 result, plus float32 rounding; slope-1 activations (relu, tanh) keep the bound.
+ */
+export class SparseDense extends layers.Layer {
+  /** @nocollapse */
+  static className = 'SparseDense';
+  readonly units: number;
+  readonly inputDim: number;
+  readonly activation: string;
+  readonly useBias: boolean;
+  readonly layout: StorageLayout;
+  readonly kernelBlockSize: [number, number];
+  private readonly activationLayer: Layer|null;
+  private positions: LayerVariable|null = null;
+  private values: LayerVariable|null = null;
+  private scales: LayerVariable|null = null;
+  private bias: LayerVariable|null = null;
+  private packed: BlockSparseMatrix|null = null;
+
+  constructor(args: SparseDenseArgs) {
+    super(args);
+    const fail = (what: string): never => {
+      throw this.configError(what);
+    };
+    for (const field of INTEGER_FIELDS) {
+      const v = args[field];
+      const min = field === 'units' || field === 'inputDim' ? 1 : 0;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(`${field} must be an integer >= ${min}, but got ${String(v)}`);
+    }
+    const pair = (v: unknown, field: string, maxH: number, maxW: number): [number, number] => {
+      if (!Array.isArray(v) || v.length !== 2 || !v.every(x => Number.isInteger(x) && x >= 1) || v[0] > maxH || v[1] > maxW) {
+        fail(`${field} must be [height, width] of positive integers fitting in [${maxH}, ${maxW}], but got ${JSON.stringify(v)}`);
+      }
+      return [(v as number[])[0], (v as number[])[1]];
+    };
+    const [K, N] = [args.inputDim, args.units];
+    const blockSize = pair(args.blockSize, 'blockSize', K, N);
+    this.kernelBlockSize = pair(args.kernelBlockSize ?? [1, Math.min(16, N)], 'kernelBlockSize', 1, N);
+    if (!VALID_STORED_DTYPES.includes(args.valueDtype)) {
+      fail(`valueDtype must be one of ${VALID_STORED_DTYPES.join(', ')}, but got ${String(args.valueDtype)}`);
+    }
+    if (!VALID_POSITION_CODINGS.includes(args.positionCoding)) {
+      fail(`positionCoding must be one of ${VALID_POSITION_CODINGS.join(', ')}, but got ${String(args.positionCoding)}`);
+    }
+    if (args.valueDtype === 'int8' && K > INT8_MAX_K) fail(`int8 kernels need inputDim <= ${INT8_MAX_K}, but got ${K}`);
+    const totalBlocks = Math.ceil(K / blockSize[0]) * Math.ceil(N / blockSize[1]);
+    if (args.nonzeroBlocks > totalBlocks) fail(`nonzeroBlocks ${args.nonzeroBlocks} exceeds the ${totalBlocks} blocks`);
+    if (args.storedValues > K * N) fail(`storedValues ${args.storedValues} exceeds the ${K * N} kernel entries`);
+    if (args.positionCoding === 'bitmap' && args.positionWords !== Math.ceil(totalBlocks / 32)) {
+      fail(`a bitmap of ${totalBlocks} blocks has ${Math.ceil(totalBlocks / 32)} words, but positionWords is ${args.positionWords}`);
+    }
+    if (args.riceParameter > 30) fail(`riceParameter must be at most 30, but got ${args.riceParameter}`);
+    this.units = N;
+    this.inputDim = K;
+    this.useBias = args.useBias ?? true;
+    this.activation = args.activation ?? 'linear';
+    // Built-in activations other than the fused relu run as tfjs's own Activation layer would.
+    let activationLayer: Layer|null = null;
+    if (this.activation !== 'linear' && this.activation !== 'relu') {
+      try {
+        activationLayer = layers.activation({activation: this.activation as 'linear'});
+      } catch (e) {
+        fail(`activation: ${(e as Error).message}`);
+      }
+    }
+    this.activationLayer = activationLayer;
+    this.layout = {shape: [K, N], blockSize, dtype: args.valueDtype, coding: args.positionCoding,
+      riceParameter: args.riceParameter, nonzeroBlocks: args.nonzeroBlocks, storedValues: args.storedValues,
+      positionWords: args.positionWords};
+  }
+
+  /** An error naming this layer. */
+  protected error(what: string): Error {
+    return new Error(`${this.getClassName()} '${this.name}': ${what}`);
+  }
+
+  /** An error naming this layer and a bad config value. */
+  protected configError(what: string): Error {
+    return this.error(`invalid config: ${what}`);
+  }
+
+  /**
+   * Adds a non-trainable weight whose writes (`setWeights`, `loadWeights` during
+   * `tf.loadLayersModel`) are checked first, so corrupt data is refused where it enters.
+   */
+  private addStoredWeight(name: string, shape: number[], dtype: 'float32'|'int32',
+                          check: (value: Tensor) => void): LayerVariable {
+    const variable = this.addWeight(name, shape, dtype, initializers.zeros(), undefined, false);
+    const write = variable.write.bind(variable);
+    variable.write = (value: Tensor) => {
+      if (value.dtype !== dtype || value.shape.length !== shape.length || value.shape.some((d, i) => d !== shape[i])) {
+        throw this.error(`weight '${name}' must be ${dtype} [${shape}] as the layer config says, but got ` +
+            `${value.dtype} [${value.shape}]: the artifact is corrupt or does not match its model.json`);
+      }
+      try {
+        check(value);
+      } catch (e) {
+        if (e instanceof StorageError) throw this.error(`weight '${name}' is corrupt: ${e.what}`);
+        throw e;
+      }
+      this.releasePacked();
+      return write(value);
+    };
+    return variable;
+  }
+
+  override build(inputShape: Shape): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Array<number|null>;
+    const last = shape[shape.length - 1];
+    if (last !== this.inputDim) {
+      throw this.error(`expects inputs with last dimension ${this.inputDim}, but got shape [${shape}]`);
+    }
+    this.addKernelWeights();
+    this.inputSpec = [{minNDim: 2, axes: {[-1]: this.inputDim}}];
+    this.built = true;
+  }
+
+  /** Creates the stored kernel's weights and the bias. */
+  protected addKernelWeights(): void {
+    const {dtype, positionWords, storedValues} = this.layout;
+    this.positions = this.addStoredWeight('positions', [positionWords], 'int32',
+        v => decodePositions(v.dataSync() as Int32Array, this.layout));
+    if (dtype === 'int8') {
+      this.values = this.addStoredWeight('values', [Math.ceil(storedValues / 4)], 'int32',
+          v => wordsToInt8(v.dataSync() as Int32Array, storedValues));
+      this.scales = this.addStoredWeight('scales', [this.units], 'float32', v => checkScales(v.dataSync() as Float32Array));
+    } else {
+      this.values = this.addStoredWeight('values', [storedValues], 'float32', () => undefined);
+    }
+    if (this.useBias) this.bias = this.addStoredWeight('bias', [this.units], 'float32', () => undefined);
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Array<number|null>;
+    return [...shape.slice(0, -1), this.units];
+  }
+
+  /**
+   * The kernel in the kernel layout, decoded from the stored weights on first use after they were
+   * written and kept (outside any tidy scope) until they change or the layer is disposed.
+   */
+  packedKernel(): BlockSparseMatrix {
+    if (this.packed) return this.packed;
+    if (!this.positions || !this.values) throw this.error('is not built yet');
+    let blocks: Int32Array, values: Float32Array|Int8Array, scales: Float32Array|undefined;
+    try {
+      blocks = decodePositions(this.positions.read().dataSync() as Int32Array, this.layout);
+      if (this.scales) {
+        values = wordsToInt8(this.values.read().dataSync() as Int32Array, this.layout.storedValues);
+        scales = this.scales.read().dataSync() as Float32Array;
+        checkScales(scales);
+      } else {
+        values = this.values.read().dataSync() as Float32Array;
+      }
+    } catch (e) {
+      if (e instanceof StorageError) throw this.error(`the stored kernel does not decode (were its weights set?): ${e.what}`);
+      throw e;
+    }
+    const dense = decodeWeight(blocks, this.layout, values, scales);
+    const w = tensor2d(dense, this.layout.shape);
+    let packed: BlockSparseMatrix;
+    try {
+      packed = packBlockSparse(w, {blockSize: this.kernelBlockSize, dtype: this.layout.dtype});
+    } finally {
+      w.dispose();
+    }
+    const {colPtr, rowOffsets, values: v, scales: s} = packed.tensors;
+    keep(colPtr);
+    keep(rowOffsets);
+    keep(v);
+    if (s) keep(s);
+    this.packed = packed;
+    return packed;
+  }
+
+  private releasePacked(): void {
+    this.packed?.dispose();
+    this.packed = null;
+  }
+
+  override call(inputs: Tensor|Tensor[], kwargs: Kwargs): Tensor {
+    return tidy(() => {
+      this.invokeCallHook(inputs, kwargs);
+      return this.applyKernel(this.singleInput(inputs));
+    });
+  }
+
+  /** The one float32 input of a call. */
+  protected singleInput(inputs: Tensor|Tensor[]): Tensor {
+    if (Array.isArray(inputs) && inputs.length !== 1) throw this.error(`expects 1 input, but got ${inputs.length}`);
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return x.dtype === 'float32' ? x : cast(x, 'float32');
+  }
+
+  /** activation(x · W + b) along the last axis of `x`. */
+  protected applyKernel(x: Tensor): Tensor {
+    const y = blockSparseMatMul(x, this.packedKernel(), {
+      bias: this.bias ? this.bias.read() as Tensor1D : undefined,
+      activation: this.activation === 'relu' ? 'relu' : 'linear',
+    });
+    return this.activationLayer ? this.activationLayer.apply(y) as Tensor : y;
+  }
+
+  protected override disposeWeights(): number {
+    this.releasePacked();
+    return super.disposeWeights();
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    const {blockSize, dtype, coding, riceParameter, nonzeroBlocks, storedValues, positionWords} = this.layout;
+    return {
+      units: this.units, inputDim: this.inputDim, activation: this.activation, useBias: this.useBias,
+      blockSize: [...blockSize], valueDtype: dtype, positionCoding: coding, riceParameter, nonzeroBlocks,
+      storedValues, positionWords, kernelBlockSize: [...this.kernelBlockSize],
+      ...super.getConfig(),
+    };
+  }
+}
+serialization.registerClass(SparseDense);
+
+/** Data formats of `SparseConv2D` (tfjs's names). */
+export type SparseConvDataFormat = 'channelsLast'|'channelsFirst';
+export const VALID_SPARSE_CONV_DATA_FORMATS: SparseConvDataFormat[] = ['channelsLast', 'channelsFirst'];
+
+/** Arguments (and config) of `SparseConv2D`: those of `SparseDense` (inputDim = input channels, units = filters) plus the convolution's. */
+export interface SparseConv2DArgs extends SparseDenseArgs {
+  /** `[sh, sw]`, default `[1, 1]`. */
+  strides?: [number, number];
+  /** Default 'channelsLast'. */
+  dataFormat?: SparseConvDataFormat;
+}
+
+/**
+ * A 1x1 Conv2D with a compactly stored block-sparse kernel: a 1x1 convolution is a matmul over
+ * the channels of every pixel (Elsen et al., "Fast Sparse ConvNets"), so it runs on the block-sparse
+ * matmul after striding. Padding and dilation do not change a 1x1 convolution's output, so they
+ * are not kept. Inference only.
+ */
+export class SparseConv2D extends SparseDense {
+  /** @nocollapse */
+  static override className = 'SparseConv2D';
+  readonly strides: [number, number];
+  readonly dataFormat: SparseConvDataFormat;
+
+  constructor(args: SparseConv2DArgs) {
+    super(args);
+    const strides = args.strides ?? [1, 1];
+    if (!Array.isArray(strides) || strides.length !== 2 || !strides.every(v => Number.isInteger(v) && v >= 1)) {
+      throw this.configError(`strides must be a pair of positive integers, but got ${JSON.stringify(strides)}`);
+    }
+    const dataFormat = args.dataFormat ?? 'channelsLast';
+    if (!VALID_SPARSE_CONV_DATA_FORMATS.includes(dataFormat)) {
+      throw this.configError(`dataFormat must be one of ${VALID_SPARSE_CONV_DATA_FORMATS.join(', ')}, but got ${String(dataFormat)}`);
+    }
+    this.strides = [strides[0], strides[1]];
+    this.dataFormat = dataFormat;
+  }
+
+  private get channelAxis(): number {
+    return this.dataFormat === 'channelsLast' ? 3 : 1;
+  }
+
+  override build(inputShape: Shape): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Array<number|null>;
+    if (shape.length !== 4 || shape[this.channelAxis] !== this.inputDim) {
+      throw this.error(`expects ${this.dataFormat} inputs of rank 4 with ${this.inputDim} channels, but got shape [${shape}]`);
+    }
+    this.addKernelWeights();
+    this.inputSpec = [{ndim: 4, axes: {[this.channelAxis]: this.inputDim}}];
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Array<number|null>;
+    const [hAxis, wAxis] = this.dataFormat === 'channelsLast' ? [1, 2] : [2, 3];
+    const out = [...shape];
+    out[hAxis] = shape[hAxis] == null ? null : Math.ceil((shape[hAxis] as number) / this.strides[0]);
+    out[wAxis] = shape[wAxis] == null ? null : Math.ceil((shape[wAxis] as number) / this.strides[1]);
+    out[this.channelAxis] = this.units;
+    return out;
+  }
+
+  override call(inputs: Tensor|Tensor[], kwargs: Kwargs): Tensor {
+    return tidy(() => {
+      this.invokeCallHook(inputs, kwargs);
+      let x = this.singleInput(inputs);
+      if (this.dataFormat === 'channelsFirst') x = transpose(x, [0, 2, 3, 1]);
+      const [sh, sw] = this.strides;
+      if (sh > 1 || sw > 1) x = stridedSlice(x, [0, 0, 0, 0], x.shape, [1, sh, sw, 1]);
+      const y = this.applyKernel(x);
+      return this.dataFormat === 'channelsFirst' ? transpose(y, [0, 3, 1, 2]) : y;
+    });
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {...super.getConfig(), strides: [...this.strides], dataFormat: this.dataFormat};
+  }
+}
+serialization.registerClass(SparseConv2D);

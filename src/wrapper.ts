@@ -1,0 +1,390 @@
+/**
+ * The `PruneLowMagnitude` layer: tfmot's `pruning_wrapper.py`. It wraps a layer, owns a mask and a
+ * threshold per prunable weight and one `pruning_step`, and in every training call advances the
+ * step, maybe recomputes the masks, masks the weights and runs the inner layer.
+ */
+import {initializers, LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
+import {scalar, serialization, Tensor} from '@tensorflow/tfjs-core';
+import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES} from './pruning';
+import {checkPrunable, getPrunableWeights} from './registry';
+import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
+
+type Layer = layers.Layer;
+type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
+type Kwargs = Parameters<Layer['call']>[1];
+type Shape = Parameters<Layer['build']>[0];
+
+/**
+ * tfmot's `_PRUNE_CALLBACK_ERROR_MSG`, thrown by a training call of a wrapper whose step was never
+ * set by `UpdatePruningStep`.
+ */
+export const PRUNE_CALLBACK_ERROR_MSG = 'Prune() wrapper requires the UpdatePruningStep callback to be ' +
+    'provided during training. Please add it as a callback to your model.fit call.';
+
+/** Options of `PruneLowMagnitude` (tfmot's constructor arguments in camelCase). */
+export interface PruneLowMagnitudeArgs extends LayerArgs {
+  /** The layer to prune: a supported built-in layer or a `PrunableLayer`. */
+  layer: Layer;
+  /** When and how much to prune; default `ConstantSparsity({targetSparsity: 0.5, beginStep: 0})`. */
+  pruningSchedule?: PruningSchedule;
+  /** `[height, width]` of the blocks pruned together (rank-2 weights only); default `[1, 1]`. */
+  blockSize?: [number, number];
+  /** How a block's magnitudes are pooled: 'AVG' (default) or 'MAX'. */
+  blockPoolingType?: BlockPoolingType;
+  /** `[m, n]`: m zeros in every n consecutive weights along input channels, fixed at step 1. */
+  sparsityMByN?: [number, number]|null;
+  /**
+   * Prune with one threshold shared by all wrappers of the model that set this option (linked by
+   * `UpdatePruningStep` at train begin, or by `pruneLowMagnitude`). tfmot has no such option.
+   */
+  globalPruning?: boolean;
+}
+
+function describe(value: unknown): string {
+  if (value == null || typeof value !== 'object') return typeof value === 'string' ? `'${value}'` : String(value);
+  const ctor = (value as object).constructor as {className?: string, name?: string}|undefined;
+  return ctor?.className ?? ctor?.name ?? 'object';
+}
+
+function checkPairOfInts(value: unknown, name: string): [number, number] {
+  if (!Array.isArray(value) || value.length !== 2 || !value.every(v => Number.isInteger(v))) {
+    throw new Error(`${name} must be a list of 2 integers, but got ${JSON.stringify(value) ?? String(value)}`);
+  }
+  return [value[0], value[1]];
+}
+
+/** Accepts 'AVG'/'MAX' also as tfjs's saving mangles them ('avg', 'a_v_g', 'aVG'). */
+function normalisePoolingType(value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(/_/g, '').toUpperCase() : value;
+}
+
+/**
+ * tfmot's `PruneLowMagnitude` for tfjs-layers. Made by `pruneLowMagnitude`; registered for
+ * serialization at import. Its config has tfmot's JSON shape (`layer`, `pruning_schedule`,
+ * `block_size`, `block_pooling_type`) plus `sparsity_m_by_n`, which tfmot drops.
+ *
+ * Porting Notes: tfjs-layers exports no `Wrapper`, so this subclasses `Layer` and delegates
+ * `trainable`, the trainable weights, `getWeights` and `setWeights` to the inner layer as Keras's
+ * `Wrapper` does. The inner layer's weights keep the inner layer's name scope (`dense/kernel`, as in
+ * tfmot's saved models). The step is an int32 variable (tfmot: int64; the tfjs converter stores it
+ * as int32 too).
+ */
+export class PruneLowMagnitude extends layers.Layer {
+  /** @nocollapse */
+  static className = 'PruneLowMagnitude';
+  readonly layer: Layer;
+  readonly pruningSchedule: PruningSchedule;
+  readonly blockSize: [number, number];
+  readonly blockPoolingType: BlockPoolingType;
+  readonly sparsityMByN: [number, number]|null;
+  readonly globalPruning: boolean;
+  /** The mask math; set in `build`. */
+  pruningObj: Pruning|null = null;
+  /** The shared-threshold group when `globalPruning` is set; linked by `linkGlobalPruning`. */
+  globalGroup: GlobalPruningGroup|null = null;
+  private pruningStepVar: LayerVariable|null = null;
+  private masks: LayerVariable[] = [];
+  private thresholds: LayerVariable[] = [];
+  private stepCache: {dataId: object, value: number}|null = null;
+
+  /**
+   * @throws Error with tfmot's messages for a non-layer (`Please initialize \`Prune\` layer with a
+   *     \`Layer\` instance. You passed: ...`) or a bad pooling type (`Unsupported pooling type 'MIN'.
+   *     Should be 'AVG' or 'MAX'.`), the registry's error for an unsupported layer, and messages naming
+   *     `blockSize`, `sparsityMByN`, `pruningSchedule` for bad values.
+   */
+  constructor(args: PruneLowMagnitudeArgs) {
+    if (args == null || typeof args !== 'object') {
+      throw new Error(`PruneLowMagnitude expects an options object {layer, pruningSchedule, blockSize, ` +
+          `blockPoolingType, sparsityMByN}, but got ${describe(args)}`);
+    }
+    const inner = args.layer;
+    if (!(inner instanceof layers.Layer)) {
+      throw new Error('Please initialize `Prune` layer with a `Layer` instance. You passed: ' + describe(inner));
+    }
+    const innerShape = (inner as unknown as {batchInputShape?: LayerArgs['batchInputShape']}).batchInputShape;
+    const batchInputShape = args.batchInputShape ?? (args.inputShape == null ? innerShape : undefined);
+    super({
+      ...args,
+      name: `prune_low_magnitude_${inner.name}`,
+      batchInputShape,
+      dtype: args.dtype ?? (batchInputShape != null ? inner.dtype : undefined),
+    });
+    this.layer = inner;
+    const schedule = args.pruningSchedule ?? new ConstantSparsity({targetSparsity: 0.5, beginStep: 0});
+    if (!(schedule instanceof PruningSchedule)) {
+      throw new Error(`pruningSchedule must be a PruningSchedule (e.g. ConstantSparsity, PolynomialDecay), ` +
+          `but got ${describe(schedule)}`);
+    }
+    this.pruningSchedule = schedule;
+    const blockSize = checkPairOfInts(args.blockSize ?? [1, 1], 'blockSize');
+    if (blockSize[0] < 1 || blockSize[1] < 1) {
+      throw new Error(`blockSize must be 2 positive integers [height, width], but got [${blockSize}]`);
+    }
+    this.blockSize = blockSize;
+    const pooling = args.blockPoolingType ?? 'AVG';
+    if (!VALID_BLOCK_POOLING_TYPES.includes(pooling)) {
+      throw new Error(`Unsupported pooling type '${String(pooling)}'. Should be 'AVG' or 'MAX'.`);
+    }
+    this.blockPoolingType = pooling;
+    if (args.sparsityMByN != null) {
+      const [m, n] = checkPairOfInts(args.sparsityMByN, 'sparsityMByN');
+      if (!(m >= 1 && m < n)) {
+        throw new Error(`sparsityMByN [m, n] (m zeros in every n weights) needs 1 <= m < n, but got [${m}, ${n}]`);
+      }
+      this.sparsityMByN = [m, n];
+    } else {
+      this.sparsityMByN = null;
+    }
+    this.globalPruning = args.globalPruning === true;
+    if (this.globalPruning && (this.sparsityMByN != null || blockSize[0] !== 1 || blockSize[1] !== 1)) {
+      throw new Error('globalPruning supports unstructured pruning only: use blockSize [1, 1] and no sparsityMByN');
+    }
+    checkPrunable(inner);
+    this.supportsMasking = inner.supportsMasking;
+  }
+
+  override get trainable(): boolean {
+    return this.layer != null ? this.layer.trainable : true;
+  }
+
+  override set trainable(value: boolean) {
+    if (this.layer != null) this.layer.trainable = value;
+  }
+
+  override get trainableWeights(): LayerVariable[] {
+    return this.layer.trainableWeights;
+  }
+
+  override set trainableWeights(weights: LayerVariable[]) {
+    this.layer.trainableWeights = weights;
+  }
+
+  /** The inner layer's non-trainable weights, then the masks, thresholds and `pruning_step`. */
+  override get nonTrainableWeights(): LayerVariable[] {
+    return this.layer.nonTrainableWeights.concat(super.nonTrainableWeights);
+  }
+
+  override set nonTrainableWeights(weights: LayerVariable[]) {
+    super.nonTrainableWeights = weights;
+  }
+
+  /** The inner layer's weights only, as in tfmot (a model's weights include the masks and steps). */
+  override getWeights(trainableOnly = false): Tensor[] {
+    return this.layer.getWeights(trainableOnly);
+  }
+
+  override setWeights(weights: Tensor[]): void {
+    this.layer.setWeights(weights);
+  }
+
+  /** The masks, one per prunable weight (after build). */
+  get maskWeights(): readonly LayerVariable[] {
+    return this.masks;
+  }
+
+  /** The thresholds, one per prunable weight (after build). */
+  get thresholdWeights(): readonly LayerVariable[] {
+    return this.thresholds;
+  }
+
+  /** The int32 scalar `pruning_step` variable (after build). */
+  get pruningStepWeight(): LayerVariable {
+    if (this.pruningStepVar == null) throw new Error(`Layer ${this.name} is not built yet`);
+    return this.pruningStepVar;
+  }
+
+  /** The pruning step: -1 before training, 0 after `UpdatePruningStep` set it, then +1 per training call. */
+  get pruningStep(): number {
+    const v = this.pruningStepWeight.read();
+    if (this.stepCache?.dataId !== v.dataId) this.stepCache = {dataId: v.dataId, value: v.dataSync()[0]};
+    return this.stepCache.value;
+  }
+
+  set pruningStep(step: number) {
+    if (!Number.isInteger(step) || step < -1) {
+      throw new Error(`The pruning step of ${this.name} must be an integer >= -1, but got ${step}`);
+    }
+    const t = scalar(step, 'int32');
+    try {
+      this.pruningStepWeight.write(t);
+    } finally {
+      t.dispose();
+    }
+    this.stepCache = {dataId: this.pruningStepWeight.read().dataId, value: step};
+  }
+
+  /**
+   * Builds the inner layer (unless built), then adds a mask and a threshold per prunable weight and
+   * the step. Inner weights are named in the inner layer's own scope (`dense/kernel`).
+   */
+  override build(inputShape: Shape): void {
+    if (!this.layer.built) {
+      this.layer.build(inputShape);
+      this.layer.built = true;
+      this.rescopeInnerWeights();
+    }
+    const weights = getPrunableWeights(this.layer);
+    if (this.sparsityMByN != null) {
+      for (const w of weights) {
+        if (w.shape.length !== 2 && w.shape.length !== 4) {
+          throw new Error(`weight tensor with shape: [${w.shape}] is not supported. sparsityMByN needs rank-2 ` +
+              `or rank-4 weights (layer ${this.layer.name}, weight ${w.originalName}).`);
+        }
+      }
+    }
+    // Keras numbers repeated names: mask, mask_1, ... (tfjs rejects duplicates within a layer).
+    const suffix = (i: number) => (i === 0 ? '' : `_${i}`);
+    this.masks = weights.map((w, i) =>
+      this.addWeight(`mask${suffix(i)}`, w.shape, w.dtype, initializers.ones(), undefined, false));
+    this.thresholds = weights.map((w, i) =>
+      this.addWeight(`threshold${suffix(i)}`, [], w.dtype, initializers.zeros(), undefined, false));
+    // Created as 0 and set to -1: tfjs's constant initializer makes float32 values, whose int32 cast
+    // inside tf.variable is never disposed (one leaked tensor per layer).
+    this.pruningStepVar = this.addWeight('pruning_step', [], 'int32', initializers.zeros(), undefined, false);
+    this.pruningStep = -1;
+    this.pruningObj = new Pruning({
+      pruningVars: weights.map((weight, i) => ({weight, mask: this.masks[i], threshold: this.thresholds[i]})),
+      pruningSchedule: this.pruningSchedule,
+      blockSize: this.blockSize,
+      blockPoolingType: this.blockPoolingType,
+      sparsityMByN: this.sparsityMByN,
+    });
+    this.built = true;
+  }
+
+  /** Renames weights built inside this wrapper's scope (`prune_low_magnitude_dense/kernel`) to `dense/kernel`. */
+  private rescopeInnerWeights(): void {
+    const from = `${this.name}/`, to = `${this.layer.name}/`;
+    for (const w of this.layer.weights) {
+      const at = w.originalName.lastIndexOf(from);
+      if (at >= 0 && (at === 0 || w.originalName[at - 1] === '/')) {
+        (w as {originalName: string}).originalName =
+            w.originalName.slice(0, at) + to + w.originalName.slice(at + from.length);
+      }
+    }
+  }
+
+  /**
+   * tfmot's order. Training (`kwargs.training === true`): step + 1, maybe new masks, mask the
+   * weights, run the inner layer. Inference: mask the weights (a no-op when already masked), run.
+   * @throws Error `PRUNE_CALLBACK_ERROR_MSG` in training when `UpdatePruningStep` never set the step.
+   */
+  override call(inputs: Tensor|Tensor[], kwargs: Kwargs): Tensor|Tensor[] {
+    const pruning = this.pruningObj;
+    if (pruning == null) throw new Error(`Layer ${this.name} is called before it is built`);
+    if (kwargs?.training === true) {
+      const step = this.pruningStep;
+      if (step < 0) throw new Error(PRUNE_CALLBACK_ERROR_MSG);
+      this.pruningStep = step + 1;
+      if (this.globalPruning) {
+        if (this.globalGroup == null) {
+          throw new Error(`Layer ${this.name} uses globalPruning but is not linked to its model's other ` +
+              'globally pruned layers: UpdatePruningStep links them at train begin (call its onTrainBegin ' +
+              'in a custom training loop).');
+        }
+        this.globalGroup.conditionalMaskUpdate(step + 1);
+      } else {
+        pruning.conditionalMaskUpdate(step + 1);
+      }
+    }
+    pruning.weightMaskOp();
+    return this.layer.call(inputs, kwargs);
+  }
+
+  override computeOutputShape(inputShape: Shape): ReturnType<Layer['computeOutputShape']> {
+    return this.layer.computeOutputShape(inputShape);
+  }
+
+  override computeMask(inputs: Tensor|Tensor[], mask?: Tensor|Tensor[]): Tensor|Tensor[] {
+    return this.layer.computeMask(inputs, mask);
+  }
+
+  override setFastWeightInitDuringBuild(value: boolean): void {
+    super.setFastWeightInitDuringBuild(value);
+    this.layer?.setFastWeightInitDuringBuild(value);
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    const base = super.getConfig();
+    const config: serialization.ConfigDict = {
+      ...base,
+      dtype: base.dtype ?? this.layer.dtype ?? 'float32',  // Keras writes it for every layer
+      layer: {className: this.layer.getClassName(), config: this.layer.getConfig()},
+      pruningSchedule: serializeSchedule(this.pruningSchedule) as unknown as serialization.ConfigDict,
+      blockSize: [...this.blockSize],
+      blockPoolingType: this.blockPoolingType,
+      sparsityMByN: this.sparsityMByN == null ? null : [...this.sparsityMByN],
+    };
+    if (this.globalPruning) config.globalPruning = true;
+    return config;
+  }
+
+  /**
+   * Rebuilds the wrapper from its config (ours or a converted tfmot model's): deserializes the inner
+   * layer and the schedule, and restores 'AVG'/'MAX' from tfjs's snake_cased string values.
+   */
+  static override fromConfig<T extends serialization.Serializable>(
+      cls: serialization.SerializableConstructor<T>, config: serialization.ConfigDict): T {
+    const {layer, pruningSchedule, blockPoolingType, ...rest} = config;
+    const args = {
+      ...rest,
+      layer: deserializeLayer(layer),
+      pruningSchedule: deserializeSchedule(pruningSchedule as unknown as SerializedSchedule),
+      blockPoolingType: normalisePoolingType(blockPoolingType ?? 'AVG'),
+    };
+    return new cls(args);
+  }
+}
+serialization.registerClass(PruneLowMagnitude);
+
+/** Builds a layer from `{className, config}` through the classes registered with tfjs. */
+export function deserializeLayer(spec: unknown): Layer {
+  const s = spec as {className?: unknown, config?: unknown}|null;
+  if (s == null || typeof s.className !== 'string' || s.config == null || typeof s.config !== 'object') {
+    throw new Error(`Expected a layer config {className, config}, but got ${JSON.stringify(spec)}`);
+  }
+  const entry = serialization.SerializationMap.getMap().classNameMap[s.className];
+  if (entry == null) {
+    throw new Error(`Unknown layer: ${s.className}. Register custom layers with ` +
+        'tf.serialization.registerClass before loading.');
+  }
+  const [cls, fromConfig] = entry;
+  // fromConfig may consume its config (tfjs's wrappers delete keys): give it a copy.
+  return fromConfig(cls, structuredClone(s.config) as serialization.ConfigDict) as unknown as Layer;
+}
+
+/**
+ * True for a `PruneLowMagnitude`, also one made by another copy of this library (two bundled copies,
+ * or a module loaded twice): the class registered for deserialization is the last copy loaded, so
+ * a loaded model's wrappers may not be `instanceof` this module's class.
+ */
+export function isPruneLowMagnitude(layer: unknown): layer is PruneLowMagnitude {
+  return layer instanceof PruneLowMagnitude ||
+      (layer instanceof layers.Layer && layer.getClassName() === PruneLowMagnitude.className);
+}
+
+/**
+ * Every `PruneLowMagnitude` in `model`, descending into nested models (tfmot's
+ * `collect_prunable_layers`, which callbacks use instead of any registry of live wrappers).
+ */
+export function collectPrunableLayers(model: LayersModel): PruneLowMagnitude[] {
+  const found: PruneLowMagnitude[] = [];
+  for (const layer of model.layers) {
+    if (isPruneLowMagnitude(layer)) found.push(layer);
+    else if (layer instanceof LayersModel) found.push(...collectPrunableLayers(layer));
+  }
+  return found;
+}
+
+/**
+ * Links the built `globalPruning` wrappers of `model` into one `GlobalPruningGroup` (one threshold
+ * across all their weights). Called by `pruneLowMagnitude` and `UpdatePruningStep.onTrainBegin`.
+ */
+export function linkGlobalPruning(model: LayersModel): void {
+  const members = collectPrunableLayers(model).filter(w => w.globalPruning && w.pruningObj != null);
+  const unique = [...new Set(members)];
+  if (unique.length === 0) return;
+  const group = new GlobalPruningGroup(unique.map(w => w.pruningObj as Pruning));
+  for (const w of unique) w.globalGroup = group;
+}

@@ -1,0 +1,338 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import '../src/index';
+import {SparseConv2D, SparseDense, SparseDenseArgs} from '../src/sparse/sparse_dense';
+import {encodeWeight, int8ToWords, StoredDtype} from '../src/sparse/storage';
+import {BACKENDS, blockSparseWeight, int8Bound, normal, useBackend} from './helpers';
+
+/** A built SparseDense holding `w` (`[K, N]`), its weights set, plus its stored form. */
+function makeLayer(w: Float32Array, shape: [number, number], opts: {block?: [number, number]; dtype?: StoredDtype;
+    bias?: Float32Array; activation?: string; kernelWidth?: number; name?: string} = {}) {
+  const [K, N] = shape;
+  const dtype = opts.dtype ?? 'float32';
+  const block = opts.block ?? [1, 1];
+  const stored = encodeWeight(w, shape, block, dtype);
+  const layer = new SparseDense({
+    name: opts.name, units: N, inputDim: K, activation: opts.activation, useBias: opts.bias != null, blockSize: block,
+    valueDtype: dtype, positionCoding: stored.coding, riceParameter: stored.riceParameter,
+    nonzeroBlocks: stored.nonzeroBlocks, storedValues: stored.storedValues, positionWords: stored.positionWords,
+    kernelBlockSize: [1, opts.kernelWidth ?? Math.min(16, N)],
+  });
+  // Built inside apply, as in a model: weights get the layer's name scope and dispose() works.
+  layer.apply(tfl.input({shape: [K]}));
+  const values = [tf.tensor1d(stored.positions, 'int32'),
+    dtype === 'int8' ? tf.tensor1d(int8ToWords(stored.values as Int8Array), 'int32') : tf.tensor1d(stored.values as Float32Array)];
+  if (stored.scales) values.push(tf.tensor1d(stored.scales));
+  if (opts.bias) values.push(tf.tensor1d(opts.bias));
+  layer.setWeights(values);
+  tf.dispose(values);
+  return {layer, stored};
+}
+
+/** Reference output and, per entry, the scale of its sum (sum of |x·w| + |b|) for relative bounds. */
+function reference(x: Float32Array, M: number, w: Float32Array, [K, N]: [number, number], bias?: Float32Array) {
+  const y = new Float64Array(M * N), mag = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = bias ? bias[n] : 0, a = bias ? Math.abs(bias[n]) : 0;
+      for (let k = 0; k < K; k++) {
+        s += x[m * K + k] * w[k * N + n];
+        a += Math.abs(x[m * K + k] * w[k * N + n]);
+      }
+      y[m * N + n] = s;
+      mag[m * N + n] = a;
+    }
+  }
+  return {y, mag};
+}
+
+const SHAPES: Array<[string, [number, number]]> = [
+  ['k_eq_1', [1, 16]], ['n_lt_4', [20, 3]], ['n_tail', [33, 37]], ['square', [64, 64]], ['wide', [24, 80]],
+];
+
+const forward = suite('SparseDense.call');
+
+for (const backend of BACKENDS) {
+  forward(`SparseDense.apply equals x·W + b (float32, relative 1e-5) on ${backend}`, async () => {
+    await useBackend(backend);
+    let cases = 0;
+    for (const [name, shape] of SHAPES) {
+      const [K, N] = shape;
+      for (const [block, sparsity] of [[[1, 1], 0.8], [[1, 16], 0.9], [[2, 2], 0.5], [[1, 4], 0], [[1, 1], 1]] as Array<[[number, number], number]>) {
+        if (block[0] > K || block[1] > N) continue;
+        const w = blockSparseWeight(K, N, block, sparsity, K * N + cases);
+        const bias = normal(N, 3);
+        for (const kernelWidth of [1, 4, 8, 16].filter(v => v <= N)) {
+          for (const activation of ['linear', 'relu']) {
+            const {layer} = makeLayer(w, shape, {block, bias, activation, kernelWidth});
+            for (const M of [1, 3, 32]) {
+              const x = normal(M * K, M + cases);
+              const {y: ref, mag} = reference(x, M, w, shape, bias);
+              const xt = tf.tensor2d(x, [M, K]);
+              // The first call of a path decodes and caches the kernel (freed by dispose); later calls allocate nothing.
+              tf.dispose(layer.apply(xt) as tf.Tensor);
+              const before = tf.memory().numTensors;
+              const yt = layer.apply(xt) as tf.Tensor;
+              const y = yt.dataSync();
+              yt.dispose();
+              assert.is(tf.memory().numTensors, before, 'apply leaked');
+              xt.dispose();
+              for (let i = 0; i < M * N; i++) {
+                const want = activation === 'relu' ? Math.max(0, ref[i]) : ref[i];
+                if (!(Math.abs(y[i] - want) <= 1e-5 * mag[i] + 1e-30)) {
+                  assert.unreachable(`${backend} ${name} block ${block} s=${sparsity} strips ${kernelWidth} ${activation} ` +
+                      `M=${M}: y[${Math.floor(i / N)}, ${i % N}] = ${y[i]}, expected ${want}`);
+                }
+              }
+              cases++;
+            }
+            layer.dispose();
+          }
+        }
+      }
+    }
+    assert.ok(cases > 200, `${cases} cases`);
+  });
+
+  forward(`int8 SparseDense stays within the derived quantization bound on ${backend}`, async () => {
+    await useBackend(backend);
+    for (const [name, shape] of SHAPES) {
+      const [K, N] = shape;
+      for (const [block, sparsity] of [[[1, 1], 0.8], [[1, 16], 0.9], [[1, 4], 0]] as Array<[[number, number], number]>) {
+        if (block[1] > N) continue;
+        const w = blockSparseWeight(K, N, block, sparsity, K + N);
+        const bias = normal(N, 5);
+        const {layer, stored} = makeLayer(w, shape, {block, bias, dtype: 'int8', kernelWidth: Math.min(16, N)});
+        for (const M of [1, 2, 32]) {
+          const x = normal(M * K, 11 * M);
+          const {y: ref, mag} = reference(x, M, w, shape, bias);
+          const xt = tf.tensor2d(x, [M, K]);
+          const yt = layer.apply(xt) as tf.Tensor;
+          const y = yt.dataSync();
+          tf.dispose([xt, yt]);
+          for (let i = 0; i < M * N; i++) {
+            const bound = int8Bound(x, Math.floor(i / N), w, shape, stored.scales!, i % N) + 1e-5 * mag[i];
+            if (!(Math.abs(y[i] - ref[i]) <= bound)) {
+              assert.unreachable(`${backend} ${name} block ${block} M=${M} entry ${i}: |${y[i]} - ${ref[i]}| > ${bound}`);
+            }
+          }
+        }
+        layer.dispose();
+      }
+    }
+  });
+}
+
+forward('SparseDense applies to rank-3 inputs and runs other activations as tfjs does', async () => {
+  await useBackend('wasm');
+  const shape: [number, number] = [12, 20];
+  const w = blockSparseWeight(12, 20, [1, 4], 0.6, 1);
+  const bias = normal(20, 2);
+  for (const activation of ['tanh', 'softmax', 'sigmoid']) {
+    const {layer} = makeLayer(w, shape, {block: [1, 4], bias, activation, kernelWidth: 4});
+    const dense = tfl.layers.dense({units: 20, activation: activation as 'tanh'});
+    dense.apply(tfl.input({shape: [12]}));
+    dense.setWeights([tf.tensor2d(w, shape), tf.tensor1d(bias)]);
+    const x = tf.tensor3d(normal(2 * 5 * 12, 3), [2, 5, 12]);
+    const got = layer.apply(x) as tf.Tensor, want = dense.apply(x) as tf.Tensor;
+    assert.equal(got.shape, [2, 5, 20]);
+    const diff = tf.max(tf.abs(tf.sub(got, want)));
+    assert.ok(diff.dataSync()[0] <= 1e-5, `${activation}: max diff ${diff.dataSync()[0]}`);
+    tf.dispose([x, got, want, diff]);
+    layer.dispose();
+    dense.dispose();
+  }
+});
+
+forward('SparseDense.dispose frees its weights and the decoded kernel', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  const {layer} = makeLayer(blockSparseWeight(30, 40, [1, 16], 0.5, 1), [30, 40], {block: [1, 16], bias: normal(40, 1)});
+  for (const M of [1, 8]) {
+    const x = tf.ones([M, 30]);
+    tf.dispose([x, layer.apply(x) as tf.Tensor]);
+  }
+  assert.ok(tf.memory().numTensors > before);
+  layer.dispose();
+  assert.is(tf.memory().numTensors, before);
+});
+
+forward('SparseDense under a gradient tape throws instead of a wrong gradient', async () => {
+  await useBackend('cpu');
+  const {layer} = makeLayer(blockSparseWeight(8, 8, [1, 1], 0.5, 1), [8, 8]);
+  const x = tf.ones([2, 8]);
+  assert.throws(() => tf.grad((v: tf.Tensor) => tf.sum(layer.apply(v) as tf.Tensor))(x), /inference-only: it has no gradient/);
+  x.dispose();
+  layer.dispose();
+});
+
+forward.run();
+
+// ---
+
+const weights = suite('SparseDense weights');
+
+weights('setWeights refuses corrupt or mismatched weights, naming the layer and the weight', async () => {
+  await useBackend('wasm');
+  const w = blockSparseWeight(20, 24, [1, 1], 0.8, 4);
+  const {layer, stored} = makeLayer(w, [20, 24], {name: 'hidden', bias: normal(24, 1)});
+  const [positions, values, bias] = layer.getWeights();
+  // Shape checks run where tf.loadLayersModel writes (LayerVariable.write); setWeights checks shapes itself first.
+  const writes: Array<[number, tf.Tensor, RegExp]> = [
+    [0, tf.zeros([stored.positionWords + 1], 'int32'),
+     /SparseDense 'hidden': weight 'positions' must be int32 \[\d+\] as the layer config says, but got int32 \[\d+\]: the artifact is corrupt/],
+    [1, tf.zeros([stored.storedValues], 'int32'), /weight 'values' must be float32 \[\d+\] .* but got int32/],
+  ];
+  for (const [i, bad, pattern] of writes) {
+    assert.throws(() => layer.weights[i].write(bad), pattern);
+    bad.dispose();
+  }
+  const cases: Array<[tf.Tensor[], RegExp]> = [
+    [[tf.tensor1d(stored.positions.map((v, i) => (i === stored.positionWords - 1 ? v | (1 << 31) : v)), 'int32'), values, bias],
+     /SparseDense 'hidden': weight 'positions' is corrupt: (the positions have stray bits|the Rice-coded positions end)/],
+    [[tf.fill([stored.positionWords], -1, 'int32'), values, bias], /weight 'positions' is corrupt/],
+  ];
+  for (const [bad, pattern] of cases) {
+    const before = tf.memory().numTensors;
+    assert.throws(() => layer.setWeights(bad), pattern);
+    assert.is(tf.memory().numTensors, before);
+    bad[0].dispose();
+  }
+  const x = tf.ones([1, 20]);
+  const y = layer.apply(x) as tf.Tensor;
+  assert.ok(Number.isFinite(y.dataSync()[0]), 'the layer still works after refused writes');
+  tf.dispose([x, y]);
+  layer.dispose();
+});
+
+weights('int8 weights: -128, padding and bad scales are refused', async () => {
+  await useBackend('cpu');
+  const w = blockSparseWeight(10, 6, [1, 1], 0.5, 2);
+  const {layer, stored} = makeLayer(w, [10, 6], {dtype: 'int8', name: 'q'});
+  const [positions, values, scales] = layer.getWeights();
+  const q = Int8Array.from(stored.values as Int8Array);
+  q[0] = -128;
+  const minus128 = tf.tensor1d(int8ToWords(q), 'int32');
+  assert.throws(() => layer.setWeights([positions, minus128, scales]), /SparseDense 'q': weight 'values' is corrupt: .*value 0 is -128/);
+  const nanScales = tf.tensor1d(Float32Array.from({length: 6}, (_, i) => (i === 2 ? NaN : 1)));
+  assert.throws(() => layer.setWeights([positions, values, nanScales]), /weight 'scales' is corrupt: scales must be finite and >= 0, but scales\[2\] = NaN/);
+  if (stored.storedValues % 4 !== 0) {
+    const padded = int8ToWords(stored.values as Int8Array);
+    new Int8Array(padded.buffer)[padded.length * 4 - 1] = 1;
+    const bad = tf.tensor1d(padded, 'int32');
+    assert.throws(() => layer.setWeights([positions, bad, scales]), /padding bytes/);
+    bad.dispose();
+  }
+  tf.dispose([minus128, nanScales]);
+  layer.dispose();
+});
+
+weights('a layer whose weights were never set says so when called', async () => {
+  await useBackend('cpu');
+  const stored = encodeWeight(blockSparseWeight(6, 6, [1, 1], 0.5, 3), [6, 6], [1, 1], 'float32');
+  const layer = new SparseDense({name: 'fresh', units: 6, inputDim: 6, blockSize: [1, 1], valueDtype: 'float32',
+    positionCoding: stored.coding, riceParameter: stored.riceParameter, nonzeroBlocks: stored.nonzeroBlocks,
+    storedValues: stored.storedValues, positionWords: stored.positionWords});
+  layer.apply(tfl.input({shape: [6]}));
+  const x = tf.ones([1, 6]);
+  assert.throws(() => layer.apply(x), /SparseDense 'fresh': the stored kernel does not decode \(were its weights set\?\)/);
+  const wrongK = tf.ones([1, 7]);
+  assert.throws(() => layer.apply(wrongK), /expects inputs with last dimension 6|expected axis -1 of input shape to have value 6/);
+  tf.dispose([x, wrongK]);
+  layer.dispose();
+});
+
+weights.run();
+
+// ---
+
+const config = suite('SparseDense config');
+
+const GOOD: SparseDenseArgs = {name: 'l', units: 8, inputDim: 4, blockSize: [1, 4], valueDtype: 'float32',
+  positionCoding: 'bitmap', riceParameter: 0, nonzeroBlocks: 2, storedValues: 8, positionWords: 1, kernelBlockSize: [1, 8]};
+
+config('getConfig -> fromConfig gives the same layer config', () => {
+  const layer = new SparseDense({...GOOD, activation: 'relu'});
+  const copy = SparseDense.fromConfig(SparseDense, layer.getConfig()) as SparseDense;
+  assert.equal(copy.getConfig(), layer.getConfig());
+  assert.is(copy.getConfig().kernelBlockSize instanceof Array, true);
+});
+
+config('bad configs are refused naming the field', () => {
+  const cases: Array<[Partial<SparseDenseArgs>, RegExp]> = [
+    [{units: 0}, /SparseDense 'l': invalid config: units must be an integer >= 1, but got 0/],
+    [{nonzeroBlocks: -1}, /nonzeroBlocks must be an integer >= 0, but got -1/],
+    [{blockSize: [0, 4]}, /blockSize must be \[height, width\] of positive integers fitting in \[4, 8\], but got \[0,4\]/],
+    [{blockSize: [1, 9]}, /blockSize must be .* fitting in \[4, 8\]/],
+    [{kernelBlockSize: [2, 8]}, /kernelBlockSize must be .* fitting in \[1, 8\]/],
+    [{valueDtype: 'int4' as 'int8'}, /valueDtype must be one of float32, int8, but got int4/],
+    [{positionCoding: 'zip' as 'rice'}, /positionCoding must be one of bitmap, rice, but got zip/],
+    [{nonzeroBlocks: 9}, /nonzeroBlocks 9 exceeds the 8 blocks/],
+    [{storedValues: 33}, /storedValues 33 exceeds the 32 kernel entries/],
+    [{positionWords: 2}, /a bitmap of 8 blocks has 1 words, but positionWords is 2/],
+    [{riceParameter: 31, positionCoding: 'rice'}, /riceParameter must be at most 30/],
+    [{valueDtype: 'int8', inputDim: 200000}, /int8 kernels need inputDim <= 133144/],
+    [{activation: 'wiggle'}, /SparseDense 'l': invalid config: activation: .*wiggle/],
+  ];
+  for (const [change, pattern] of cases) assert.throws(() => new SparseDense({...GOOD, ...change}), pattern);
+});
+
+config.run();
+
+// ---
+
+const conv = suite('SparseConv2D');
+
+for (const backend of BACKENDS) {
+  conv(`SparseConv2D equals a 1x1 Conv2D (strides, data formats, padding) on ${backend}`, async () => {
+    await useBackend(backend);
+    const [C, F] = [12, 20];
+    const w = blockSparseWeight(C, F, [1, 4], 0.7, 8);
+    const bias = normal(F, 9);
+    const cases: Array<[[number, number], 'channelsLast'|'channelsFirst', 'same'|'valid']> = [
+      [[1, 1], 'channelsLast', 'valid'], [[2, 2], 'channelsLast', 'same'], [[2, 1], 'channelsLast', 'valid'],
+      [[3, 3], 'channelsLast', 'valid'], [[1, 1], 'channelsFirst', 'same'], [[2, 2], 'channelsFirst', 'valid'],
+    ];
+    if (backend === 'wasm') cases.splice(4);  // tfjs-wasm's Conv2D supports channelsLast only
+    for (const [strides, dataFormat, padding] of cases) {
+      const stored = encodeWeight(w, [C, F], [1, 4], 'float32');
+      const sparse = new SparseConv2D({units: F, inputDim: C, activation: 'relu', blockSize: [1, 4], valueDtype: 'float32',
+        positionCoding: stored.coding, riceParameter: stored.riceParameter, nonzeroBlocks: stored.nonzeroBlocks,
+        storedValues: stored.storedValues, positionWords: stored.positionWords, kernelBlockSize: [1, 4], strides, dataFormat});
+      const inShape = dataFormat === 'channelsLast' ? [7, 9, C] : [C, 7, 9];
+      sparse.apply(tfl.input({shape: inShape}));
+      const values = [tf.tensor1d(stored.positions, 'int32'), tf.tensor1d(stored.values as Float32Array), tf.tensor1d(bias)];
+      sparse.setWeights(values);
+      const dense = tfl.layers.conv2d({filters: F, kernelSize: 1, strides, padding, dataFormat, activation: 'relu'});
+      dense.apply(tfl.input({shape: inShape}));
+      const kernel = tf.tensor4d(w, [1, 1, C, F]);
+      dense.setWeights([kernel, values[2]]);
+      const x = tf.tensor(normal(2 * 7 * 9 * C, 3), [2, ...inShape]);
+      const got = sparse.apply(x) as tf.Tensor, want = dense.apply(x) as tf.Tensor;
+      assert.equal(got.shape, want.shape, `${strides} ${dataFormat}`);
+      assert.equal(sparse.computeOutputShape([null, ...inShape]), [null, ...want.shape.slice(1)]);
+      const diff = tf.max(tf.abs(tf.sub(got, want)));
+      assert.ok(diff.dataSync()[0] <= 1e-5, `${backend} strides ${strides} ${dataFormat} ${padding}: ${diff.dataSync()[0]}`);
+      tf.dispose([x, got, want, diff, kernel, ...values]);
+      sparse.dispose();
+      dense.dispose();
+    }
+  });
+}
+
+conv('SparseConv2D refuses bad strides, data formats and inputs', () => {
+  const base = {name: 'c', units: 4, inputDim: 3, blockSize: [1, 1] as [number, number], valueDtype: 'float32' as const,
+    positionCoding: 'bitmap' as const, riceParameter: 0, nonzeroBlocks: 0, storedValues: 0, positionWords: 1};
+  assert.throws(() => new SparseConv2D({...base, strides: [0, 1]}), /SparseConv2D 'c': invalid config: strides must be a pair of positive integers/);
+  assert.throws(() => new SparseConv2D({...base, dataFormat: 'nhwc' as 'channelsLast'}), /dataFormat must be one of channelsLast, channelsFirst, but got nhwc/);
+  const layer = new SparseConv2D(base);
+  assert.throws(() => layer.apply(tfl.input({shape: [5, 5, 4]})), /SparseConv2D 'c': expects channelsLast inputs of rank 4 with 3 channels, but got shape \[,5,5,4\]/);
+  const copy = SparseConv2D.fromConfig(SparseConv2D, new SparseConv2D({...base, strides: [2, 2], dataFormat: 'channelsFirst'}).getConfig()) as SparseConv2D;
+  assert.equal(copy.strides, [2, 2]);
+  assert.is(copy.dataFormat, 'channelsFirst');
+  assert.is(copy.getClassName(), 'SparseConv2D');
+});
+
+conv.run();
