@@ -1,12 +1,15 @@
 // Node: dual ESM/CJS bundles with one .d.ts; tfjs and Node built-ins stay external (peer dependencies).
 // Browser: one ESM bundle from src/browser.ts, tfjs external (a page maps it with an import map).
-import {existsSync, statSync} from 'node:fs';
+import {existsSync, readFileSync, statSync} from 'node:fs';
 import {dirname, resolve} from 'node:path';
 import typescript from '@rollup/plugin-typescript';
 import {dts} from 'rollup-plugin-dts';
 import ts from 'typescript';
 
-const external = (id) => id.startsWith('@tensorflow/') || id.startsWith('node:');
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+const dependencies = Object.keys({...pkg.dependencies, ...pkg.peerDependencies});
+/** tfjs, our runtime dependencies and Node built-ins are imported, never bundled. */
+const external = (id) => id.startsWith('node:') || dependencies.some(d => id === d || id.startsWith(`${d}/`));
 const tsOptions = {tsconfig: './tsconfig.json', include: ['src/**/*.ts'], declaration: false,
                    outDir: undefined, compilerOptions: {outDir: undefined, declaration: false}};
 
@@ -76,6 +79,13 @@ export default [
     external,
     plugins: [dts()],
     output: {file: 'dist/index.d.ts', format: 'es'},
+  },
+  {
+    // The `tfjs-sparsity` command (package.json "bin").
+    input: 'src/cli/bin.ts',
+    external,
+    plugins: [typescript(tsOptions)],
+    output: {file: 'dist/cli.mjs', format: 'es', sourcemap: true, banner: '#!/usr/bin/env node'},
   },
   browserBundle(),
   {

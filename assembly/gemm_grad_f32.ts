@@ -1,11 +1,13 @@
-// The transposed f32 products of a Dense layer's backward pass, which tfjs-wasm runs as scalar
-// loops (0.9–3.6 GFLOP/s, tfjs-facts §8):
-//   dW = Xᵀ·dY  computed directly: both operands are walked row by row, so a 4x8 register tile
+// The f32 products of training a (masked) Dense layer, where tfjs-wasm runs the transposed ones as
+// scalar loops (0.9–3.6 GFLOP/s, tfjs-facts §8):
+//   dW = Xᵀ·dY  computed directly from packed panels of both operands with a 4x8 register tile
 //               (8 accumulators, 2 vectors of dY, 1 splat of X: within V8's ~15 live v128,
-//               perf-anchors §3) runs like the untransposed GEMM, with no transpose at all;
-//   dX = dY·Wᵀ  through an explicit cache-blocked transpose of W followed by the 4x8 GEMM of
-//               gemm_f32.ts, or, for fewer than 4 rows, as row-by-row dot products (transposing
-//               W would cost as much as the product itself).
+//               perf-anchors §3), no transpose at all;
+//   dX = dY·Wᵀ  through a strip transpose of W followed by the 4x8 GEMM of gemm_f32.ts, or, for
+//               fewer than 4 rows, as row-by-row dot products (transposing W would cost as much as
+//               the product itself);
+//   sparse      for a sparse 0/1 mask, the forward product and dX visit only the kept weights
+//               (f32_spmm_t_1x32__simd128, on transposed activations).
 
 // @ts-ignore: decorator
 @inline function madd(acc: v128, a: v128, b: v128): v128 {

@@ -3,6 +3,7 @@
 //
 //   node --import tsx bench/spmm.ts              full grid, hot, plus cold and the pruned weight
 //   node --import tsx bench/spmm.ts --quick      a subset (headline shapes, 1x16 and 4x4)
+//   node --import tsx bench/spmm.ts --only=RE    only the cases whose name matches RE (reruns)
 //   node --import tsx bench/spmm.ts --thresholds sparse kernel vs best dense path per strip width
 //                                                and density: the data behind SPARSE_MAX_DENSITY
 //
@@ -15,6 +16,8 @@ import {CaseResult, markdownTable, useWasm} from './util';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
+// --only=REGEX re-times just the matching cases (noisy ones) of the grid, cold and pruned runs.
+const ONLY = new RegExp(process.argv.find(a => a.startsWith('--only='))?.slice(7) ?? '');
 
 type Shape = [number, number, number];
 const SHAPES: Shape[] = QUICK ?
@@ -169,13 +172,15 @@ async function grid(): Promise<void> {
       for (const s of SPARSITIES) {
         const ms: Record<string, number> = {};
         for (const dtype of DTYPES) {
+          const name = `${M}x${K}x${N} ${block.join('x')} ${dtype === 'int8' ? 'i8' : 'f32'} s=${s}`;
+          if (!ONLY.test(name)) continue;
           const layers = makeLayers(K, N, block, s, dtype, 1);
-          const r = compare(`${M}x${K}x${N} ${block.join('x')} ${dtype === 'int8' ? 'i8' : 'f32'} s=${s}`, M, layers);
+          const r = compare(name, M, layers);
           hot.push(r);
           ms[dtype] = r.candidateMs;
           dropLayers(layers);
         }
-        if (s === 0.9) int8VsF32.push(`| ${M}x${K}x${N} ${block.join('x')} | ${(ms.float32 / ms.int8).toFixed(2)}x |`);
+        if (s === 0.9 && ms.float32 && ms.int8) int8VsF32.push(`| ${M}x${K}x${N} ${block.join('x')} | ${(ms.float32 / ms.int8).toFixed(2)}x |`);
       }
     }
   }
@@ -193,8 +198,10 @@ async function cold(): Promise<void> {
     for (const block of (QUICK ? [[1, 16]] : [[1, 16], [4, 4]]) as Array<[number, number]>) {
       for (const s of QUICK ? [0, 0.5, 0.9] : [0, 0.3, 0.5, 0.8, 0.9, 0.95]) {
         for (const dtype of DTYPES) {
+          const name = `cold ${M}x${K}x${N} ${block.join('x')} ${dtype === 'int8' ? 'i8' : 'f32'} s=${s} (${count} layers)`;
+          if (!ONLY.test(name)) continue;
           const layers = makeLayers(K, N, block, s, dtype, count);
-          results.push(compare(`cold ${M}x${K}x${N} ${block.join('x')} ${dtype === 'int8' ? 'i8' : 'f32'} s=${s} (${count} layers)`, M, layers));
+          results.push(compare(name, M, layers));
           dropLayers(layers);
         }
       }
@@ -209,6 +216,7 @@ async function pruned(): Promise<void> {
   for (const [M, K, N] of [[1, 768, 3072], [32, 768, 3072]] as Shape[]) {
     for (const s of [0.5, 0.8, 0.9]) {
       for (const dtype of DTYPES) {
+        if (!ONLY.test(`pruned ${M}x${K}x${N} 1x16 ${dtype === 'int8' ? 'i8' : 'f32'} s=${s}`)) continue;
         const layers = makeLayers(K, N, [1, 16], s, dtype, 1, prunedWeight);
         const ncb = Math.ceil(N / 16);
         const colPtr = layers[0].packed.toArrays().colPtr;

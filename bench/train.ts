@@ -108,8 +108,8 @@ function maskUpdateMs(wrappers: PruneLowMagnitude[], runs = 7): number {
   return median(times);
 }
 
-/** Median ms of `fn` (outputs disposed; wasm kernels run synchronously, so no read-back is needed). */
-function medianMs(fn: () => tf.Tensor, runs: number): number {
+/** Run times in ms of `fn` (outputs disposed; wasm kernels run synchronously, so no read-back is needed). */
+function runTimes(fn: () => tf.Tensor, runs: number): number[] {
   fn().dispose();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -117,8 +117,12 @@ function medianMs(fn: () => tf.Tensor, runs: number): number {
     fn().dispose();
     times.push(performance.now() - t0);
   }
-  return median(times);
+  return times;
 }
+
+const medianMs = (fn: () => tf.Tensor, runs: number) => median(runTimes(fn, runs));
+/** The minimum: on a shared machine contention only adds time, so it is the steadiest for short kernels. */
+const minMs = (fn: () => tf.Tensor, runs: number) => Math.min(...runTimes(fn, runs));
 
 /** The backward products of a Dense(1024 -> 1024) at batch 64, three ways. */
 function products(): string[] {
@@ -143,7 +147,10 @@ function products(): string[] {
   return rows;
 }
 
-/** Sparse (0/1 mask) vs dense (pre-masked kernel) maskedDense, forward and forward + dX, [batch, 1024] x [1024, 1024]. */
+/**
+ * Sparse (0/1 mask) vs dense (pre-masked kernel) maskedDense, forward and forward + dX (tf.grad,
+ * tape included), [batch, 1024] x [1024, 1024], minimum of 25 runs.
+ */
 function sparseVsDense(): string[] {
   const rows: string[] = [];
   const [k, n] = [1024, 1024];
@@ -153,11 +160,11 @@ function sparseVsDense(): string[] {
     for (const density of [0.1, 0.2, 0.35, 0.5]) {
       const mask = tf.cast(tf.less(tf.randomUniform([k, n], 0, 1, 'float32', 10), density), 'float32');
       const wm = applyMask(w, mask);
-      const sparseF = medianMs(() => maskedDense(x, w, mask, null, 'relu'), 9);
-      const denseF = medianMs(() => maskedDense(x, wm, null, null, 'relu'), 9);
+      const sparseF = minMs(() => maskedDense(x, w, mask, null, 'relu'), 25);
+      const denseF = minMs(() => maskedDense(x, wm, null, null, 'relu'), 25);
       const gradOf = (kernel: tf.Tensor, msk: tf.Tensor|null) => () =>
         tf.grad((xx: tf.Tensor) => tf.sum(maskedDense(xx, kernel, msk, null, 'relu')))(x);
-      const sparseB = medianMs(gradOf(w, mask), 9), denseB = medianMs(gradOf(wm, null), 9);
+      const sparseB = minMs(gradOf(w, mask), 25), denseB = minMs(gradOf(wm, null), 25);
       console.log(`sparse vs dense m=${m} density=${density}: forward ${sparseF.toFixed(2)} / ${denseF.toFixed(2)} ms, ` +
           `forward+dX ${sparseB.toFixed(2)} / ${denseB.toFixed(2)} ms`);
       rows.push(`| ${m} | ${density} | ${sparseF.toFixed(2)} | ${denseF.toFixed(2)} | **${(denseF / sparseF).toFixed(2)}x** | ` +

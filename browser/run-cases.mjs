@@ -29,11 +29,18 @@ export function fromBase64(b64, Type = Uint8Array) {
   return new Type(bytes.buffer, 0, bytes.length / Type.BYTES_PER_ELEMENT);
 }
 
+/** The library function `name` ('op' or 'Class.method'), bound to its owner. */
 function lookup(lib, name) {
-  const f = name.split('.').reduce((o, k) => (o == null ? undefined : o[k]), lib);
+  const path = name.split('.');
+  const owner = path.slice(0, -1).reduce((o, k) => o?.[k], lib);
+  const f = owner?.[path[path.length - 1]];
   if (typeof f !== 'function') throw new Error(`run-cases: the library exports no function '${name}'`);
-  const dot = name.lastIndexOf('.');
-  return dot < 0 ? f : f.bind(name.slice(0, dot).split('.').reduce((o, k) => o[k], lib));
+  return f.bind(owner);
+}
+
+function typeOf(table, name) {
+  if (!Object.hasOwn(table, name)) throw new Error(`run-cases: unknown type ${name}`);
+  return table[name];
 }
 
 function evaluate(tf, lib, expr, owned, bound) {
@@ -45,11 +52,9 @@ function evaluate(tf, lib, expr, owned, bound) {
     if (!(expr.$ref in bound)) throw new Error(`run-cases: '${expr.$ref}' is not bound by the case's let`);
     return bound[expr.$ref];
   } else if ('$tensor' in expr) {
-    const Type = DTYPES[expr.dtype];
-    if (!Type) throw new Error(`run-cases: unknown dtype ${expr.dtype}`);
-    value = tf.tensor(fromBase64(expr.$tensor, Type), expr.shape, expr.dtype);
+    value = tf.tensor(fromBase64(expr.$tensor, typeOf(DTYPES, expr.dtype)), expr.shape, expr.dtype);
   } else if ('$typed' in expr) {
-    return fromBase64(expr.data, TYPED[expr.$typed]);
+    return fromBase64(expr.data, typeOf(TYPED, expr.$typed));
   } else if ('$call' in expr) {
     value = lookup(lib, expr.$call)(...recur(expr.args ?? []));
   } else if ('$kernel' in expr) {

@@ -388,3 +388,24 @@ export function linkGlobalPruning(model: LayersModel): void {
   const group = new GlobalPruningGroup(unique.map(w => w.pruningObj as Pruning));
   for (const w of unique) w.globalGroup = group;
 }
+
+/**
+ * Restores what tfjs's pythonic conversion changes in our wrappers' saved configs so that Keras
+ * under tfmot's `prune_scope` loads the file: tfjs lower-cases string values on save, and tfmot
+ * accepts only `'AVG'`/`'MAX'` for `block_pooling_type`. Walks any model topology (nested models
+ * included) and returns a copy; the save handler in `io/file.ts` applies it to every save.
+ */
+export function kerasCompatibleTopology<T>(topology: T): T {
+  const fix = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(fix);
+    if (node == null || typeof node !== 'object') return node;
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(node)) out[key] = fix(value);
+    const config = out.config as Record<string, unknown>|undefined;
+    if (out.class_name === PruneLowMagnitude.className && config && typeof config.block_pooling_type === 'string') {
+      config.block_pooling_type = config.block_pooling_type.toUpperCase();
+    }
+    return out;
+  };
+  return fix(topology) as T;
+}

@@ -18,7 +18,7 @@ import * as kernelOps from '../src/kernels/index';
 import * as sparseFormat from '../src/sparse/format';
 import * as sparseMatMul from '../src/sparse/matmul';
 import {serveStatic, StaticServer} from '../src/cli/serve';
-import {Case, CaseResult, Described, fromBase64, runCases} from '../browser/run-cases.mjs';
+import {Case, CaseResult, Described, fromBase64, runCases, toBase64} from '../browser/run-cases.mjs';
 import {OPS, THROWS} from './browser-cases';
 import {browserBundle} from '../rollup.config.mjs';
 import {assertBitsEqual, useBackend} from './helpers';
@@ -36,9 +36,8 @@ const NODE_ONLY: Record<string, string> = {
   SummaryValue: 'type of src/tensorboard.ts',
   TensorBoardEvent: 'type of src/tensorboard.ts',
   PruningSummaries: 'writes TensorBoard summaries (src/tensorboard.ts)',
-  UpdatePruningStep: 'lives in src/callbacks.ts, which imports src/tensorboard.ts for PruningSummaries',
-  PruningSummariesArgs: 'type of src/callbacks.ts',
-  UpdateFreq: 'type of src/callbacks.ts',
+  PruningSummariesArgs: 'type of src/summaries.ts',
+  UpdateFreq: 'type of src/summaries.ts',
   fileSystem: 'saves and loads models with node:fs',
   NodeFileSystem: 'saves and loads models with node:fs',
 };
@@ -59,9 +58,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 // --- the browser environment, set up once by the first test that needs it -------------------------
 
-interface Env {browser: Browser; servers: StaticServer[]; pages: Record<'plain'|'isolated', Page>; dir: string; log: string[]}
+interface Env {pages: Record<'plain'|'isolated', Page>; log: string[]}
+/** Everything the tests open, closed by the suite's `after` even when a setup failed halfway. */
+const opened: {browser?: Browser; servers: StaticServer[]; dirs: string[]} = {servers: [], dirs: []};
+let bundlePromise: Promise<string>|undefined;
 let envPromise: Promise<Env>|undefined;
-let envValue: Env|undefined;
 
 async function buildBundle(dir: string): Promise<string> {
   const file = join(dir, 'tfjs-sparsity.browser.mjs');
@@ -91,22 +92,32 @@ async function openPage(browser: Browser, server: StaticServer, log: string[]): 
   return page;
 }
 
+/** The folder holding the freshly built browser bundle. */
+function bundleDir(): Promise<string> {
+  bundlePromise ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-browser-'));
+    opened.dirs.push(dir);
+    await buildBundle(dir);
+    return dir;
+  })();
+  return bundlePromise;
+}
+
+/** Chromium with the plain and the cross-origin-isolated kernel page loaded. */
 function env(): Promise<Env> {
   envPromise ??= (async () => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests need it ` +
           `(apt-get install -y chromium; .ci/run installs it)`);
     }
-    const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-browser-'));
-    await buildBundle(dir);
+    const launching = chromium.launch({executablePath: CHROMIUM, args: CHROMIUM_ARGS}).then(b => (opened.browser = b));
+    const [browser, dir] = await Promise.all([launching, bundleDir()]);
     const mounts = {'/node_modules/@tensorflow/': join(ROOT, 'node_modules/@tensorflow'), '/dist/': dir,
                     '/browser/': join(ROOT, 'browser')};
-    const servers = [await serveStatic({mounts}), await serveStatic({mounts, crossOriginIsolated: true})];
-    const browser = await chromium.launch({executablePath: CHROMIUM, args: CHROMIUM_ARGS});
+    for (const crossOriginIsolated of [false, true]) opened.servers.push(await serveStatic({mounts, crossOriginIsolated}));
     const log: string[] = [];
-    const [plain, isolated] = await Promise.all(servers.map(s => openPage(browser, s, log)));
-    envValue = {browser, servers, pages: {plain, isolated}, dir, log};
-    return envValue;
+    const [plain, isolated] = await Promise.all(opened.servers.map(s => openPage(browser, s, log)));
+    return {pages: {plain, isolated}, log};
   })();
   return envPromise;
 }
@@ -123,7 +134,9 @@ function assertSame(got: Described|undefined, want: Described|undefined, what: s
   if (got && want && 'tensor' in got && 'tensor' in want) {
     assert.equal(got.tensor.shape, want.tensor.shape, `${what}: shape`);
     assert.is(got.tensor.dtype, want.tensor.dtype, `${what}: dtype`);
-    assertBitsEqual(fromBase64(got.tensor.data, Int32Array), fromBase64(want.tensor.data, Int32Array), what);
+    const decode = (b64: string) =>
+      want.tensor.dtype === 'float32' ? fromBase64(b64, Float32Array) : fromBase64(b64, Int32Array);
+    assertBitsEqual(decode(got.tensor.data), decode(want.tensor.data), what);
   }
   if (got && want && 'array' in got && 'array' in want && got.array.length === want.array.length) {
     got.array.forEach((g, i) => assertSame(g, want.array[i], `${what}[${i}]`));
@@ -178,26 +191,45 @@ async function compare(cases: Case[], throws: boolean): Promise<void> {
 
 const entry = suite('browser entry');
 
-function exportNames(program: ts.Program, checker: ts.TypeChecker, file: string): Set<string> {
-  const source = program.getSourceFile(join(ROOT, file));
-  assert.ok(source, `${file} not found`);
-  return new Set(checker.getExportsOfModule(checker.getSymbolAtLocation(source!)!).map(s => s.name));
+/**
+ * What an entry file exports: each name with the module it comes from, and its `export *` modules
+ * (parsed, not type-checked, so type-only exports count too and it takes milliseconds).
+ */
+function entryExports(file: string): {names: Map<string, string>; stars: Set<string>} {
+  const source = ts.createSourceFile(file, readFileSync(join(ROOT, file), 'utf8'), ts.ScriptTarget.ES2020);
+  const names = new Map<string, string>();
+  const stars = new Set<string>();
+  for (const st of source.statements) {
+    if (ts.isExportDeclaration(st)) {
+      const from = st.moduleSpecifier && ts.isStringLiteral(st.moduleSpecifier) ? st.moduleSpecifier.text : file;
+      if (!st.exportClause) stars.add(from);
+      else if (ts.isNamedExports(st.exportClause)) st.exportClause.elements.forEach(e => names.set(e.name.text, from));
+      else names.set(st.exportClause.name.text, from);
+    } else if (ts.canHaveModifiers(st) && ts.getModifiers(st)?.some(m => m.kind === ts.SyntaxKind.ExportKeyword)) {
+      const declared = ts.isVariableStatement(st) ? st.declarationList.declarations.map(d => d.name.getText(source))
+          : [(st as ts.DeclarationStatement).name?.getText(source) ?? 'default'];
+      declared.forEach(n => names.set(n, file));
+    }
+  }
+  return {names, stars};
 }
 
-entry('src/browser.ts exports everything src/index.ts exports except NODE_ONLY', () => {
-  const program = ts.createProgram([join(ROOT, 'src/index.ts'), join(ROOT, 'src/browser.ts')],
-      {target: ts.ScriptTarget.ES2020, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler,
-       noEmit: true, skipLibCheck: true, types: []});
-  const checker = program.getTypeChecker();
-  const index = exportNames(program, checker, 'src/index.ts');
-  const browser = exportNames(program, checker, 'src/browser.ts');
-  const missing = [...index].filter(n => !browser.has(n) && !(n in NODE_ONLY));
+entry('src/browser.ts exports everything src/index.ts exports except NODE_ONLY, from the same modules', async () => {
+  const index = entryExports('src/index.ts');
+  const browser = entryExports('src/browser.ts');
+  const missingStars = [...index.stars].filter(m => !browser.stars.has(m));
+  assert.equal(missingStars, [], `src/index.ts has export * from ${missingStars.join(', ')}, src/browser.ts does not`);
+  const missing = [...index.names.keys()].filter(n => !browser.names.has(n) && !(n in NODE_ONLY));
   assert.equal(missing, [], `src/index.ts exports ${missing.join(', ')}, which src/browser.ts neither exports nor ` +
       `lists as Node-only (NODE_ONLY in test/browser.test.ts)`);
-  const stale = Object.keys(NODE_ONLY).filter(n => !index.has(n) || browser.has(n));
+  const moved = [...browser.names].filter(([n, from]) => index.names.get(n) !== from).map(([n]) => n);
+  assert.equal(moved, [], `src/browser.ts exports ${moved.join(', ')} from other modules than src/index.ts does`);
+  const stale = Object.keys(NODE_ONLY).filter(n => !index.names.has(n) || browser.names.has(n));
   assert.equal(stale, [], `NODE_ONLY names ${stale.join(', ')}, which src/index.ts does not export or src/browser.ts does`);
-  const extra = [...browser].filter(n => !index.has(n));
-  assert.equal(extra, [], `src/browser.ts exports ${extra.join(', ')}, which src/index.ts does not`);
+  // The same at run time, for the values (export * included).
+  const browserLib = await import('../src/browser');
+  const runtimeMissing = Object.keys(lib).filter(n => !(n in browserLib) && !(n in NODE_ONLY));
+  assert.equal(runtimeMissing, []);
 });
 
 entry('the browser build rejects a Node built-in', async () => {
@@ -215,7 +247,7 @@ entry('the browser build rejects a Node built-in', async () => {
 });
 
 entry('the browser bundle imports only @tensorflow/tfjs-core and friends', async () => {
-  const {dir} = await env();
+  const dir = await bundleDir();
   const code = readFileSync(join(dir, 'tfjs-sparsity.browser.mjs'), 'utf8');
   const specifiers = [...code.matchAll(/(?:^import\b[^'"]*|\bimport\s*\(\s*)['"]([^'"]+)['"]/gm)].map(m => m[1]);
   assert.ok(specifiers.includes('@tensorflow/tfjs-core'), 'the bundle should import @tensorflow/tfjs-core');
@@ -226,11 +258,9 @@ entry('the browser bundle imports only @tensorflow/tfjs-core and friends', async
 });
 
 entry.after(async () => {
-  if (!envValue) return;
-  const {browser, servers, dir} = envValue;
-  await browser.close();
-  await Promise.all(servers.map(s => s.close()));
-  rmSync(dir, {recursive: true, force: true});
+  await opened.browser?.close();
+  await Promise.all(opened.servers.map(s => s.close()));
+  for (const dir of opened.dirs) rmSync(dir, {recursive: true, force: true});
 });
 
 // Opens the pages first, so a missing Chromium or a broken page fails here with the browser log.
@@ -264,6 +294,22 @@ for (const [op, cases] of OPS) {
 
 entry('bad arguments throw the same errors in Chromium as in Node, leaking nothing', async () => {
   await compare(THROWS, true);
+});
+
+entry('the comparison catches one flipped bit, in the digest and in the data', () => {
+  const values = Float32Array.from([1, -0, NaN, 3.5]);
+  const flipped = values.slice();
+  new Int32Array(flipped.buffer)[1] ^= 1;  // -0 becomes the smallest negative subnormal
+  const run = (v: Float32Array, digest: boolean) =>
+    runCases(tf, lib, [{name: 'x', expr: {$tensor: toBase64(v), shape: [4], dtype: 'float32'}}], {digest})[0].result;
+  assert.is.not(JSON.stringify(run(values, true)), JSON.stringify(run(flipped, true)));
+  let message = '';  // assert.throws rethrows assertion errors, so catch it here
+  try {
+    assertSame(run(values, false), run(flipped, false), 'x');
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert.match(message, /^x: index 1 of 4: got \S+ \(bits -2147483648\), expected -1\.4\d*e-45 \(bits -2147483647\)/);
 });
 
 entry('the pages logged no errors', async () => {

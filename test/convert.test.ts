@@ -6,7 +6,8 @@ import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {ConstantSparsity, pruneLowMagnitude, stripPruning, UpdatePruningStep} from '../src/index';
-import {SparseLayerReport, toSparse} from '../src/sparse/convert';
+import {chooseKernelBlockWidth, SparseLayerReport, toSparse} from '../src/sparse/convert';
+import {packBlockSparse, planBlockSparseMatMul} from '../src/sparse/index';
 import {SparseConv2D, SparseDense} from '../src/sparse/sparse_dense';
 import {BACKENDS, blockSparseWeight, int8Bound, normal, useBackend} from './helpers';
 
@@ -471,6 +472,27 @@ report('reports every layer with weights, with sparsity, blocks, kernel and byte
   assert.is(shared.inboundNodes.length, 2);
   sparse.dispose();
   model.dispose();
+});
+
+report('chooseKernelBlockWidth picks the strip width the dispatcher runs sparse most often', async () => {
+  await useBackend('wasm');
+  const [K, N] = [256, 64];
+  for (const dtype of ['float32', 'int8'] as const) {
+    assert.is(chooseKernelBlockWidth(blockSparseWeight(K, N, [1, 16], 0.9, 1), [K, N], dtype), 16, `1x16-pruned, ${dtype}`);
+    const w = blockSparseWeight(K, N, [1, 1], 0.8, 2);
+    const chosen = chooseKernelBlockWidth(w, [K, N], dtype);
+    const wt = tf.tensor2d(w, [K, N]);
+    const sparseBatches = (bw: number) => {
+      const packed = packBlockSparse(wt, {blockSize: [1, bw], dtype});
+      const count = [1, 32].filter(b => planBlockSparseMatMul([b, K], packed).kernel === 'sparse').length;
+      packed.dispose();
+      return count;
+    };
+    const best = sparseBatches(chosen);
+    for (const bw of [1, 4, 8, 16]) assert.ok(sparseBatches(bw) <= best, `${dtype}: width ${bw} runs sparse more often than ${chosen}`);
+    wt.dispose();
+  }
+  assert.is(chooseKernelBlockWidth(blockSparseWeight(8, 3, [1, 1], 0.5, 3), [8, 3], 'float32'), 1, 'N < 4 leaves the scalar layout');
 });
 
 report.run();

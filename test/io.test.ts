@@ -224,3 +224,29 @@ importSafety('src/io/file.ts and src/tensorboard.ts import node: modules only la
 });
 
 importSafety.run();
+
+// ---
+
+const keras = suite('Keras-compatible saves');
+
+keras('a saved wrapper keeps tfmot\'s upper-case block_pooling_type and loads back', async () => {
+  await useBackend('wasm');
+  const {ConstantSparsity, pruneLowMagnitude, kerasCompatibleTopology} = await import('../src/index');
+  const model = tfl.sequential({layers: [tfl.layers.dense({inputShape: [4], units: 16, name: 'd'})]});
+  const pruned = pruneLowMagnitude(model, {
+    pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0}), blockSize: [1, 4], blockPoolingType: 'MAX',
+  }) as tfl.LayersModel;
+  const dir = tempDir();
+  await pruned.save(`file://${dir}`);
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+  const layers = json.modelTopology.config.layers as Array<{class_name: string; config: {block_pooling_type?: string}}>;
+  const wrapper = layers.find(l => l.class_name === 'PruneLowMagnitude');
+  assert.is(wrapper?.config.block_pooling_type, 'MAX');
+  const loaded = await tfl.loadLayersModel(`file://${join(dir, 'model.json')}`);
+  assert.is((loaded.layers[0] as unknown as {blockPoolingType: string}).blockPoolingType, 'MAX');
+  assert.equal(kerasCompatibleTopology({class_name: 'PruneLowMagnitude', config: {block_pooling_type: 'avg'}}),
+               {class_name: 'PruneLowMagnitude', config: {block_pooling_type: 'AVG'}});
+  loaded.dispose();
+});
+
+keras.run();

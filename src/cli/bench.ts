@@ -16,7 +16,7 @@ import {
 } from '../index';
 import {toSparse} from '../sparse/convert';
 import {loadMnist} from './mnist';
-import {modelBytes, saveModel} from './model_files';
+import {loadModel, modelBytes, saveModel} from './model_files';
 import {ChartSpec, writeReport} from './report';
 import {accuracy, buildCnn, compileForMnist, latencyMs, progressBar, splitTensors} from './train';
 import {UsageError} from './usage';
@@ -147,13 +147,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       const one = kernelSpeedup(hidden, block, sparsity, 1);
       const many = kernelSpeedup(hidden, block, sparsity, 32);
       const pruningSchedule = new ConstantSparsity({targetSparsity: sparsity, beginStep: 0, frequency: 50});
-      const pruned = cloneModel(dense, (layer: tfl.layers.Layer) => layer.getClassName() === 'Dense' ?
+      // tfmot's wrappers wrap (and train) the original layers: prune a fresh copy each time.
+      const base = await loadModel(join(out, 'dense', 'model.json'));
+      const pruned = cloneModel(base, (layer: tfl.layers.Layer) => layer.getClassName() === 'Dense' ?
           pruneLowMagnitude(layer, {pruningSchedule, blockSize: block, blockPoolingType: 'MAX'}) : layer);
       compileForMnist(pruned, 5e-4);
       await pruned.fit(xs, ys, {epochs: finetuneEpochs, batchSize: 64, verbose: 0,
                                callbacks: [new UpdatePruningStep(), progressBar(name, stepsPerEpoch)]});
-      const stripped = stripPruning(pruned);
-      pruned.dispose();
+      const stripped = stripPruning(pruned);  // shares its layers with `pruned` and `base`
       const {model: sparse} = await toSparse(stripped, {dtype: 'float32', blockSize: block});
       const dir = join(out, 'models', name.replace('@', '-'));
       await saveModel(sparse, dir);

@@ -11,12 +11,12 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {mkdirSync} from 'node:fs';
 import {join, resolve} from 'node:path';
 import {
-  cloneModel, getModelSparsity, PolynomialDecay, pruneLowMagnitude, PruningSummaries, stripPruning,
-  UpdatePruningStep,
+  cloneModel, collectPrunableLayers, getPrunableWeights, PolynomialDecay, pruneLowMagnitude, PruningSummaries, stripPruning,
+  supportsPruning, UpdatePruningStep,
 } from '../index';
 import {toSparse} from '../sparse/convert';
 import {loadMnist, MnistData} from './mnist';
-import {modelBytes, saveModel} from './model_files';
+import {loadModel, modelBytes, saveModel} from './model_files';
 import {ReportSection, writeReport} from './report';
 import {accuracy, buildCnn, compileForMnist, latencyMs, progressBar, splitTensors} from './train';
 
@@ -47,33 +47,53 @@ interface Curve {
 
 const BATCH = 64;
 
-/** A callback that samples model sparsity and batch accuracy every `every` steps. */
-function curveRecorder(model: tfl.LayersModel, curve: Curve, every: number): tfl.CustomCallbackArgs {
+/**
+ * Zeros over the masks of every wrapper: the sparsity the model trains with. (The weights under a
+ * mask are zeroed at each training call, then moved again by the optimizer's update, so between
+ * calls the weights themselves look denser than the model is.)
+ */
+function maskSparsity(model: tfl.LayersModel): number {
+  let zeros = 0, total = 0;
+  for (const wrapper of collectPrunableLayers(model)) {
+    for (const mask of wrapper.maskWeights) {
+      const values = mask.read().dataSync();
+      for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
+      total += values.length;
+    }
+  }
+  return total === 0 ? 0 : zeros / total;
+}
+
+/** A callback that samples mask sparsity and batch accuracy every `every` steps. */
+function curveRecorder(model: tfl.LayersModel, curve: Curve, every: number): tfl.CustomCallback {
   let step = 0;
-  return {
+  return new tfl.CustomCallback({
     onBatchEnd: async (_batch, logs) => {
       step++;
       if (step % every !== 0) return;
       curve.steps.push(step);
-      curve.sparsity.push(getModelSparsity(model));
+      curve.sparsity.push(maskSparsity(model));
       curve.batchAccuracy.push(Number(logs?.acc ?? logs?.accuracy ?? NaN));
     },
-  };
+  });
 }
 
-async function pruneRun(name: string, dense: tfl.LayersModel, data: MnistData, opts: DemoOptions,
+async function pruneRun(name: string, densePath: string, data: MnistData, opts: DemoOptions,
                         target: number, blockSize: [number, number]|undefined,
                         xs: tf.Tensor, ys: tf.Tensor): Promise<{stripped: tfl.LayersModel; curve: Curve}> {
   const stepsPerEpoch = Math.ceil(data.train.count / BATCH);
-  const endStep = Math.max(1, Math.floor(stepsPerEpoch * opts.finetuneEpochs * 2 / 3));
+  // Reach the target halfway, then fine-tune at constant sparsity for the rest.
+  const endStep = Math.max(1, Math.floor(stepsPerEpoch * opts.finetuneEpochs / 2));
   const pruningSchedule = new PolynomialDecay({initialSparsity: 0.3, finalSparsity: target, beginStep: 0, endStep,
                                                frequency: Math.max(1, Math.floor(stepsPerEpoch / 8))});
+  // tfmot's wrappers wrap (and train) the original layers: start each run from a fresh copy.
+  const dense = await loadModel(densePath);
   // Blocks apply to rank-2 weights only: prune the Dense layers and keep the convolution dense.
   const pruned = blockSize ?
       cloneModel(dense, (layer: tfl.layers.Layer) => layer.getClassName() === 'Dense' ?
           pruneLowMagnitude(layer, {pruningSchedule, blockSize, blockPoolingType: 'MAX'}) : layer) :
       pruneLowMagnitude(dense, {pruningSchedule}) as tfl.LayersModel;
-  compileForMnist(pruned, 5e-4);
+  compileForMnist(pruned);
   const curve: Curve = {steps: [], sparsity: [], batchAccuracy: []};
   await pruned.fit(xs, ys, {
     epochs: opts.finetuneEpochs, batchSize: BATCH, shuffle: true, verbose: 0,
@@ -84,16 +104,31 @@ async function pruneRun(name: string, dense: tfl.LayersModel, data: MnistData, o
       progressBar(name, stepsPerEpoch, !opts.quiet),
     ],
   });
-  const stripped = stripPruning(pruned);
-  pruned.dispose();
-  return {stripped, curve};
+  // The stripped model shares its layers with `pruned` and `dense`: disposing it frees all three.
+  return {stripped: stripPruning(pruned), curve};
 }
 
-async function measure(name: string, model: tfl.LayersModel, data: MnistData, dir: string): Promise<Row> {
+/** Zeros over the weights the registry prunes (Dense and Conv kernels) of a plain model. */
+function prunableSparsity(model: tfl.LayersModel): number {
+  let zeros = 0, total = 0;
+  for (const layer of model.layers) {
+    if (!supportsPruning(layer)) continue;
+    for (const w of getPrunableWeights(layer)) {
+      const values = w.read().dataSync();
+      for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
+      total += values.length;
+    }
+  }
+  return total === 0 ? 0 : zeros / total;
+}
+
+/** Saves and measures a model; `sparsity` is given for converted models, whose kernels are encoded. */
+async function measure(name: string, model: tfl.LayersModel, data: MnistData, dir: string,
+                       sparsity?: number): Promise<Row> {
   await saveModel(model, dir);
   const {bytes, gzipBytes} = modelBytes(dir);
   return {
-    model: name, accuracy: accuracy(model, data.test), sparsity: getModelSparsity(model), bytes, gzipBytes,
+    model: name, accuracy: accuracy(model, data.test), sparsity: sparsity ?? prunableSparsity(model), bytes, gzipBytes,
     latency1: latencyMs(model, 1), latency32: latencyMs(model, 32, 15),
   };
 }
@@ -138,12 +173,15 @@ export async function runDemo(opts: DemoOptions): Promise<Row[]> {
     ['pruned-90-1x16', 0.9, [1, 16]],
   ];
   for (const [name, target, blockSize] of runs) {
-    const {stripped, curve} = await pruneRun(name, dense, data, opts, target, blockSize, xs, ys);
+    const {stripped, curve} = await pruneRun(name, join(out, 'models', 'dense', 'model.json'), data, opts, target,
+                                             blockSize, xs, ys);
     curves.push([name, curve]);
-    rows.push(await measure(`${name} stripped`, stripped, data, join(out, 'models', `${name}-stripped`)));
+    const strippedRow = await measure(`${name} stripped`, stripped, data, join(out, 'models', `${name}-stripped`));
+    rows.push(strippedRow);
     for (const dtype of ['float32', 'int8'] as const) {
       const {model: sparse} = await toSparse(stripped, {dtype});
-      rows.push(await measure(`${name} sparse ${dtype}`, sparse, data, join(out, 'models', `${name}-sparse-${dtype}`)));
+      rows.push(await measure(`${name} sparse ${dtype}`, sparse, data, join(out, 'models', `${name}-sparse-${dtype}`),
+                              strippedRow.sparsity));
       sparse.dispose();
     }
     stripped.dispose();
@@ -175,7 +213,7 @@ function demoSections(rows: Row[], curves: Array<[string, Curve]>): ReportSectio
     {
       heading: 'Pruning over training steps',
       charts: [
-        {title: 'Model sparsity', type: 'scatter', xLabel: 'training step', yLabel: 'sparsity',
+        {title: 'Mask sparsity of the pruned layers', type: 'scatter', xLabel: 'training step', yLabel: 'sparsity',
          datasets: curves.map(([name, c]) => ({label: name, showLine: true, data: c.steps.map((x, i) => ({x, y: c.sparsity[i]}))}))},
         {title: 'Training batch accuracy', type: 'scatter', xLabel: 'training step', yLabel: 'accuracy',
          datasets: curves.map(([name, c]) => ({label: name, showLine: true, data: c.steps.map((x, i) => ({x, y: c.batchAccuracy[i]}))}))},

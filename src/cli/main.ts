@@ -4,7 +4,12 @@
  * command or flag, bad value, missing file).
  */
 import {Command, CommanderError, InvalidArgumentError} from 'commander';
-import {UsageError} from './usage';
+import {runBench} from './bench';
+import {runConvert} from './convert';
+import {runDemo} from './demo';
+import {runInspect} from './inspect';
+import {runPrune} from './prune_cmd';
+import {isUsageError} from './usage';
 
 /** Parses a fraction in [0, 1) for --sparsity style flags. */
 export function parseSparsity(value: string): number {
@@ -38,11 +43,11 @@ export function buildProgram(): Command {
   program.command('demo', {isDefault: true})
       .description('train, prune (80% and 90% with 1x16 blocks), strip and sparsify a CNN on the MNIST digits shipped by the `mnist` package; writes TensorBoard logs and an HTML report')
       .option('--out <dir>', 'output folder', 'tfjs-sparsity-demo')
-      .option('--epochs <n>', 'dense training epochs', parsePositiveInt, 4)
-      .option('--finetune-epochs <n>', 'pruning/fine-tuning epochs per run', parsePositiveInt, 3)
+      .option('--epochs <n>', 'dense training epochs', parsePositiveInt, 5)
+      .option('--finetune-epochs <n>', 'pruning/fine-tuning epochs per run', parsePositiveInt, 4)
       .option('--quiet', 'no progress bars')
       .action(async (opts) => {
-        await (await import('./demo')).runDemo(opts);
+        await runDemo(opts);
       });
 
   program.command('prune')
@@ -52,13 +57,13 @@ export function buildProgram(): Command {
       .option('--block <HxW>', 'block size, e.g. 1x16 (Dense/rank-2 weights only)', parseBlock)
       .option('--pooling <type>', 'block pooling: avg or max', 'avg')
       .requiredOption('--out <dir>', 'folder to write the pruned model to')
-      .action(async (model, opts) => (await import('./prune_cmd')).runPrune(model, opts));
+      .action(runPrune);
 
   program.command('inspect')
       .description('per-layer sparsity table of a saved layers-model (pruned, stripped or sparse)')
       .argument('<model.json>', 'path of a tfjs layers-model')
       .option('--json', 'print JSON instead of a table')
-      .action(async (model, opts) => (await import('./inspect')).runInspect(model, opts));
+      .action(runInspect);
 
   program.command('convert')
       .description('convert a pruned or stripped model to a compact block-sparse model (toSparse)')
@@ -67,7 +72,7 @@ export function buildProgram(): Command {
       .option('--min-sparsity <s>', 'leave layers below this sparsity dense', parseSparsity)
       .option('--block <HxW>', 'block shape for the sparse format (default: from the pruning, or chosen)', parseBlock)
       .requiredOption('--out <dir>', 'folder to write the sparse model to')
-      .action(async (model, opts) => (await import('./convert')).runConvert(model, opts));
+      .action(runConvert);
 
   program.command('bench')
       .description('block-size trade-off harness: kernel speedup, model size and MNIST accuracy per block shape and sparsity')
@@ -76,7 +81,7 @@ export function buildProgram(): Command {
       .option('--blocks <list>', 'comma-separated block shapes, e.g. 1x1,1x16')
       .option('--sparsities <list>', 'comma-separated sparsities, e.g. 0.5,0.9')
       .action(async (opts) => {
-        await (await import('./bench')).runBench(opts);
+        await runBench(opts);
       });
 
   return program;
@@ -93,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
       return 2;
     }
-    if (e instanceof UsageError) {
+    if (isUsageError(e)) {
       console.error(`error: ${e.message}`);
       return 2;
     }

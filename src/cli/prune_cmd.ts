@@ -25,7 +25,7 @@ export async function runPrune(path: string, opts: PruneOptions): Promise<void> 
   await saveModel(model, opts.out);
   model.dispose();
   for (const r of report) {
-    console.log(`${r.layer}/${r.weight} [${r.shape}]: ${(100 * r.sparsity).toFixed(2)}% sparse`);
+    console.log(`${r.weight} [${r.shape}]: ${(100 * r.sparsity).toFixed(2)}% sparse`);
   }
   console.log(`pruned model written to ${opts.out}`);
 }

@@ -37,10 +37,10 @@ export function compileForMnist(model: tfl.LayersModel, learningRate = 1e-3): vo
 }
 
 /** A callback that draws a progress bar per epoch (to stderr, so tables on stdout stay clean). */
-export function progressBar(label: string, stepsPerEpoch: number, enabled = true): tfl.CustomCallbackArgs {
+export function progressBar(label: string, stepsPerEpoch: number, enabled = true): tfl.CustomCallback {
   let bar: cliProgress.SingleBar|undefined;
   let epoch = 0;
-  return {
+  return new tfl.CustomCallback({
     onEpochBegin: async (e) => {
       epoch = e;
       if (!enabled) return;
@@ -56,7 +56,7 @@ export function progressBar(label: string, stepsPerEpoch: number, enabled = true
     onEpochEnd: async () => {
       bar?.stop();
     },
-  };
+  });
 }
 
 /** Top-1 accuracy of `model` on `split`, in [0, 1]. */

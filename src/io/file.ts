@@ -8,6 +8,7 @@
  * browser bundle can include it.
  */
 import {findBackendFactory, io} from '@tensorflow/tfjs-core';
+import {kerasCompatibleTopology} from '../wrapper';
 
 /** The file names a save writes inside its directory (those of tfjs-node). */
 export const MODEL_JSON_FILE = 'model.json';
@@ -75,7 +76,7 @@ export class NodeFileSystem implements io.IOHandler {
 
     const weightData = artifacts.weightData == null ? undefined : io.CompositeArrayBuffer.join(artifacts.weightData);
     const modelJSON: io.ModelJSON = {
-      modelTopology: artifacts.modelTopology ?? {},
+      modelTopology: kerasCompatibleTopology(artifacts.modelTopology ?? {}),
       format: artifacts.format,
       generatedBy: artifacts.generatedBy,
       convertedBy: artifacts.convertedBy,

@@ -48,8 +48,7 @@ interface WasmBackendLike {
   wasm: {asm?: {memory?: WebAssembly.Memory}; wasmMemory?: WebAssembly.Memory;
          wasmExports?: {memory?: WebAssembly.Memory}; _malloc(n: number): number; _free(p: number): void};
   dataIdMap: {get(id: object): {memoryOffset: number}|undefined};
-  makeOutput(shape: number[], dtype: string, memoryOffset?: number, values?: Float32Array|Int32Array): TensorInfo;
-  readSync(dataId: object): ArrayLike<number>|Uint8Array[];
+  makeOutput(shape: number[], dtype: string): TensorInfo;
 }
 
 /** True for the heap of tfjs-wasm's threaded build (cross-origin-isolated pages): a shared memory. */
@@ -67,14 +66,9 @@ export function wasmHeapMemory(backend: WasmBackendLike): WebAssembly.Memory {
 function runOnWasm(def: KernelDef, backend: WasmBackendLike, inputs: NamedTensorInfoMap,
                    attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
   const memory = wasmHeapMemory(backend);
-  if (isShared(memory)) {
-    // Our module imports an unshared memory, so it cannot run on a shared heap: run it on the
-    // private memory as on the cpu backend, copying inputs out of the heap and outputs into it.
-    return runOnCpu(def, {
-      readSync: (dataId) => backend.readSync(dataId),
-      makeTensorInfo: (shape, dtype, values) => backend.makeOutput(shape, dtype, undefined, values),
-    }, inputs, attrs);
-  }
+  // Our module imports an unshared memory, so it cannot run on a shared heap: run it on the
+  // private memory as on the cpu backend, copying inputs out of the heap and outputs into it.
+  if (isShared(memory)) return runOnPrivateMemory(def, sharedHeapHost(backend, memory), inputs, attrs);
   const scratch: number[] = [];
   const infos = new Map<KernelOutput, TensorInfo>();
   const ctx: KernelContext = {
@@ -114,11 +108,48 @@ interface CpuBackendLike {
   makeTensorInfo(shape: number[], dtype: string, values: Float32Array|Int32Array): TensorInfo;
 }
 
+/** Where the private-memory path reads its inputs and puts its outputs. */
+interface CopyHost {
+  /** An input's values (a view is enough: they are copied at once). */
+  read(t: TensorInfo): Float32Array|Int32Array;
+  /** A new tensor holding `values`, a view on the private memory that the host must copy. */
+  write(shape: number[], dtype: 'float32'|'int32', values: Float32Array|Int32Array): TensorInfo;
+}
+
+function cpuHost(backend: CpuBackendLike): CopyHost {
+  return {
+    read: (t) => backend.readSync(t.dataId) as Float32Array|Int32Array,
+    write: (shape, dtype, values) => backend.makeTensorInfo(shape, dtype, values.slice()),
+  };
+}
+
+/**
+ * A shared tfjs-wasm heap, read and written through views: `readSync` would `slice` (allocate) a
+ * copy of every input, which costs more than the kernel (about 50 ms per 4 MB in Chromium).
+ */
+function sharedHeapHost(backend: WasmBackendLike, memory: WebAssembly.Memory): CopyHost {
+  const view = (dtype: string, offset: number, n: number) =>
+    dtype === 'int32' ? new Int32Array(memory.buffer, offset, n) : new Float32Array(memory.buffer, offset, n);
+  const offsetOf = (info: TensorInfo) => {
+    const data = backend.dataIdMap.get(info.dataId);
+    if (!data) throw new Error(`tfjs-sparsity: tensor ${info.dataId} is not on the wasm backend`);
+    return data.memoryOffset;
+  };
+  return {
+    read: (t) => view(t.dtype, offsetOf(t), util.sizeFromShape(t.shape)),
+    write: (shape, dtype, values) => {
+      const info = backend.makeOutput(shape, dtype);
+      view(dtype, offsetOf(info), values.length).set(values);
+      return info;
+    },
+  };
+}
+
 const PAGE = 65536;
 let privateMemory: WebAssembly.Memory|undefined;
 
-function runOnCpu(def: KernelDef, backend: CpuBackendLike, inputs: NamedTensorInfoMap,
-                  attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
+function runOnPrivateMemory(def: KernelDef, host: CopyHost, inputs: NamedTensorInfoMap,
+                            attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
   privateMemory ??= new WebAssembly.Memory({initial: 16});
   const memory = privateMemory;
   let top = 0;
@@ -131,7 +162,7 @@ function runOnCpu(def: KernelDef, backend: CpuBackendLike, inputs: NamedTensorIn
   const ctx: KernelContext = {
     kernels: kernelsOn(memory),
     input: (t) => {
-      const values = backend.readSync(t.dataId) as Float32Array|Int32Array;
+      const values = host.read(t);
       const ptr = alloc(values.byteLength);
       new Uint8Array(memory.buffer, ptr, values.byteLength)
           .set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
@@ -144,8 +175,7 @@ function runOnCpu(def: KernelDef, backend: CpuBackendLike, inputs: NamedTensorIn
   };
   const copyOut = (o: KernelOutput) => {
     const n = util.sizeFromShape(o.shape);
-    const values = o.dtype === 'float32' ? ctx.f32(o.ptr, n).slice() : ctx.i32(o.ptr, n).slice();
-    return backend.makeTensorInfo(o.shape, o.dtype, values);
+    return host.write(o.shape, o.dtype, o.dtype === 'float32' ? ctx.f32(o.ptr, n) : ctx.i32(o.ptr, n));
   };
   const result = def.run(ctx, inputs as KernelInputs, attrs);
   return Array.isArray(result) ? result.map(copyOut) : copyOut(result);
@@ -165,7 +195,7 @@ export function kernelConfigs(def: KernelDef): KernelConfig[] {
       kernelName: def.kernelName,
       backendName: 'cpu',
       kernelFunc: (({inputs, backend, attrs}) =>
-          runOnCpu(def, backend as CpuBackendLike, inputs, attrs ?? {})) as KernelFunc,
+          runOnPrivateMemory(def, cpuHost(backend as CpuBackendLike), inputs, attrs ?? {})) as KernelFunc,
     },
   ];
   return configs.filter(c => backends.includes(c.backendName as 'wasm'|'cpu'));

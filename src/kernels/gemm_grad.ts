@@ -1,8 +1,10 @@
 /**
- * Transposed f32 matmuls, `C = op(A) · op(B)` with `op` the identity or a transpose: the two
- * products of a Dense layer's backward pass (`dX = dY · Wᵀ`, `dW = Xᵀ · dY`), which tfjs-wasm 4.22
- * runs as scalar loops at 0.9–3.6 GFLOP/s (tfjs-facts §8) while our SIMD kernels run them at the
- * speed of the untransposed GEMM. See `assembly/gemm_grad_f32.ts` for the kernels.
+ * The kernels of fast Dense training. `SparsityFastMatMul`, `C = op(A) · op(B)` with `op` the
+ * identity or a transpose, covers the two products of a Dense layer's backward pass
+ * (`dX = dY · Wᵀ`, `dW = Xᵀ · dY`), which tfjs-wasm 4.22 runs as scalar loops at 0.9–3.6 GFLOP/s
+ * (tfjs-facts §8), at the speed of the untransposed GEMM. `SparsityMaskedDense` (with its registered
+ * gradient) and `SparsityMaskedDenseBackpropInput` are a masked Dense layer's forward pass and input
+ * gradient, which skip masked weights when the mask is sparse enough. See `assembly/gemm_grad_f32.ts`.
  */
 import {backend_util, engine, mul, NamedAttrMap, registerGradient, step, sum, Tensor, TensorInfo, TensorLike,
   tidy, zerosLike} from '@tensorflow/tfjs-core';

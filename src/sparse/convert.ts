@@ -4,12 +4,12 @@
  * + nonzero values, f32 or int8) and running on the block-sparse matmul. Every other layer is copied
  * as it is.
  */
-import {dispose, getBackend, Tensor, tensor1d} from '@tensorflow/tfjs-core';
+import {dispose, getBackend, Tensor, tensor1d, tensor2d} from '@tensorflow/tfjs-core';
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {blockSizeArg} from '../kernels/validate';
 import {cloneModel, stripPruning} from '../prune';
 import {collectPrunableLayers, deserializeLayer} from '../wrapper';
-import {INT8_MAX_K} from './format';
+import {INT8_MAX_K, packBlockSparse} from './format';
 import {BlockSparseKernel, planBlockSparseMatMul} from './matmul';
 import {SparseConv2D, SparseConv2DArgs, SparseDense, SparseDenseArgs} from './sparse_dense';
 import {chooseBlockSize, encodeWeight, int8ToWords, StorageError, storedBytes, StoredDtype, StoredWeight,
@@ -72,33 +72,36 @@ export interface ToSparseResult {
  */
 const STRIP_COSTS: ReadonlyArray<[number, number]> = [[16, 1.44], [8, 1.63], [4, 2], [1, 8]];
 
+/** The batch sizes the layout is chosen for: one row (latency) and a batch of 32 (throughput). */
+const PLAN_BATCHES = [1, 32];
+
 /**
- * The strip width of the kernel layout for `w`: the one minimizing (stored strip entries, padding
- * included) x (cost per entry). 1x16-pruned weights get 16; unstructured 80 % sparse ones get 4
- * (a 4-wide strip is all zero with probability 0.8^4 = 41 %, a 16-wide one with 3 %).
+ * The strip width of the kernel layout for `w` (`[K, N]`): the one for which the dispatcher
+ * (`planBlockSparseMatMul`, whose thresholds come from the kernel benchmarks) runs the sparse kernel
+ * at the most of `PLAN_BATCHES`; ties go to the least (stored strip entries, padding included) x
+ * (cost per entry). A 1x16-pruned weight gets 16. An unstructured 80 % sparse one gets 16 for int8
+ * (its 1x16 kernel beats tf.matMul at batch 32 even dense) and 4 for float32 (a 4-wide strip is all
+ * zero with probability 0.8^4 = 41 %, a 16-wide one with 3 %).
  */
-export function chooseKernelBlockWidth(w: Float32Array, shape: [number, number]): number {
+export function chooseKernelBlockWidth(w: Float32Array, shape: [number, number], dtype: StoredDtype = 'float32'): number {
   const [K, N] = shape;
-  let best = 1, bestCost = Infinity;
-  for (const [bw, cost] of STRIP_COSTS) {
-    if (bw > N) continue;
-    let strips = 0;
-    for (let k = 0; k < K; k++) {
-      for (let n0 = 0; n0 < N; n0 += bw) {
-        const end = Math.min(N, n0 + bw);
-        for (let n = n0; n < end; n++) {
-          if (w[k * N + n] !== 0) {
-            strips++;
-            break;
-          }
-        }
+  let best = 1, bestSparse = -1, bestCost = Infinity;
+  const dense = tensor2d(w, shape);
+  try {
+    for (const [bw, cost] of STRIP_COSTS) {
+      if (bw > N) continue;
+      const packed = packBlockSparse(dense, {blockSize: [1, bw], dtype});
+      const sparseBatches = PLAN_BATCHES.filter(b => planBlockSparseMatMul([b, K], packed).kernel === 'sparse').length;
+      const total = packed.strips * bw * cost;
+      packed.dispose();
+      if (sparseBatches > bestSparse || (sparseBatches === bestSparse && total < bestCost)) {
+        best = bw;
+        bestSparse = sparseBatches;
+        bestCost = total;
       }
     }
-    const total = strips * bw * cost;
-    if (total < bestCost) {
-      best = bw;
-      bestCost = total;
-    }
+  } finally {
+    dense.dispose();
   }
   return best;
 }
@@ -218,7 +221,7 @@ function convertMatrixLayer(layer: Layer, conv: Conversion): Layer {
   const {stored, entry} = decision;
   const config = layer.getConfig();
   const w = conv.kernels.get(layer)!;
-  const kernelBlockSize: [number, number] = [1, chooseKernelBlockWidth(w, stored.shape)];
+  const kernelBlockSize: [number, number] = [1, chooseKernelBlockWidth(w, stored.shape, stored.dtype)];
   const args: SparseDenseArgs = {
     name: layer.name, batchInputShape: config.batchInputShape as number[]|undefined,
     dtype: config.dtype as 'float32'|undefined, trainable: false,
@@ -329,11 +332,8 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
   const backend = getBackend();
   for (const [entry, layer] of conv.converted) {
     const packed = layer.packedKernel();
-    entry.kernel = {
-      batch1: planBlockSparseMatMul([1, layer.inputDim], packed).kernel,
-      batch32: planBlockSparseMatMul([32, layer.inputDim], packed).kernel,
-      backend,
-    };
+    const [batch1, batch32] = PLAN_BATCHES.map(b => planBlockSparseMatMul([b, layer.inputDim], packed).kernel);
+    entry.kernel = {batch1, batch32, backend};
   }
   return {model: out, report: conv.report};
 }

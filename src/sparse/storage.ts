@@ -10,6 +10,12 @@
  *   (an edge block stores only its `min(bh, K - k0) x min(bw, N - n0)` entries); float32, or int8
  *   with symmetric per-output-channel `scales` (`w ≈ q · scales[n]`, |q| <= 127).
  *
+ * As tfjs weights: positions are an int32 weight; int8 values are packed 4 per int32 word
+ * (`int8ToWords`), because tfjs weight dtypes are float32, int32, bool, string and complex64 only.
+ * Its uint8 "quantization" of a float32 weight spec would also store 1 byte per value, but
+ * `loadLayersModel` dequantizes it into a float32 variable, so the next `save` writes 4 bytes per
+ * value and the int8 values are no longer exact; int32 words round-trip bit for bit.
+ *
  * Decoding checks everything (word counts, stream ends, block indices in range, counts against the
  * layer config, int8 range, scales), so a corrupt artifact is refused with a message naming what is
  * wrong instead of reaching a kernel.

@@ -1,0 +1,25 @@
+/**
+ * Everything tfjs-sparsity exports that runs in browsers and Node alike. `index.ts` (Node) adds the
+ * parts that write files; `browser.ts` is exactly this.
+ */
+export * from './kernels/index';
+export * from './sparse/index';
+export {ConstantSparsity, deserializeSchedule, PolynomialDecay, PruningSchedule, serializeSchedule} from './schedules';
+export type {ConstantSparsityArgs, PolynomialDecayArgs, SerializedSchedule} from './schedules';
+export {BLOCK_RANK_ERROR_MSG, GlobalPruningGroup, M_BY_N_THRESHOLD, Pruning, VALID_BLOCK_POOLING_TYPES}
+  from './pruning';
+export type {BlockPoolingType, PruningArgs, PruningVar} from './pruning';
+export {checkPrunable, getPrunableWeights, isPrunableLayer, supportsPruning} from './registry';
+export type {PrunableLayer} from './registry';
+export {collectPrunableLayers, kerasCompatibleTopology, linkGlobalPruning, PRUNE_CALLBACK_ERROR_MSG, PruneLowMagnitude}
+  from './wrapper';
+export type {PruneLowMagnitudeArgs} from './wrapper';
+export {cloneModel, getModelSparsity, pruneLowMagnitude, pruneScope, stripPruning} from './prune';
+export type {PruneLowMagnitudeOptions} from './prune';
+export {UpdatePruningStep} from './callbacks';
+export {PruneForSparseKernels, PruningPolicy} from './policy';
+export {pruneForBenchmark} from './tools';
+export type {PruneForBenchmarkArgs, PrunedWeightReport} from './tools';
+export {disableFastTraining, enableFastTraining, isFastTrainingEnabled} from './training/enable';
+export {FAST_DENSE_ACTIVATIONS, fastDenseCall, maskedDense} from './training/fast_dense';
+export type {FastDenseActivation} from './training/fast_dense';
