@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     console.log('|---|---|---|---|---|---|---|---|');
     for (const e of report) {
       console.log(`| ${e.name} | ${e.className} -> ${e.newClassName} | ${e.sparsity == null ? '-' : (100 * e.sparsity).toFixed(1) + '%'} | ` +
-          `${e.blockSize ? `${e.blockSize.join('x')} (${e.blockSource})` : '-'} | ${e.kernelBlockSize?.join('x') ?? '-'} | ` +
+          `${e.blockSize ? `${e.blockSize.join('x')} (${e.blockSource})` : '-'} | ${e.kernelBlockSize ? `${e.kernelBlockSize.join('x')} (density ${e.kernelDensity!.toFixed(2)})` : '-'} | ` +
           `${e.kernel ? `${e.kernel.batch1} / ${e.kernel.batch32}` : '-'} | ${e.bytesBefore} | ${e.bytesAfter} |`);
     }
   }

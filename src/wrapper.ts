@@ -8,6 +8,7 @@ import {scalar, serialization, Tensor} from '@tensorflow/tfjs-core';
 import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES} from './pruning';
 import {checkPrunable, getPrunableWeights} from './registry';
 import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
+import {fastDenseCall} from './training/fast_dense';
 
 type Layer = layers.Layer;
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
@@ -289,6 +290,13 @@ export class PruneLowMagnitude extends layers.Layer {
       }
     }
     pruning.weightMaskOp();
+    // Training runs a pruned Dense through our SIMD kernels (sparse ones once the mask is sparse):
+    // tfjs-wasm's backward matmuls are scalar loops. Inference keeps the inner layer's own path, so
+    // a wrapper predicts exactly what its stripped layer predicts.
+    if (kwargs?.training === true) {
+      const fast = fastDenseCall(this.layer, inputs, this.maskWeights[0]?.read() ?? null);
+      if (fast != null) return fast;
+    }
     return this.layer.call(inputs, kwargs);
   }
 

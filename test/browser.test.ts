@@ -6,13 +6,13 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {rollup} from 'rollup';
 import ts from 'typescript';
-import {Browser, chromium, Page} from 'playwright-core';
+import type {Browser, Page} from 'playwright-core';
 import * as lib from '../src/index';
 import * as kernelOps from '../src/kernels/index';
 import * as sparseFormat from '../src/sparse/format';
@@ -21,7 +21,7 @@ import {serveStatic, StaticServer} from '../src/cli/serve';
 import {Case, CaseResult, Described, fromBase64, runCases, toBase64} from '../browser/run-cases.mjs';
 import {OPS, THROWS} from './browser-cases';
 import {browserBundle} from '../rollup.config.mjs';
-import {assertBitsEqual, useBackend} from './helpers';
+import {assertBitsEqual, launchChromium, useBackend} from './helpers';
 
 /**
  * Exports of src/index.ts that the browser entry leaves out, and why. Add a Node-only export here
@@ -50,10 +50,6 @@ const NOT_OPS: Record<string, string> = {
   ready: 'compiles the module; every page awaits it before the first op',
 };
 
-const CHROMIUM = '/usr/bin/chromium';
-// No network on CI machines: no QUIC, no component updates, no background fetches.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 // --- the browser environment, set up once by the first test that needs it -------------------------
@@ -106,11 +102,7 @@ function bundleDir(): Promise<string> {
 /** Chromium with the plain and the cross-origin-isolated kernel page loaded. */
 function env(): Promise<Env> {
   envPromise ??= (async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests need it ` +
-          `(apt-get install -y chromium; .ci/run installs it)`);
-    }
-    const launching = chromium.launch({executablePath: CHROMIUM, args: CHROMIUM_ARGS}).then(b => (opened.browser = b));
+    const launching = launchChromium().then(b => (opened.browser = b));
     const [browser, dir] = await Promise.all([launching, bundleDir()]);
     const mounts = {'/node_modules/@tensorflow/': join(ROOT, 'node_modules/@tensorflow'), '/dist/': dir,
                     '/browser/': join(ROOT, 'browser')};

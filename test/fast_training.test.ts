@@ -458,3 +458,30 @@ enableSuite('enableFastTraining throws a clear error without the wasm kernels', 
 });
 
 enableSuite.run();
+
+// ---
+
+const wrapperSuite = suite('PruneLowMagnitude training path');
+
+wrapperSuite('a pruned Dense trains through the fast kernels in fit, and predicts through tfjs\'s own', async () => {
+  await useBackend('wasm');
+  const {ConstantSparsity, pruneLowMagnitude, UpdatePruningStep} = await import('../src/index');
+  const model = tfl.sequential({layers: [tfl.layers.dense({inputShape: [12], units: 16, activation: 'relu'}),
+                                         tfl.layers.dense({units: 3})]});
+  const pruned = pruneLowMagnitude(model, {
+    pruningSchedule: new ConstantSparsity({targetSparsity: 0.8, beginStep: 0, frequency: 1}),
+  }) as tfl.LayersModel;
+  pruned.compile({optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError'});
+  const xs = tf.tensor2d(normal(32 * 12, 3), [32, 12]);
+  const ys = tf.tensor2d(normal(32 * 3, 4), [32, 3]);
+  const training = await tf.profile(async () => {
+    await pruned.fit(xs, ys, {epochs: 1, batchSize: 16, verbose: 0, callbacks: [new UpdatePruningStep()]});
+  });
+  const trainKernels = new Set(training.kernels.map(k => k.name));
+  assert.ok(trainKernels.has(MASKED_DENSE), `fit ran ${[...trainKernels].join(', ')}`);
+  const inference = await tf.profile(() => tf.dispose(pruned.predict(xs) as tf.Tensor));
+  assert.not.ok(inference.kernels.some(k => k.name === MASKED_DENSE), 'predict stays on tfjs kernels');
+  tf.dispose([xs, ys]);
+});
+
+wrapperSuite.run();

@@ -139,3 +139,20 @@ export function int8Bound(x: Float32Array|Int32Array|Uint8Array, m: number, w: F
   }
   return scales[n] / 2 * sumX + sx / 2 * sumW + nnz * sx * scales[n] / 4;
 }
+
+/** Debian's Chromium, which the browser tests drive (CI installs it with apt-get). */
+export const CHROMIUM = '/usr/bin/chromium';
+// No network on CI machines: no QUIC, no component updates, no background fetches.
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Launches headless Chromium, failing (never skipping) with the fix when it is not installed. */
+export async function launchChromium(): Promise<import('playwright-core').Browser> {
+  const {existsSync} = await import('node:fs');
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests need it ` +
+        `(apt-get install -y chromium; .ci/run installs it)`);
+  }
+  const {chromium} = await import('playwright-core');
+  return chromium.launch({executablePath: CHROMIUM, args: CHROMIUM_ARGS});
+}

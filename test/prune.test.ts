@@ -188,7 +188,16 @@ modelSuite('zero sparsity trains exactly like the unpruned model (tfmot: PrunesZ
   await pruned.fit(input, target, {batchSize: 8, epochs: 2, verbose: 0, shuffle: false, callbacks: [new UpdatePruningStep()]});
   const a = plain.getWeights().map(t => Array.from(t.dataSync()));
   const b = pruned.layers.flatMap(l => (l as PruneLowMagnitude).layer.getWeights()).map(t => Array.from(t.dataSync()));
-  assert.equal(b, a);
+  // Pruned Dense layers train through our SIMD kernels, which sum in another order than tf.matMul:
+  // equal to float32 rounding, not bit for bit.
+  assert.is(b.length, a.length);
+  for (const [i, w] of a.entries()) {
+    for (const [j, v] of w.entries()) {
+      if (!(Math.abs(b[i][j] - v) <= 1e-6 * Math.max(1, Math.abs(v)))) {
+        assert.unreachable(`weight ${i} entry ${j}: pruned ${b[i][j]}, plain ${v}`);
+      }
+    }
+  }
   tf.dispose([input, target]);
 });
 

@@ -11,7 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {mkdirSync, writeFileSync} from 'node:fs';
 import {join, resolve} from 'node:path';
 import {
-  blockSparseMatMul, cloneModel, ConstantSparsity, packBlockSparse, planBlockSparseMatMul, pruneLowMagnitude,
+  blockSparseMatMul, cloneModel, packBlockSparse, PolynomialDecay, planBlockSparseMatMul, pruneLowMagnitude,
   pruneMask, stripPruning, UpdatePruningStep,
 } from '../index';
 import {toSparse} from '../sparse/convert';
@@ -31,6 +31,7 @@ export interface BenchOptions {
   quick?: boolean;
   blocks?: string;
   sparsities?: string;
+  quiet?: boolean;
 }
 
 /** One (block, sparsity) point of the trade-off. */
@@ -132,7 +133,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   compileForMnist(dense);
   const stepsPerEpoch = Math.ceil(data.train.count / 64);
   await dense.fit(xs, ys, {epochs: denseEpochs, batchSize: 64, verbose: 0,
-                          callbacks: [progressBar('dense', stepsPerEpoch)]});
+                          callbacks: [progressBar('dense', stepsPerEpoch, !opts.quiet)]});
   await saveModel(dense, join(out, 'dense'));
   const hidden = dense.getLayer('hidden').getWeights()[0].shape as [number, number];
   const result: BenchResult = {
@@ -146,14 +147,17 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       const name = `${block.join('x')}@${sparsity}`;
       const one = kernelSpeedup(hidden, block, sparsity, 1);
       const many = kernelSpeedup(hidden, block, sparsity, 32);
-      const pruningSchedule = new ConstantSparsity({targetSparsity: sparsity, beginStep: 0, frequency: 50});
+      // Ramp up over the first half of fine-tuning, then recover at the target (as the demo does).
+      const endStep = Math.max(1, Math.floor(stepsPerEpoch * finetuneEpochs / 2));
+      const pruningSchedule = new PolynomialDecay({initialSparsity: 0, finalSparsity: sparsity, beginStep: 0, endStep,
+                                                   frequency: Math.max(1, Math.floor(stepsPerEpoch / 8))});
       // tfmot's wrappers wrap (and train) the original layers: prune a fresh copy each time.
       const base = await loadModel(join(out, 'dense', 'model.json'));
       const pruned = cloneModel(base, (layer: tfl.layers.Layer) => layer.getClassName() === 'Dense' ?
           pruneLowMagnitude(layer, {pruningSchedule, blockSize: block, blockPoolingType: 'MAX'}) : layer);
       compileForMnist(pruned, 5e-4);
       await pruned.fit(xs, ys, {epochs: finetuneEpochs, batchSize: 64, verbose: 0,
-                               callbacks: [new UpdatePruningStep(), progressBar(name, stepsPerEpoch)]});
+                               callbacks: [new UpdatePruningStep(), progressBar(name, stepsPerEpoch, !opts.quiet)]});
       const stripped = stripPruning(pruned);  // shares its layers with `pruned` and `base`
       const {model: sparse} = await toSparse(stripped, {dtype: 'float32', blockSize: block});
       const dir = join(out, 'models', name.replace('@', '-'));

@@ -9,6 +9,7 @@ import {runConvert} from './convert';
 import {runDemo} from './demo';
 import {runInspect} from './inspect';
 import {runPrune} from './prune_cmd';
+import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
 import {isUsageError} from './usage';
 
 /** Parses a fraction in [0, 1) for --sparsity style flags. */
@@ -25,6 +26,14 @@ export function parseBlock(value: string): [number, number] {
     throw new InvalidArgumentError('must be HEIGHTxWIDTH with positive integers, e.g. 1x16');
   }
   return [Number(m[1]), Number(m[2])];
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new InvalidArgumentError('must be an integer in [0, 65535] (0 picks a free port)');
+  }
+  return n;
 }
 
 function parsePositiveInt(value: string): number {
@@ -80,9 +89,16 @@ export function buildProgram(): Command {
       .option('--quick', 'a small subset (3 block shapes, 2 sparsities, 1 fine-tuning epoch)')
       .option('--blocks <list>', 'comma-separated block shapes, e.g. 1x1,1x16')
       .option('--sparsities <list>', 'comma-separated sparsities, e.g. 0.5,0.9')
+      .option('--quiet', 'no progress bars')
       .action(async (opts) => {
         await runBench(opts);
       });
+
+  program.command('serve')
+      .description('serve the demo page on 127.0.0.1: draw or pick MNIST digits, compare a dense and a sparse model\'s predictions and latencies in the browser (runs until Ctrl-C)')
+      .option('--port <n>', 'port to listen on (0 picks a free one)', parsePort, 8080)
+      .option('--models <dir>', 'models folder written by `tfjs-sparsity demo`', DEFAULT_MODELS_DIR)
+      .action(runServe);
 
   return program;
 }

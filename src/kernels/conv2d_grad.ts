@@ -7,15 +7,6 @@
 import {backend_util, getKernel, NamedAttrMap} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
 
-declare module './module' {
-  interface KernelExports {
-    f32_conv2d_backprop_filter_nhwc__simd128(
-        x: number, dy: number, dw: number, batch: number, inH: number, inW: number, inC: number,
-        outH: number, outW: number, outC: number, fH: number, fW: number, strideH: number,
-        strideW: number, padTop: number, padLeft: number): void;
-  }
-}
-
 export const CONV2D_BACKPROP_FILTER = 'Conv2DBackpropFilter';
 
 interface BackpropFilterAttrs {

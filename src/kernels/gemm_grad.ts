@@ -11,17 +11,6 @@ import {backend_util, engine, mul, NamedAttrMap, registerGradient, step, sum, Te
 import {KernelContext, KernelDef, KernelInputs} from './bridge';
 import {float32Arg} from './validate';
 
-declare module './module' {
-  interface KernelExports {
-    f32_gemm_tn_4x8__simd128(a: number, m: number, k: number, b: number, n: number, c: number, scratch: number): void;
-    x32_transpose__simd128(src: number, rows: number, cols: number, dst: number): void;
-    f32_gemm_nt_dot_1x4__simd128(a: number, m: number, n: number, b: number, k: number, c: number): void;
-    f32_spmm_t_1x32__simd128(w: number, sIdx: number, sR: number, ptr: number, idx: number, rows: number,
-        inT: number, m: number, outT: number): void;
-    f32_transpose_bias_relu__simd128(outT: number, n: number, m: number, bias: number, relu: number, y: number): void;
-  }
-}
-
 export const FAST_MATMUL = 'SparsityFastMatMul';
 export const MASKED_DENSE = 'SparsityMaskedDense';
 export const MASKED_DENSE_DX = 'SparsityMaskedDenseBackpropInput';

@@ -3,14 +3,6 @@ import {engine, Scalar, Tensor, TensorLike, tidy, util} from '@tensorflow/tfjs-c
 import {KernelDef} from './bridge';
 import {checkRank, checkSameShape, float32Arg} from './validate';
 
-declare module './module' {
-  interface KernelExports {
-    f32_mask_from_threshold__simd128(src: number, n: number, threshold: number, dst: number): void;
-    f32_apply_mask__simd128(src: number, mask: number, n: number, dst: number): void;
-    f32_count_nonzero__simd128(src: number, n: number): number;
-  }
-}
-
 export const MASK_FROM_THRESHOLD = 'SparsityMaskFromThreshold';
 export const APPLY_MASK = 'SparsityApplyMask';
 export const COUNT_NONZERO = 'SparsityCountNonzero';

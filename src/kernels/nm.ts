@@ -3,13 +3,6 @@ import {engine, Tensor, TensorLike, tidy} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
 import {checkRank, float32Arg} from './validate';
 
-declare module './module' {
-  interface KernelExports {
-    f32_m_by_n_mask__simd128(src: number, spatial: number, cin: number, cout: number, m: number, n: number,
-                             dst: number): void;
-  }
-}
-
 export const M_BY_N_MASK = 'SparsityMByNMask';
 
 export const mByNMaskKernel: KernelDef = {

@@ -3,17 +3,6 @@ import {engine, Tensor2D, TensorLike, tidy} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
 import {blockSizeArg, checkRank, float32Arg} from './validate';
 
-declare module './module' {
-  interface KernelExports {
-    f32_block_pool_avg__simd128(src: number, rows: number, cols: number, bh: number, bw: number,
-                                scratch: number, dst: number): void;
-    f32_block_pool_max__simd128(src: number, rows: number, cols: number, bh: number, bw: number,
-                                scratch: number, dst: number): void;
-    f32_expand_block_mask__simd128(mask: number, rows: number, cols: number, bh: number, bw: number,
-                                   dst: number): void;
-  }
-}
-
 /** How the magnitudes of a block are pooled into its score (tfmot's `block_pooling_type`). */
 export type PoolingType = 'AVG'|'MAX';
 export const POOLING_TYPES: readonly PoolingType[] = ['AVG', 'MAX'];

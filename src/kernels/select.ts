@@ -13,18 +13,6 @@ import {engine, Scalar, Tensor, TensorLike, tidy, util} from '@tensorflow/tfjs-c
 import {KernelContext, KernelDef} from './bridge';
 import {checkSparsity, float32Arg} from './validate';
 
-declare module './module' {
-  interface KernelExports {
-    f32_sample_keys__simd128(src: number, n: number, chunks: number, dst: number): void;
-    f32_magnitude_band__simd128(src: number, n: number, lo: number, hi: number, dst: number, cap: number,
-                                aboveOut: number): number;
-    i32_kth_largest_in_range__radix(keys: number, m: number, k: number, lo: number, hi: number,
-                                    hist: number): number;
-    f32_kth_largest_magnitude_in_range__radix(src: number, n: number, k: number, lo: number, hi: number,
-                                              hist: number): number;
-  }
-}
-
 export const KTH_LARGEST_MAGNITUDE = 'SparsityKthLargestMagnitude';
 
 /** The largest key: NaN with every payload bit set. */

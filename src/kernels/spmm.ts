@@ -6,35 +6,6 @@
 import {NamedAttrMap, registerGradient, Tensor} from '@tensorflow/tfjs-core';
 import {KernelContext, KernelDef, KernelInputs} from './bridge';
 
-declare module './module' {
-  interface KernelExports {
-    f32_spmm_2x16__simd128(x: number, m: number, k: number, colptr: number, rowoff: number, vals: number,
-        n: number, bias: number, relu: number, y: number, tmp: number): void;
-    f32_spmm_2x8__simd128(x: number, m: number, k: number, colptr: number, rowoff: number, vals: number,
-        n: number, bias: number, relu: number, y: number, tmp: number): void;
-    f32_spmm_2x4__simd128(x: number, m: number, k: number, colptr: number, rowoff: number, vals: number,
-        n: number, bias: number, relu: number, y: number, tmp: number): void;
-    f32_spmm_2xw__scalar(x: number, m: number, k: number, colptr: number, rowoff: number, vals: number,
-        bw: number, n: number, bias: number, relu: number, y: number): void;
-    i8_spmm_2x16__simd128(xq: number, sx: number, m: number, k: number, colptr: number, rowoff: number,
-        vals: number, sw: number, n: number, bias: number, relu: number, y: number, tmp: number): void;
-    i8_spmm_2x8__simd128(xq: number, sx: number, m: number, k: number, colptr: number, rowoff: number,
-        vals: number, sw: number, n: number, bias: number, relu: number, y: number, tmp: number): void;
-    i8_spmm_2x4__simd128(xq: number, sx: number, m: number, k: number, colptr: number, rowoff: number,
-        vals: number, sw: number, n: number, bias: number, relu: number, y: number, tmp: number): void;
-    i8_spmm_1xw__scalar(xq: number, sx: number, m: number, k: number, colptr: number, rowoff: number,
-        vals: number, sw: number, bw: number, n: number, bias: number, relu: number, y: number): void;
-    i8_quantize_rows__simd128(x: number, m: number, k: number, xq: number, sx: number): void;
-    f32_gemm_4x8__simd128(x: number, m: number, k: number, w: number, n: number, bias: number, relu: number,
-        y: number, tmp: number): void;
-    f32_gemv_rows__simd128(x: number, k: number, w: number, n: number, bias: number, relu: number, y: number): void;
-    f32_unpack_strips(colptr: number, rowoff: number, vals: number, bw: number, k: number, n: number,
-        dst: number): void;
-    i8_unpack_strips(colptr: number, rowoff: number, vals: number, sw: number, bw: number, k: number, n: number,
-        dst: number): void;
-  }
-}
-
 export const SPMM_F32 = 'SparsityBlockSparseMatMulF32';
 export const SPMM_I8 = 'SparsityBlockSparseMatMulI8';
 export const DENSE_MATMUL = 'SparsityDenseMatMul';

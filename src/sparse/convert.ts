@@ -51,6 +51,8 @@ export interface SparseLayerReport {
   blockSource: 'option'|'pruning'|'chosen'|null;
   /** Strip width of the kernel layout (`[1, bw]`). */
   kernelBlockSize: [number, number]|null;
+  /** Fraction of the kernel's entries inside stored strips of that layout (what the sparse kernel multiplies). */
+  kernelDensity: number|null;
   /** The dispatcher's kernel (`planBlockSparseMatMul`) at batch 1 and 32 on the current backend. */
   kernel: {batch1: BlockSparseKernel; batch32: BlockSparseKernel; backend: string}|null;
   /** Weight bytes of the layer before and after (tfjs stores 4 bytes per float32 or int32 entry). */
@@ -179,7 +181,7 @@ function planLayer(layer: Layer, conv: Conversion): {stored: StoredWeight; entry
   const sparsity = zerosFraction(w);
   const base: SparseLayerReport = {
     name: layer.name, className: layer.getClassName(), newClassName: layer.getClassName(), converted: false,
-    reason: '', sparsity, dtype: null, blockSize: null, blockSource: null, kernelBlockSize: null, kernel: null,
+    reason: '', sparsity, dtype: null, blockSize: null, blockSource: null, kernelBlockSize: null, kernelDensity: null, kernel: null,
     bytesBefore: weightBytes(layer), bytesAfter: weightBytes(layer),
   };
   if (sparsity < minSparsity) {
@@ -265,7 +267,7 @@ function convertLayer(layer: Layer, conv: Conversion): Layer {
     conv.report.push({
       name: layer.name, className: layer.getClassName(), newClassName: layer.getClassName(), converted: false,
       reason, sparsity: null,
-      dtype: null, blockSize: null, blockSource: null, kernelBlockSize: null, kernel: null,
+      dtype: null, blockSize: null, blockSource: null, kernelBlockSize: null, kernelDensity: null, kernel: null,
       bytesBefore: bytes, bytesAfter: bytes,
     });
   }
@@ -334,6 +336,7 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
     const packed = layer.packedKernel();
     const [batch1, batch32] = PLAN_BATCHES.map(b => planBlockSparseMatMul([b, layer.inputDim], packed).kernel);
     entry.kernel = {batch1, batch32, backend};
+    entry.kernelDensity = 1 - packed.sparsity;
   }
   return {model: out, report: conv.report};
 }
