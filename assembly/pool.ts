@@ -297,6 +297,37 @@ function rowMaxima(p: usize, cols: i32, bw: i32, q: usize): void {
 
 // --- exports ---------------------------------------------------------------------------------------
 
+/** Both poolings, one body: `isMax` is a compile-time constant at each call, so each export inlines its own branch. */
+// @ts-ignore: decorator
+@inline function blockPool(src: usize, rows: i32, cols: i32, bh: i32, bw: i32, scratch: usize, dst: usize,
+                           isMax: bool): void {
+  const outCols = (cols + bw - 1) / bw;
+  const stride = <usize>cols << 2;
+  for (let r0 = 0, br = 0; r0 < rows; r0 += bh, br++) {
+    const h = min(bh, rows - r0);
+    const row = src + (<usize>r0 * <usize>cols << 2);
+    const out = dst + (<usize>br * <usize>outCols << 2);
+    if (h == 1) {
+      if (isMax) rowMaxima(row, cols, bw, out);
+      else rowMeans(row, cols, bw, out);
+      continue;
+    }
+    // Fused 4-wide blocks first, then the remaining columns (all of them unless bw == 4) in two stages.
+    const done = bw != 4 ? 0 : isMax ? columnMaxima(row, h, cols, stride, out, true) :
+        columnMeans(row, h, cols, stride, out, true);
+    if (done < cols) {
+      const rest = row + (<usize>done << 2), restOut = out + (<usize>(done / bw) << 2);
+      if (isMax) {
+        columnMaxima(rest, h, cols - done, stride, scratch, false);
+        rowMaxima(scratch, cols - done, bw, restOut);
+      } else {
+        columnMeans(rest, h, cols - done, stride, scratch, false);
+        rowMeans(scratch, cols - done, bw, restOut);
+      }
+    }
+  }
+}
+
 /**
  * AVG block pooling of |w|.
  * @param src     float32[rows * cols] weights, row-major
@@ -309,23 +340,7 @@ function rowMaxima(p: usize, cols: i32, bw: i32, q: usize): void {
  */
 export function f32_block_pool_avg__simd128(src: usize, rows: i32, cols: i32, bh: i32, bw: i32,
                                             scratch: usize, dst: usize): void {
-  const outCols = (cols + bw - 1) / bw;
-  const stride = <usize>cols << 2;
-  for (let r0 = 0, br = 0; r0 < rows; r0 += bh, br++) {
-    const h = min(bh, rows - r0);
-    const row = src + (<usize>r0 * <usize>cols << 2);
-    const out = dst + (<usize>br * <usize>outCols << 2);
-    if (h == 1) {
-      rowMeans(row, cols, bw, out);
-      continue;
-    }
-    // Fused 4-wide blocks first, then the remaining columns (all of them unless bw == 4) in two stages.
-    const done = bw == 4 ? columnMeans(row, h, cols, stride, out, true) : 0;
-    if (done < cols) {
-      columnMeans(row + (<usize>done << 2), h, cols - done, stride, scratch, false);
-      rowMeans(scratch, cols - done, bw, out + (<usize>(done / bw) << 2));
-    }
-  }
+  blockPool(src, rows, cols, bh, bw, scratch, dst, false);
 }
 
 /**
@@ -334,22 +349,7 @@ export function f32_block_pool_avg__simd128(src: usize, rows: i32, cols: i32, bh
  */
 export function f32_block_pool_max__simd128(src: usize, rows: i32, cols: i32, bh: i32, bw: i32,
                                             scratch: usize, dst: usize): void {
-  const outCols = (cols + bw - 1) / bw;
-  const stride = <usize>cols << 2;
-  for (let r0 = 0, br = 0; r0 < rows; r0 += bh, br++) {
-    const h = min(bh, rows - r0);
-    const row = src + (<usize>r0 * <usize>cols << 2);
-    const out = dst + (<usize>br * <usize>outCols << 2);
-    if (h == 1) {
-      rowMaxima(row, cols, bw, out);
-      continue;
-    }
-    const done = bw == 4 ? columnMaxima(row, h, cols, stride, out, true) : 0;
-    if (done < cols) {
-      columnMaxima(row + (<usize>done << 2), h, cols - done, stride, scratch, false);
-      rowMaxima(scratch, cols - done, bw, out + (<usize>(done / bw) << 2));
-    }
-  }
+  blockPool(src, rows, cols, bh, bw, scratch, dst, true);
 }
 
 /**

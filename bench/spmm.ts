@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {BlockSparseDtype, BlockSparseMatrix, blockSparseMatMul, packBlockSparse, planBlockSparseMatMul} from '../src/index';
 import {DENSE_MATMUL, SPMM_F32, SPMM_I8} from '../src/kernels/spmm';
 import {CaseResult, markdownTable, useWasm} from './util';
+import {mulberry32} from '../src/cli/random';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -28,16 +29,7 @@ const BLOCKS: Array<[number, number]> = QUICK ? [[1, 16], [4, 4]] : [[1, 1], [1,
 const DTYPES: BlockSparseDtype[] = ['float32', 'int8'];
 const COLD_BYTES = 96 * 2 ** 20;
 
-/** Seeded uniform PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r());

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as assert from 'uvu/assert';
+import {mulberry32} from '../src/cli/random';
 
 tf.env().set('PROD', true);
 
@@ -28,16 +29,7 @@ export function noLeak<T>(fn: () => T, what = 'op'): T {
 }
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Standard normal samples from a seeded PRNG. */
 export function normal(n: number, seed: number, scale = 1): Float32Array {

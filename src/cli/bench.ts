@@ -18,7 +18,7 @@ import {toSparse} from '../sparse/convert';
 import {loadMnist} from './mnist';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {ChartSpec, writeReport} from './report';
-import {accuracy, buildCnn, compileForMnist, latencyMs, progressBar, splitTensors} from './train';
+import {accuracy, buildCnn, compileForMnist, latencyMs, medianMs, progressBar, splitTensors} from './train';
 import {UsageError} from './usage';
 
 export const BENCH_BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 8], [1, 16], [2, 2], [4, 4]];
@@ -75,19 +75,6 @@ function parseSparsityText(s: string): number {
   const v = Number(s);
   if (s === '' || !(v >= 0 && v < 1)) throw new Error('must be a number in [0, 1)');
   return v;
-}
-
-/** Median milliseconds of `fn` after warm-up (the harness runs where benchmark.js is not installed). */
-function medianMs(fn: () => void, runs: number): number {
-  for (let i = 0; i < 3; i++) fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
 }
 
 /** Speedup of the block-sparse matmul over tf.matMul on a [K, N] weight pruned with `block`. */

@@ -5,6 +5,7 @@
 import {readFileSync} from 'node:fs';
 import {createRequire} from 'node:module';
 import {dirname, join} from 'node:path';
+import {mulberry32} from './random';
 
 export const IMAGE_SIZE = 28;
 export const NUM_CLASSES = 10;
@@ -20,17 +21,6 @@ export interface MnistSplit {
 export interface MnistData {
   train: MnistSplit;
   test: MnistSplit;
-}
-
-/** Seeded PRNG (mulberry32): the split must not change between runs or machines. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function digitsDir(): string {

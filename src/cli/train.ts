@@ -76,22 +76,27 @@ export function accuracy(model: {predict(x: tf.Tensor): tf.Tensor|tf.Tensor[]}, 
   return correct / split.count;
 }
 
-/** Median wall time in ms of `model.predict` on a batch (outputs read back, as a user would). */
-export function latencyMs(model: {predict(x: tf.Tensor): tf.Tensor|tf.Tensor[]}, batch: number, runs = 30): number {
-  const x = tf.randomUniform([batch, IMAGE_SIZE, IMAGE_SIZE, 1], 0, 1, 'float32', 7);
-  const once = () => {
-    const y = model.predict(x) as tf.Tensor;
-    y.dataSync();
-    y.dispose();
-  };
-  for (let i = 0; i < 3; i++) once();
+/** Median milliseconds of `fn` over `runs` calls, after three warm-up calls. */
+export function medianMs(fn: () => void, runs: number): number {
+  for (let i = 0; i < 3; i++) fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    once();
+    fn();
     times.push(performance.now() - t0);
   }
-  x.dispose();
   times.sort((a, b) => a - b);
   return times[times.length >> 1];
+}
+
+/** Median wall time in ms of `model.predict` on a batch (outputs read back, as a user would). */
+export function latencyMs(model: {predict(x: tf.Tensor): tf.Tensor|tf.Tensor[]}, batch: number, runs = 30): number {
+  const x = tf.randomUniform([batch, IMAGE_SIZE, IMAGE_SIZE, 1], 0, 1, 'float32', 7);
+  const ms = medianMs(() => {
+    const y = model.predict(x) as tf.Tensor;
+    y.dataSync();
+    y.dispose();
+  }, runs);
+  x.dispose();
+  return ms;
 }
