@@ -12,7 +12,7 @@
 // in interleaved rounds and each reports its median step. Run: node --import tsx bench/train.ts
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {applyMask, ConstantSparsity, disableFastTraining, enableFastTraining, fastDenseCall, fastMatMul, maskedDense,
+import {applyMask, ConstantSparsity, disableFastTraining, enableFastTraining, fastMatMul, maskedDense,
   pruneLowMagnitude,
   PruneLowMagnitude, UpdatePruningStep} from '../src/index';
 import {buildCnn} from '../src/cli/train';
@@ -34,9 +34,6 @@ function buildMlp(seed: number): tfl.Sequential {
 
 const logitsLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.losses.softmaxCrossEntropy(yTrue, yPred);
 
-/** Whether PruneLowMagnitude routes its inner Dense through our fast path itself. */
-const WRAPPER_IS_FAST = PruneLowMagnitude.prototype.call.toString().includes('fastDenseCall');
-
 /**
  * Prunes `model` to `SPARSITY` now (one forced mask update), compiles it and sets the steps as
  * `UpdatePruningStep` does at train begin; the schedule's next update is at step 100.
@@ -45,15 +42,6 @@ async function pruned(model: tfl.LayersModel, optimizer: () => tf.Optimizer): Pr
   const p = pruneLowMagnitude(model, {pruningSchedule: new ConstantSparsity({targetSparsity: SPARSITY, beginStep: 0, frequency: 100})});
   p.compile({optimizer: optimizer(), loss: logitsLoss});
   const wrappers = p.layers.filter((l): l is PruneLowMagnitude => l instanceof PruneLowMagnitude && l.maskWeights.length > 0);
-  if (!WRAPPER_IS_FAST) {
-    // The wrapper does not call our fast path yet: route each inner Dense's call through it with the
-    // wrapper's mask, which is what the wrapper's call would do after masking (see BENCHMARKS.md).
-    for (const w of wrappers) {
-      const inner = w.layer;
-      const call = inner.call.bind(inner);
-      inner.call = (inputs, kwargs) => fastDenseCall(inner, inputs, w.maskWeights[0].read()) ?? call(inputs, kwargs);
-    }
-  }
   const cb = new UpdatePruningStep();
   cb.setModel(p);
   await cb.onTrainBegin();
@@ -213,8 +201,7 @@ async function compareSteps(name: string, build: () => tfl.Sequential, optimizer
 async function main(): Promise<void> {
   await useWasm();
   tf.enableProdMode();
-  console.log(`tfjs ${tf.version_core}, backend ${tf.getBackend()}, batch ${BATCH}, ${ROUNDS} rounds x ${STEPS_PER_ROUND} steps; ` +
-      `wrapper calls fastDenseCall itself: ${WRAPPER_IS_FAST}`);
+  console.log(`tfjs ${tf.version_core}, backend ${tf.getBackend()}, batch ${BATCH}, ${ROUNDS} rounds x ${STEPS_PER_ROUND} steps`);
   const only = process.env.ONLY;  // 'steps', 'sparse' or 'products' to run one part
   const rows: string[] = [];
   if (only == null || only === 'steps') {
