@@ -11,7 +11,7 @@ import * as ref from '../src/kernels/reference';
 import {BACKENDS, BackendName, int8Bound, useBackend} from './helpers';
 
 /** Generated cases per kernel and backend (RELIABILITY.md records these figures). */
-export const RUNS: Record<BackendName, number> = {wasm: 10_000, cpu: 1_000};
+const RUNS: Record<BackendName, number> = {wasm: 10_000, cpu: 1_000};
 const SEED = 20261128;
 
 /** Any float32, with fast-check's bias towards ±0, subnormals, ±Infinity, NaN and the extremes. */
