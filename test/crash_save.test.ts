@@ -3,7 +3,6 @@
 // weights load completely and all come from one saved version, never one pointing at partial weights.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {spawn} from 'node:child_process';
 import {existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs';

@@ -178,7 +178,7 @@ weights('setWeights refuses corrupt or mismatched weights, naming the layer and 
   await useBackend('wasm');
   const w = blockSparseWeight(20, 24, [1, 1], 0.8, 4);
   const {layer, stored} = makeLayer(w, [20, 24], {name: 'hidden', bias: normal(24, 1)});
-  const [positions, values, bias] = layer.getWeights();
+  const [, values, bias] = layer.getWeights();
   // Shape checks run where tf.loadLayersModel writes (LayerVariable.write); setWeights checks shapes itself first.
   const writes: Array<[number, tf.Tensor, RegExp]> = [
     [0, tf.zeros([stored.positionWords + 1], 'int32'),
