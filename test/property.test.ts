@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import {applyMask, blockPool, blockSparseMatMul, countNonzero, expandBlockMask, keepCount, kthLargestMagnitude,
   magnitudeThreshold, maskFromThreshold, mByNMask, packBlockSparse, unpackBlockSparse} from '../src/index';
 import * as ref from '../src/kernels/reference';
+import type {BlockSparseKernel} from '../src/index';
 import {BACKENDS, BackendName, int8Bound, useBackend} from './helpers';
 
 /** Generated cases per kernel and backend (RELIABILITY.md records these figures). */
@@ -54,6 +55,20 @@ function take(t: tf.Tensor): Float32Array {
   t.dispose();
   return v;
 }
+
+/** blockSparseMatMul of x [M, K] by w [K, N] packed as `dtype`, with the float64 reference and the int8 scales. */
+function packedMatMul(w: Float32Array, K: number, N: number, M: number, xv: number[], bh: number, bw: number,
+                      kernel: BlockSparseKernel, relu: boolean, dtype: 'float32'|'int8') {
+  const x = Float32Array.from(xv);
+  const wt = tf.tensor2d(w, [K, N]), xt = tf.tensor2d(x, [M, K]);
+  const packed = packBlockSparse(wt, {blockSize: [bh, bw], dtype});
+  const scales = packed.toArrays().scales;
+  const got = take(blockSparseMatMul(xt, packed, {kernel, activation: relu ? 'relu' : 'linear'}));
+  tf.dispose([wt, xt]);
+  packed.dispose();
+  return {x, got, scales, want: ref.matMul(x, w, M, K, N, undefined, relu)};
+}
+
 
 const kernels = suite('property: kernels vs reference');
 
@@ -170,13 +185,7 @@ for (const backend of BACKENDS) {
 
   kernels(`blockSparseMatMul f32 within 1e-6 of the float64 product on ${backend}`, () => check(backend,
     matmulCase(sparseFinite), ([{rows: K, cols: N, w}, M, xv, bh, bw, kernel, relu]) => {
-      const x = Float32Array.from(xv);
-      const wt = tf.tensor2d(w, [K, N]), xt = tf.tensor2d(x, [M, K]);
-      const packed = packBlockSparse(wt, {blockSize: [bh, bw]});
-      const got = take(blockSparseMatMul(xt, packed, {kernel, activation: relu ? 'relu' : 'linear'}));
-      tf.dispose([wt, xt]);
-      packed.dispose();
-      const want = ref.matMul(x, w, M, K, N, undefined, relu);
+      const {x, got, want} = packedMatMul(w, K, N, M, xv, bh, bw, kernel, relu, 'float32');
       // Relative to the sum of |products| (float32 accumulation), as the spmm tests' 1e-6 of max|y|.
       for (let m = 0; m < M; m++) {
         for (let n = 0; n < N; n++) {
@@ -193,14 +202,8 @@ for (const backend of BACKENDS) {
 
   kernels(`blockSparseMatMul int8 within the int8 bound on ${backend}`, () => check(backend,
     matmulCase(sparseFinite), ([{rows: K, cols: N, w}, M, xv, bh, bw, kernel, relu]) => {
-      const x = Float32Array.from(xv);
-      const wt = tf.tensor2d(w, [K, N]), xt = tf.tensor2d(x, [M, K]);
-      const packed = packBlockSparse(wt, {blockSize: [bh, bw], dtype: 'int8'});
-      const scales = packed.toArrays().scales!;
-      const got = take(blockSparseMatMul(xt, packed, {kernel, activation: relu ? 'relu' : 'linear'}));
-      tf.dispose([wt, xt]);
-      packed.dispose();
-      const want = ref.matMul(x, w, M, K, N, undefined, relu);
+      const {x, got, want, scales: maybeScales} = packedMatMul(w, K, N, M, xv, bh, bw, kernel, relu, 'int8');
+      const scales = maybeScales!;
       for (let m = 0; m < M; m++) {
         for (let n = 0; n < N; n++) {
           let scale = 0, sumX = 0, sumW = 0;

@@ -11,8 +11,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {mkdirSync} from 'node:fs';
 import {join, resolve} from 'node:path';
 import {
-  cloneModel, collectPrunableLayers, getPrunableWeights, PolynomialDecay, pruneLowMagnitude, PruningSummaries, stripPruning,
-  supportsPruning, UpdatePruningStep,
+  cloneModel, collectPrunableLayers, countNonzero, getPrunableWeights, PolynomialDecay, pruneLowMagnitude,
+  PruningSummaries, stripPruning, supportsPruning, UpdatePruningStep,
 } from '../index';
 import {toSparse} from '../sparse/convert';
 import {loadMnist, MnistData} from './mnist';
@@ -53,15 +53,19 @@ const BATCH = 64;
  * calls the weights themselves look denser than the model is.)
  */
 function maskSparsity(model: tfl.LayersModel): number {
-  let zeros = 0, total = 0;
-  for (const wrapper of collectPrunableLayers(model)) {
-    for (const mask of wrapper.maskWeights) {
-      const values = mask.read().dataSync();
-      for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
-      total += values.length;
-    }
+  return zeroFraction(collectPrunableLayers(model).flatMap(wrapper => wrapper.maskWeights));
+}
+
+/** The fraction of zero entries over all `weights` (counted by the countNonzero kernel). */
+function zeroFraction(weights: tfl.LayerVariable[]): number {
+  let nonzeros = 0, total = 0;
+  for (const w of weights) {
+    const count = countNonzero(w.read());
+    nonzeros += count.dataSync()[0];
+    count.dispose();
+    total += w.read().size;
   }
-  return total === 0 ? 0 : zeros / total;
+  return total === 0 ? 0 : 1 - nonzeros / total;
 }
 
 /** A callback that samples mask sparsity and batch accuracy every `every` steps. */
@@ -110,16 +114,7 @@ async function pruneRun(name: string, densePath: string, data: MnistData, opts: 
 
 /** Zeros over the weights the registry prunes (Dense and Conv kernels) of a plain model. */
 function prunableSparsity(model: tfl.LayersModel): number {
-  let zeros = 0, total = 0;
-  for (const layer of model.layers) {
-    if (!supportsPruning(layer)) continue;
-    for (const w of getPrunableWeights(layer)) {
-      const values = w.read().dataSync();
-      for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
-      total += values.length;
-    }
-  }
-  return total === 0 ? 0 : zeros / total;
+  return zeroFraction(model.layers.filter(supportsPruning).flatMap(getPrunableWeights));
 }
 
 /** Saves and measures a model; `sparsity` is given for converted models, whose kernels are encoded. */
