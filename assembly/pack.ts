@@ -4,8 +4,7 @@
 
 /**
  * Both unpackings, one strip walk: `isI8` is a compile-time constant at each call, so each export
- * inlines its own copy loop. f32 strips are copied; int8 strips (pair-interleaved, row offsets k·2)
- * are dequantized by the per-column scales `sw`.
+ * inlines its own copy loop. f32 strips are copied; int8 strips (pair-interleaved) are dequantized by the per-column scales `sw`.
  */
 // @ts-ignore: decorator
 @inline function unpackStrips(colptr: usize, rowoff: usize, vals: usize, sw: usize, bw: i32, k: i32, n: i32,
@@ -18,7 +17,7 @@
     const s1 = load<i32>(colptr + (<usize>cb << 2), 4);
     for (let s = load<i32>(colptr + (<usize>cb << 2)); s < s1; s++) {
       const off = <usize>load<i32>(rowoff + (<usize>s << 2));
-      const row = dst + (isI8 ? off >> 1 : off >> 2) * rowBytes + (<usize>n0 << 2);
+      const row = dst + (off >> 2) * rowBytes + (<usize>n0 << 2);
       if (isI8) {
         const q = vals + <usize>(s >> 1) * (<usize>bw << 1) + <usize>(s & 1);
         for (let j = 0; j < nv; j++) {
@@ -50,7 +49,7 @@ export function f32_unpack_strips(colptr: usize, rowoff: usize, vals: usize, bw:
  * dst = dense f32 W from int8 strips, dequantized: W[k, n] = q · sw[n]. Pair-interleaved values;
  * zero padding strips add nothing.
  * @param colptr int32[ceil(n/bw) + 1]
- * @param rowoff int32[strips] k·2 per strip
+ * @param rowoff int32[strips] k·4 per strip
  * @param vals   int8[strips·bw], pair-interleaved
  * @param sw     float32[n] scales
  * @param bw     strip width

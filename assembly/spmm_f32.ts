@@ -53,26 +53,26 @@
   }
 }
 
+// Pairs of rows (m even), column block outer so that a block's weights stay in L1 across rows.
 // @ts-ignore: decorator
-@inline function spmmF32(x: usize, m: i32, k: i32, colptr: usize, rowoff: usize, vals: usize, n: i32,
+@inline function spmmF32Rows2(x: usize, m: i32, k: i32, colptr: usize, rowoff: usize, vals: usize, n: i32,
     bias: usize, relu: bool, y: usize, tmp: usize, V: i32): void {
   const W = V << 2;
   const ncb = (n + W - 1) / W;
-  const xstride = <usize>k << 2, ystride = <usize>n << 2;
+  const xstride = <usize>k << 2, ystride = <usize>n << 2, sstride = <usize>W << 2;
   const zero = f32x4.splat(0);
   for (let cb = 0; cb < ncb; cb++) {
+    const n0 = cb * W, nv = min(W, n - n0);
     const s0 = load<i32>(colptr + (<usize>cb << 2));
-    const s1 = load<i32>(colptr + (<usize>cb << 2), 4);
-    const n0 = cb * W;
-    const nv = min(W, n - n0);
-    let i = 0;
-    for (; i + 2 <= m; i += 2) {
+    // Pointers step through a column block's strips: V8 does not strength-reduce s·stride.
+    const p0 = rowoff + (<usize>s0 << 2), pEnd = rowoff + (<usize>load<i32>(colptr + (<usize>cb << 2), 4) << 2);
+    const w0 = vals + <usize>s0 * sstride;
+    for (let i = 0; i < m; i += 2) {
       const xa = x + <usize>i * xstride, xb = xa + xstride;
       let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
       let b0 = zero, b1 = zero, b2 = zero, b3 = zero;
-      for (let s = s0; s < s1; s++) {
-        const off = <usize>load<i32>(rowoff + (<usize>s << 2));
-        const w = vals + <usize>s * (<usize>W << 2);
+      for (let p = p0, w = w0; p < pEnd; p += 4, w += sstride) {
+        const off = <usize>load<i32>(p);
         const va = v128.load32_splat(xa + off), vb = v128.load32_splat(xb + off);
         const w0 = v128.load(w);
         a0 = f32x4.add(a0, f32x4.mul(va, w0));
@@ -94,29 +94,42 @@
       storeRowF32(ya, n0, nv, V, bias, relu, tmp, a0, a1, a2, a3);
       storeRowF32(ya + ystride, n0, nv, V, bias, relu, tmp, b0, b1, b2, b3);
     }
-    if (i < m) {
-      const xa = x + <usize>i * xstride;
-      let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-      for (let s = s0; s < s1; s++) {
-        const off = <usize>load<i32>(rowoff + (<usize>s << 2));
-        const w = vals + <usize>s * (<usize>W << 2);
-        const va = v128.load32_splat(xa + off);
-        a0 = f32x4.add(a0, f32x4.mul(va, v128.load(w)));
-        if (V >= 2) a1 = f32x4.add(a1, f32x4.mul(va, v128.load(w, 16)));
-        if (V >= 4) {
-          a2 = f32x4.add(a2, f32x4.mul(va, v128.load(w, 32)));
-          a3 = f32x4.add(a3, f32x4.mul(va, v128.load(w, 48)));
-        }
+  }
+}
+
+// One row (batch 1, and the odd last row): its own export, so that V8 allocates registers for this
+// loop alone.
+// @ts-ignore: decorator
+@inline function spmmF32Row(x: usize, colptr: usize, rowoff: usize, vals: usize, n: i32, bias: usize,
+    relu: bool, y: usize, tmp: usize, V: i32): void {
+  const W = V << 2;
+  const ncb = (n + W - 1) / W;
+  const sstride = <usize>W << 2;
+  const zero = f32x4.splat(0);
+  let p = rowoff, w = vals;
+  for (let cb = 0; cb < ncb; cb++) {
+    const pEnd = rowoff + (<usize>load<i32>(colptr + (<usize>cb << 2), 4) << 2);
+    let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+    // Column blocks are consecutive in rowoff and vals: p and w run on from the previous block.
+    for (; p < pEnd; p += 4, w += sstride) {
+      const va = v128.load32_splat(x + <usize>load<i32>(p));
+      a0 = f32x4.add(a0, f32x4.mul(va, v128.load(w)));
+      if (V >= 2) a1 = f32x4.add(a1, f32x4.mul(va, v128.load(w, 16)));
+      if (V >= 4) {
+        a2 = f32x4.add(a2, f32x4.mul(va, v128.load(w, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(va, v128.load(w, 48)));
       }
-      storeRowF32(y + <usize>i * ystride, n0, nv, V, bias, relu, tmp, a0, a1, a2, a3);
     }
+    const n0 = cb * W;
+    storeRowF32(y, n0, min(W, n - n0), V, bias, relu, tmp, a0, a1, a2, a3);
   }
 }
 
 /**
- * Block-sparse f32 matmul for strips 16 wide (1x16, 2x16, 4x16 ... blocks), 2x16 register tile.
+ * Block-sparse f32 matmul for strips 16 wide (1x16, 2x16, 4x16 ... blocks), 2x16 register tile,
+ * for an even number of rows (an odd last row goes to `f32_spmm_1x16__simd128`).
  * @param x      float32[m·k] activations, row-major
- * @param m      rows of x
+ * @param m      rows of x, even
  * @param k      columns of x (rows of W)
  * @param colptr int32[ceil(n/16) + 1] strip ranges per column block
  * @param rowoff int32[strips] k·4 per strip
@@ -129,19 +142,37 @@
  */
 export function f32_spmm_2x16__simd128(x: usize, m: i32, k: i32, colptr: usize, rowoff: usize, vals: usize,
     n: i32, bias: usize, relu: i32, y: usize, tmp: usize): void {
-  spmmF32(x, m, k, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 4);
+  spmmF32Rows2(x, m, k, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 4);
 }
 
 /** As `f32_spmm_2x16__simd128` for strips 8 wide. */
 export function f32_spmm_2x8__simd128(x: usize, m: i32, k: i32, colptr: usize, rowoff: usize, vals: usize,
     n: i32, bias: usize, relu: i32, y: usize, tmp: usize): void {
-  spmmF32(x, m, k, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 2);
+  spmmF32Rows2(x, m, k, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 2);
 }
 
 /** As `f32_spmm_2x16__simd128` for strips 4 wide. */
 export function f32_spmm_2x4__simd128(x: usize, m: i32, k: i32, colptr: usize, rowoff: usize, vals: usize,
     n: i32, bias: usize, relu: i32, y: usize, tmp: usize): void {
-  spmmF32(x, m, k, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 1);
+  spmmF32Rows2(x, m, k, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 1);
+}
+
+/** As `f32_spmm_2x16__simd128` for one row: `x` and `y` point at that row. */
+export function f32_spmm_1x16__simd128(x: usize, colptr: usize, rowoff: usize, vals: usize, n: i32, bias: usize,
+    relu: i32, y: usize, tmp: usize): void {
+  spmmF32Row(x, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 4);
+}
+
+/** As `f32_spmm_1x16__simd128` for strips 8 wide. */
+export function f32_spmm_1x8__simd128(x: usize, colptr: usize, rowoff: usize, vals: usize, n: i32, bias: usize,
+    relu: i32, y: usize, tmp: usize): void {
+  spmmF32Row(x, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 2);
+}
+
+/** As `f32_spmm_1x16__simd128` for strips 4 wide. */
+export function f32_spmm_1x4__simd128(x: usize, colptr: usize, rowoff: usize, vals: usize, n: i32, bias: usize,
+    relu: i32, y: usize, tmp: usize): void {
+  spmmF32Row(x, colptr, rowoff, vals, n, bias, relu != 0, y, tmp, 1);
 }
 
 /**

@@ -63,41 +63,77 @@ export function wasmHeapMemory(backend: WasmBackendLike): WebAssembly.Memory {
   return m;
 }
 
+/** What a wasm backend's heap needs per call, looked up once per backend. */
+interface WasmHeap {memory: WebAssembly.Memory; shared: boolean; kernels: KernelExports|null}
+const heaps = new WeakMap<WasmBackendLike, WasmHeap>();
+
+function heapOf(backend: WasmBackendLike): WasmHeap {
+  let heap = heaps.get(backend);
+  if (!heap) {
+    const memory = wasmHeapMemory(backend);
+    const shared = isShared(memory);
+    heap = {memory, shared, kernels: shared ? null : kernelsOn(memory)};
+    heaps.set(backend, heap);
+  }
+  return heap;
+}
+
+/**
+ * A kernel call on the tfjs-wasm heap. A class rather than an object of closures: it is built on
+ * every call of every kernel, and the methods live once on the prototype.
+ */
+class WasmHeapContext implements KernelContext {
+  private readonly scratchPtrs: number[] = [];
+  readonly infos = new Map<KernelOutput, TensorInfo>();
+
+  constructor(private readonly backend: WasmBackendLike, private readonly memory: WebAssembly.Memory,
+              readonly kernels: KernelExports) {}
+
+  input(t: TensorInfo): number {
+    const data = this.backend.dataIdMap.get(t.dataId);
+    if (!data) throw new Error(`tfjs-sparsity: tensor ${t.dataId} is not on the wasm backend`);
+    return data.memoryOffset;
+  }
+
+  output(shape: number[], dtype: 'float32'|'int32'): KernelOutput {
+    const info = this.backend.makeOutput(shape, dtype);
+    const out = {ptr: this.backend.dataIdMap.get(info.dataId)!.memoryOffset, shape, dtype};
+    this.infos.set(out, info);
+    return out;
+  }
+
+  scratch(bytes: number): number {
+    // emmalloc aligns to 8; over-allocate to align to 16 for v128 loads.
+    const raw = this.backend.wasm._malloc(bytes + 16) >>> 0;
+    this.scratchPtrs.push(raw);
+    return (raw + 15) & ~15;
+  }
+
+  f32(ptr: number, length: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, length);
+  }
+
+  i32(ptr: number, length: number): Int32Array {
+    return new Int32Array(this.memory.buffer, ptr, length);
+  }
+
+  release(): void {
+    for (const p of this.scratchPtrs) this.backend.wasm._free(p);
+  }
+}
+
 function runOnWasm(def: KernelDef, backend: WasmBackendLike, inputs: NamedTensorInfoMap,
                    attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
-  const memory = wasmHeapMemory(backend);
+  const {memory, kernels} = heapOf(backend);
   // Our module imports an unshared memory, so it cannot run on a shared heap: run it on the
   // private memory as on the cpu backend, copying inputs out of the heap and outputs into it.
-  if (isShared(memory)) return runOnPrivateMemory(def, sharedHeapHost(backend, memory), inputs, attrs);
-  const scratch: number[] = [];
-  const infos = new Map<KernelOutput, TensorInfo>();
-  const ctx: KernelContext = {
-    kernels: kernelsOn(memory),
-    input: (t) => {
-      const data = backend.dataIdMap.get(t.dataId);
-      if (!data) throw new Error(`tfjs-sparsity: tensor ${t.dataId} is not on the wasm backend`);
-      return data.memoryOffset;
-    },
-    output: (shape, dtype) => {
-      const info = backend.makeOutput(shape, dtype);
-      const out = {ptr: backend.dataIdMap.get(info.dataId)!.memoryOffset, shape, dtype};
-      infos.set(out, info);
-      return out;
-    },
-    scratch: (bytes) => {
-      // emmalloc aligns to 8; over-allocate to align to 16 for v128 loads.
-      const raw = backend.wasm._malloc(bytes + 16) >>> 0;
-      scratch.push(raw);
-      return (raw + 15) & ~15;
-    },
-    f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
-    i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
-  };
+  if (!kernels) return runOnPrivateMemory(def, sharedHeapHost(backend, memory), inputs, attrs);
+  const ctx = new WasmHeapContext(backend, memory, kernels);
   try {
     const result = def.run(ctx, inputs as KernelInputs, attrs);
-    return Array.isArray(result) ? result.map(o => infos.get(o)!) : infos.get(result)!;
+    return Array.isArray(result) ? result.map(o => ctx.infos.get(o)!) : ctx.infos.get(result)!;
   } finally {
-    for (const p of scratch) backend.wasm._free(p);
+    ctx.release();
   }
 }
 

@@ -49,6 +49,12 @@ export interface KernelExports {
       n: number, bias: number, relu: number, y: number, tmp: number): void;
   f32_spmm_2x4__simd128(x: number, m: number, k: number, colptr: number, rowoff: number, vals: number,
       n: number, bias: number, relu: number, y: number, tmp: number): void;
+  f32_spmm_1x16__simd128(x: number, colptr: number, rowoff: number, vals: number, n: number, bias: number,
+      relu: number, y: number, tmp: number): void;
+  f32_spmm_1x8__simd128(x: number, colptr: number, rowoff: number, vals: number, n: number, bias: number,
+      relu: number, y: number, tmp: number): void;
+  f32_spmm_1x4__simd128(x: number, colptr: number, rowoff: number, vals: number, n: number, bias: number,
+      relu: number, y: number, tmp: number): void;
   f32_spmm_2xw__scalar(x: number, m: number, k: number, colptr: number, rowoff: number, vals: number,
       bw: number, n: number, bias: number, relu: number, y: number): void;
   i8_spmm_2x16__simd128(xq: number, sx: number, m: number, k: number, colptr: number, rowoff: number,
@@ -57,6 +63,12 @@ export interface KernelExports {
       vals: number, sw: number, n: number, bias: number, relu: number, y: number, tmp: number): void;
   i8_spmm_2x4__simd128(xq: number, sx: number, m: number, k: number, colptr: number, rowoff: number,
       vals: number, sw: number, n: number, bias: number, relu: number, y: number, tmp: number): void;
+  i8_spmm_1x16__simd128(xq: number, sx: number, k: number, colptr: number, rowoff: number, vals: number,
+      sw: number, n: number, bias: number, relu: number, y: number, tmp: number): void;
+  i8_spmm_1x8__simd128(xq: number, sx: number, k: number, colptr: number, rowoff: number, vals: number,
+      sw: number, n: number, bias: number, relu: number, y: number, tmp: number): void;
+  i8_spmm_1x4__simd128(xq: number, sx: number, k: number, colptr: number, rowoff: number, vals: number,
+      sw: number, n: number, bias: number, relu: number, y: number, tmp: number): void;
   i8_spmm_1xw__scalar(xq: number, sx: number, m: number, k: number, colptr: number, rowoff: number,
       vals: number, sw: number, bw: number, n: number, bias: number, relu: number, y: number): void;
   i8_quantize_rows__simd128(x: number, m: number, k: number, xq: number, sx: number): void;

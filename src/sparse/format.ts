@@ -13,8 +13,8 @@
  *   `q(ka, 0), q(kb, 0), q(ka, 1), q(kb, 1), ...`, for `i32x4.dot_i16x8_s`; W ≈ q · scales[n]
  *   (symmetric, per output channel, |q| ≤ 127).
  *
- * On the backend, rows are kept as byte offsets into an activation row (k·4 for f32, k·2 for the
- * int16 activations of the int8 kernel) and int8 values as the bytes of an int32 tensor (tfjs has
+ * On the backend, rows are kept as byte offsets k·4 (into an f32 activation row, or into the i32
+ * activation tables of the int8 kernel) and int8 values as the bytes of an int32 tensor (tfjs has
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
 import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tidy} from '@tensorflow/tfjs-core';
@@ -191,7 +191,7 @@ export class BlockSparseMatrix {
     const int8 = a.dtype === 'int8';
     // Never zero-length tensors: a kernel input always has an address.
     const rowOffsets = new Int32Array(Math.max(1, this.strips));
-    for (let s = 0; s < this.strips; s++) rowOffsets[s] = a.rows[s] * (int8 ? 2 : 4);
+    for (let s = 0; s < this.strips; s++) rowOffsets[s] = a.rows[s] * 4;
     let values: Float32Array|Int32Array;
     if (int8) {
       values = new Int32Array(Math.max(1, Math.ceil(a.values.length / 4)));
@@ -218,7 +218,7 @@ export class BlockSparseMatrix {
     this.checkLive('toArrays');
     const int8 = this.dtype === 'int8';
     const offsets = this.tensors.rowOffsets.dataSync() as Int32Array;
-    const rows = Int32Array.from(offsets.subarray(0, this.strips), o => o / (int8 ? 2 : 4));
+    const rows = Int32Array.from(offsets.subarray(0, this.strips), o => o / 4);
     const n = this.strips * this.blockSize[1];
     const raw = this.tensors.values.dataSync();
     const values = int8 ? new Int8Array(raw.buffer, raw.byteOffset, n).slice() : (raw as Float32Array).slice(0, n);
