@@ -6,6 +6,9 @@
 //   node --import tsx bench/spmm.ts --only=RE    only the cases whose name matches RE (reruns)
 //   node --import tsx bench/spmm.ts --thresholds sparse kernel vs best dense path per strip width
 //                                                and density: the data behind SPARSE_MAX_DENSITY
+//                                                (with --only=RE: the matching cases)
+//   node --import tsx bench/spmm.ts --int8       int8 vs our f32 sparse kernel, 1x16 at 90 %: through
+//                                                the tfjs op and as raw kernel calls
 //
 // "hot" calls one layer repeatedly; "cold" rotates over distinct layers totalling >= 96 MB of dense
 // weights, so every call streams its weights from DRAM, as in a multi-layer model.
@@ -14,6 +17,7 @@ import {BlockSparseDtype, BlockSparseMatrix, blockSparseMatMul, packBlockSparse,
 import {DENSE_MATMUL, SPMM_F32, SPMM_I8} from '../src/kernels/spmm';
 import {CaseResult, markdownTable, useWasm} from './util';
 import {mulberry32} from '../src/cli/random';
+import {kernelsOn} from '../src/kernels/module';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -125,14 +129,17 @@ function msPerCall(fn: () => void, reps: number): number {
 const ROUNDS = QUICK ? 15 : 25;
 function timePair(name: string, baseline: () => void, candidate: () => void,
                   extra: (b: number, c: number) => Record<string, string> = () => ({})): CaseResult {
-  baseline();
-  candidate();
+  // Warm up for 100 ms each: V8 tiers wasm and JS up lazily, and a first case timed on baseline
+  // code read 1.7x slow.
+  for (const fn of [baseline, candidate]) for (const t0 = performance.now(); performance.now() - t0 < 100;) fn();
   const once = Math.max(msPerCall(baseline, 1), msPerCall(candidate, 1), 1e-3);
   const reps = Math.max(1, Math.round(4 / once));
   let b = Infinity, c = Infinity;
   // A case under 1.0x is re-timed with up to 3x the rounds (both sides, still alternating): on a
-  // shared machine one side's minimum can miss the quiet moments the other side caught.
-  for (let r = 0; r < ROUNDS || (b < c && r < 4 * ROUNDS); r++) {
+  // shared machine one side's minimum can miss the quiet moments the other side caught. Calls of
+  // 4 ms and more (DRAM-bound 4096² layers) are single-call batches and get 3x the rounds anyway.
+  const rounds = reps === 1 ? 3 * ROUNDS : ROUNDS;
+  for (let r = 0; r < rounds || (b < c && r < 4 * rounds); r++) {
     b = Math.min(b, msPerCall(baseline, reps));
     c = Math.min(c, msPerCall(candidate, reps));
   }
@@ -233,8 +240,9 @@ async function thresholds(): Promise<void> {
   const rows: string[] = [];
   for (const dtype of DTYPES) {
     for (const bw of [16, 8, 4, 1]) {
-      for (const [M, K, N] of [[1, 1024, 1024], [1, 768, 3072], [32, 1024, 1024]] as Shape[]) {
+      for (const [M, K, N] of [[1, 1024, 1024], [1, 768, 3072], [32, 1024, 1024], [32, 768, 3072], [1, 4096, 4096]] as Shape[]) {
         for (const s of [0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]) {
+          if (!ONLY.test(`${dtype} 1x${bw} ${M}x${K}x${N} s=${s}`)) continue;
           const [layer] = makeLayers(K, N, [1, bw], s, dtype, 1);
           const x = tf.randomNormal([M, K]) as tf.Tensor2D;
           const {colPtr, rowOffsets, values, scales} = layer.packed.tensors;
@@ -268,8 +276,90 @@ async function denseVsTf(): Promise<void> {
   }
 }
 
+/**
+ * Raw kernel calls on a private memory for `packed` (1x16) and activations [M, K]: what the sparse
+ * kernel costs without tfjs's per-op work, JS→wasm call and (int8) activation quantization included,
+ * as perf-anchors §4.4 measured the prototypes. M must be 1 or even.
+ */
+function rawKernel(packed: BlockSparseMatrix, M: number): () => void {
+  const a = packed.toArrays();
+  const [K, N] = packed.shape;
+  const memory = new WebAssembly.Memory({initial: 1 + Math.ceil((M * K * 12 + a.values.byteLength * 2 + (K + N) * 64) / 65536)});
+  const kern = kernelsOn(memory);
+  let top = 64;
+  const alloc = (bytes: number) => {
+    const p = top;
+    top += (bytes + 63) & ~63;
+    return p;
+  };
+  const put = (v: Int32Array|Float32Array|Int8Array) => {
+    const p = alloc(v.byteLength);
+    new Uint8Array(memory.buffer, p, v.byteLength).set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    return p;
+  };
+  const x = put(Float32Array.from({length: M * K}, () => Math.random() - 0.5));
+  const colptr = put(a.colPtr), rowoff = put(Int32Array.from(a.rows, k => k * 4)), vals = put(a.values);
+  const y = alloc(M * N * 4), tmp = alloc(64);
+  if (a.dtype === 'float32') {
+    return M === 1 ? () => kern.f32_spmm_1x16__simd128(x, colptr, rowoff, vals, N, 0, 0, y, tmp) :
+        () => kern.f32_spmm_2x16__simd128(x, M, K, colptr, rowoff, vals, N, 0, 0, y, tmp);
+  }
+  const scales = put(a.scales!), xq = alloc(M * K * 8), sx = alloc(M * 4);
+  return M === 1 ? () => {
+    kern.i8_quantize_rows__simd128(x, M, K, xq, sx);
+    kern.i8_spmm_1x16__simd128(xq, sx, K, colptr, rowoff, vals, scales, N, 0, 0, y, tmp);
+  } : () => {
+    kern.i8_quantize_rows__simd128(x, M, K, xq, sx);
+    kern.i8_spmm_2x16__simd128(xq, sx, M, K, colptr, rowoff, vals, scales, N, 0, 0, y, tmp);
+  };
+}
+
+/** `count` packed 1x16 layers at 90 %, without dense copies (cold runs hold hundreds). */
+function packedLayers(K: number, N: number, dtype: BlockSparseDtype, count: number): BlockSparseMatrix[] {
+  return Array.from({length: count}, (_, i) => {
+    const dense = tf.tensor2d(randomBlockWeight(K, N, [1, 16], 0.9, 1000 * i + 17), [K, N]);
+    const packed = packBlockSparse(dense, {blockSize: [1, 16], dtype});
+    dense.dispose();
+    return packed;
+  });
+}
+
+/**
+ * int8 against our f32 sparse kernel (1x16, 90 %), both forced to the sparse kernel: through the
+ * op, hot and cold, and as raw kernel calls (hot). Cold rotates over >= 96 MB of packed f32
+ * weights (and as many int8 layers), so both stream from DRAM.
+ */
+async function int8VsF32(): Promise<void> {
+  const rows: string[] = [];
+  const shapes: Shape[] = [[1, 1024, 1024], [1, 768, 3072], [1, 4096, 4096], [32, 1024, 1024], [32, 768, 3072]];
+  for (const [M, K, N] of shapes) {
+    for (const cold of [false, true]) {
+      if (cold && K * N > 4e6) continue;
+      const count = cold ? Math.ceil(COLD_BYTES / (0.1 * K * N * 4.25)) : 1;
+      const label = `${M}x${K}x${N} ${cold ? `cold (${count} layers)` : 'hot'}`;
+      if (!ONLY.test(label)) continue;
+      const f32 = packedLayers(K, N, 'float32', count);
+      const i8 = packedLayers(K, N, 'int8', count);
+      const x = tf.randomNormal([M, K]) as tf.Tensor2D;
+      let i = 0, j = 0;
+      const op = timePair(`${label}: int8 vs f32 through the op`,
+          () => blockSparseMatMul(x, f32[i++ % count], {kernel: 'sparse'}).dispose(),
+          () => blockSparseMatMul(x, i8[j++ % count], {kernel: 'sparse'}).dispose());
+      const raw = cold ? '' :
+          timePair(`${label}: int8 vs f32 raw kernel`, rawKernel(f32[0], M), rawKernel(i8[0], M)).ratio.toFixed(2) + 'x';
+      rows.push(`| ${label} | ${(op.baselineMs * 1e3).toFixed(2)} | ${(op.candidateMs * 1e3).toFixed(2)} | **${op.ratio.toFixed(2)}x** | ${raw} |`);
+      x.dispose();
+      for (const p of [...f32, ...i8]) p.dispose();
+    }
+  }
+  console.log('\n| case (1x16, 90 %) | f32 op µs | int8 op µs | int8 over f32, op | int8 over f32, raw kernel |\n|---|---|---|---|---|');
+  console.log(rows.join('\n'));
+}
+
 await useWasm();
-if (args.has('--dense')) {
+if (args.has('--int8')) {
+  await int8VsF32();
+} else if (args.has('--dense')) {
   await denseVsTf();
 } else if (args.has('--thresholds')) {
   await thresholds();

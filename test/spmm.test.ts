@@ -204,4 +204,27 @@ planSuite('planBlockSparseMatMul picks sparse at high sparsity and a dense path 
   assert.throws(() => planBlockSparseMatMul([1, 64], dense), /'planBlockSparseMatMul' was given a disposed BlockSparseMatrix/);
 });
 
+planSuite('planBlockSparseMatMul uses the streamed limits for one row of a weight over 16 MiB', async () => {
+  await useBackend('wasm');
+  // 8 % of the entries kept, 1x1 blocks: in cache the scalar kernel loses to XNNPACK at this density,
+  // streamed from memory it wins (BENCHMARKS.md, "Dispatcher thresholds").
+  const pack = (K: number, N: number) => {
+    const w = new Float32Array(K * N);
+    for (let i = 0; i < w.length; i += 25) w[i] = 1;
+    for (let i = 7; i < w.length; i += 25) w[i] = -1;
+    const t = tf.tensor2d(w, [K, N]);
+    const packed = packBlockSparse(t, {blockSize: [1, 1]});
+    t.dispose();
+    return packed;
+  };
+  const cached = pack(1024, 1024), streamed = pack(2048, 2100);
+  assert.is(planBlockSparseMatMul([1, 1024], cached).kernel, 'tfMatMul');
+  const plan = planBlockSparseMatMul([1, 2048], streamed);
+  assert.is(plan.kernel, 'sparse');
+  assert.match(plan.reason, /density 0\.080, 1 row, dense weight over 16 MiB \(streamed from memory\), wasm backend: sparse kernel/);
+  assert.is(planBlockSparseMatMul([2, 2048], streamed).kernel, 'sparse', 'two rows: the batch limits');
+  cached.dispose();
+  streamed.dispose();
+});
+
 planSuite.run();

@@ -35,32 +35,52 @@ export interface BlockSparseMatMulPlan {
   reason: string;
 }
 
+/** Which measured case of SPARSE_MAX_DENSITY a call falls in. */
+type DispatchCase = 'one'|'streamed'|'many';
+
+/**
+ * Dense weights above this size come from DRAM on every batch-1 call (it exceeds the L3 share of
+ * one core on most machines): there the sparse kernels' smaller reads pay off at other densities
+ * than for a weight in cache (1x4096x4096, 64 MB: the scalar kernel 1.59x at 90 % sparsity, where it
+ * loses in cache).
+ */
+const STREAMED_BYTES = 16 * 2 ** 20;
+
 /**
  * The highest stored density (1 - sparsity) at which the sparse kernel is chosen, by weight dtype,
- * batch (one row, or more) and strip width (bw 16, 8, 4; 0 for the scalar kernel of other widths).
- * Every value comes from `node --import tsx bench/spmm.ts --thresholds` (wasm backend, hot,
- * shapes 1x1024x1024, 1x768x3072 and 32x1024x1024; BENCHMARKS.md, "Block-sparse matmul"): the
- * lowest density at which the sparse kernel beat tf.matMul by >= 10 % on every shape, so the
- * dispatcher stays above 0.95x of tf.matMul through the noise of a shared machine.
+ * case and strip width (bw 16, 8, 4; 0 for the scalar kernel of other widths). Cases: one row with
+ * a dense weight that stays in cache (`one`), one row with a larger one (`streamed`, see
+ * STREAMED_BYTES), and more rows (`many`). Every value comes from
+ * `node --import tsx bench/spmm.ts --thresholds` (wasm backend, hot; shapes 1x1024x1024 and
+ * 1x768x3072 for `one`, 1x4096x4096 for `streamed`, 32x1024x1024 and 32x768x3072 for `many`;
+ * BENCHMARKS.md, "Dispatcher thresholds"): the highest density at which the sparse kernel beat
+ * tf.matMul by >= 10 % on every shape, so the dispatcher stays above 0.95x of tf.matMul through the
+ * noise of a shared machine. Ratios quoted as (first shape / second shape).
  */
-const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<'one'|'many', Record<16|8|4|0, number>>> = {
+const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<DispatchCase, Record<16|8|4|0, number>>> = {
   float32: {
-    // 1x16 at batch 1: 1.15x at 30 % sparsity on 768x3072, 0.97x at 20 % (perf-anchors §4.4: 30 %).
-    // 1x8: 1.04-1.09x at 40 %, 1.15-1.46x at 50 %. 1x4: 1.08-1.19x at 60 %, 0.86-1.00x at 50 %.
-    // Scalar (1x1, 2x2, ...): 1.00-1.20x at 90 %, 1.53-2.05x at 95 %.
-    one: {16: 0.7, 8: 0.5, 4: 0.4, 0: 0.08},
-    // 1x16 at batch 32: 1.01x fully dense, 1.34x at 20 %. 1x8: 0.79x dense, 1.20x at 20 %.
-    // 1x4: 0.80x at 40 %, 1.63x at 50 %. Scalar: 0.57x at 80 %, 1.25x at 90 %.
-    many: {16: 0.8, 8: 0.8, 4: 0.5, 0: 0.1},
+    // 1x16: 1.27x / 1.14x fully dense hot, but 0.75x-0.93x dense with weights from DRAM (the full
+    // grid, cold and 1x4096x4096: strips read 6 % more bytes than the dense weight), 1.08x-1.28x
+    // there at 30 %. 1x8: 0.96x / 0.94x dense, 1.22x / 1.21x at 20 % sparsity. 1x4: 0.96x / 1.00x
+    // at 50 %, 1.28x / 1.22x at 60 %. Scalar: 0.95x at 90 %, 1.76x / 1.88x at 95 %.
+    one: {16: 0.7, 8: 0.8, 4: 0.4, 0: 0.05},
+    // 1x16: 1.06x dense, 1.15x at 30 %. 1x8: 0.94x at 20 %, 1.09x at 30 %, 1.18x at 40 %. 1x4: 1.09x
+    // at 40 %, 1.25x at 50 %. Scalar: 0.79x at 80 %, 1.59x at 90 %.
+    streamed: {16: 0.7, 8: 0.6, 4: 0.5, 0: 0.1},
+    // 1x16: 1.33x / 1.20x dense. 1x8: 1.20x / 1.00x at 20 %, 1.33x / 1.14x at 30 %. 1x4: 1.12x /
+    // 1.11x at 50 %, kept at 60 % (1.39x / 1.36x): a 4x4-pruned [2028, 256] weight ran 0.87x at 50 %
+    // in the block-size harness. Scalar: 0.60x at 80 %, 1.15x / 1.16x at 90 %.
+    many: {16: 1, 8: 0.7, 4: 0.4, 0: 0.1},
   },
   int8: {
-    // 1x16 at batch 1: 1.05-1.98x fully dense, 2.05x at 20 %. 1x8: 0.97-1.05x dense, 1.23-1.38x at
-    // 20 %. 1x4: 0.78-1.18x at 40 %, 1.03-1.39x at 50 %, 1.56-1.61x at 60 %. Scalar: 1.07x at 90 %,
-    // 1.97x at 95 %.
-    one: {16: 0.9, 8: 0.8, 4: 0.4, 0: 0.06},
-    // 1x16 at batch 32: 1.68x fully dense. 1x8: 0.95x dense, 1.44x at 20 %. 1x4: 0.60x dense,
-    // >= 3.8x from 20 % (noisy; kept at 50 %). Scalar: not measured, f32's limit.
-    many: {16: 1, 8: 0.8, 4: 0.5, 0: 0.1},
+    // 1x16: 1.75x / 1.71x dense. 1x8: 1.64x / 1.64x dense. 1x4: 0.97x / 0.98x dense, 1.43x / 1.18x
+    // at 20 %. Scalar: 1.11x / 1.06x at 90 %, 2.08x / 2.02x at 95 %.
+    one: {16: 1, 8: 1, 4: 0.8, 0: 0.05},
+    // 1x16: 1.94x dense. 1x8: 1.60x dense. 1x4: 1.16x dense. Scalar: 0.83x at 80 %, 1.76x at 90 %.
+    streamed: {16: 1, 8: 1, 4: 1, 0: 0.1},
+    // 1x16: 1.36x / 1.21x dense. 1x8: 1.20x / 1.16x dense. 1x4: 1.02x / 1.03x at 40 %, 1.23x / 1.24x
+    // at 50 %. Scalar: 0.66x / 0.64x at 90 %, 1.09x / 1.02x at 95 %: only from 97 %.
+    many: {16: 1, 8: 1, 4: 0.5, 0: 0.03},
   },
 };
 
@@ -68,9 +88,14 @@ function stripClass(bw: number): 16|8|4|0 {
   return bw === 16 || bw === 8 || bw === 4 ? bw : 0;
 }
 
+function dispatchCase(rows: number, packed: BlockSparseMatrix): DispatchCase {
+  if (rows > 1) return 'many';
+  return packed.shape[0] * packed.shape[1] * 4 > STREAMED_BYTES ? 'streamed' : 'one';
+}
+
 /** The sparse kernel's density limit for this weight and batch. */
 function sparseLimit(rows: number, packed: BlockSparseMatrix): number {
-  return SPARSE_MAX_DENSITY[packed.dtype][rows <= 1 ? 'one' : 'many'][stripClass(packed.blockSize[1])];
+  return SPARSE_MAX_DENSITY[packed.dtype][dispatchCase(rows, packed)][stripClass(packed.blockSize[1])];
 }
 
 /**
@@ -101,7 +126,9 @@ export function planBlockSparseMatMul(xShape: number[], packed: BlockSparseMatri
   const limit = sparseLimit(rows, packed);
   const kernel = chooseKernel(rows, packed, backend);
   const what = `${packed.dtype} ${packed.blockSize.join('x')} blocks at density ${density.toFixed(3)}, ` +
-      `${rows} row${rows === 1 ? '' : 's'}, ${backend} backend`;
+      `${rows} row${rows === 1 ? '' : 's'}` +
+      `${dispatchCase(rows, packed) === 'streamed' ? ', dense weight over 16 MiB (streamed from memory)' : ''}, ` +
+      `${backend} backend`;
   const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit})` :
       kernel === 'tfMatMul' ? `${what}: above density ${limit}, tf.matMul on the dense weight (XNNPACK) is fastest` :
       `${what}: above density ${limit}, dense SIMD ${rows <= 1 ? 'GEMV' : '4x8 GEMM'}`;
