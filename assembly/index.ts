@@ -11,3 +11,4 @@ export {i8_spmm_2x16__simd128, i8_spmm_2x8__simd128, i8_spmm_2x4__simd128, i8_sp
 export {f32_gemm_4x8__simd128, f32_gemv_rows__simd128} from './gemm_f32';
 export * from './gemm_grad_f32';
 export * from './pack';
+export * from './im2col_f32';

@@ -7,7 +7,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {ConstantSparsity, pruneLowMagnitude, stripPruning, UpdatePruningStep} from '../src/index';
 import {chooseKernelBlockWidth, SparseLayerReport, toSparse} from '../src/sparse/convert';
-import {packBlockSparse, planBlockSparseMatMul} from '../src/sparse/index';
+import {extractPatches, packBlockSparse, planBlockSparseMatMul} from '../src/sparse/index';
 import {SparseConv2D, SparseDense} from '../src/sparse/sparse_dense';
 import {buildCnn} from '../src/cli/train';
 import {BACKENDS, blockSparseWeight, int8Bound, normal, useBackend} from './helpers';
@@ -113,10 +113,11 @@ function checkInt8Layers(source: tfl.LayersModel, sparse: tfl.LayersModel, x: tf
     const xin = inSym.sourceLayer.getClassName() === 'InputLayer' ? x :
         tfl.model({inputs: source.inputs, outputs: inSym}).predict(x) as tf.Tensor;
     const yq = layer.apply(xin) as tf.Tensor, yf = src.apply(xin) as tf.Tensor;
-    const [K, N] = src.weights[0].shape.slice(-2) as [number, number];
-    // A strided 1x1 convolution multiplies the strided pixels.
-    const strides = layer instanceof SparseConv2D ? layer.strides : [1, 1];
-    const xs = strides[0] * strides[1] > 1 ? tf.stridedSlice(xin, [0, 0, 0, 0], xin.shape, [1, ...strides, 1]) : xin;
+    const [K, N] = [layer.inputDim, layer.units];
+    // A convolution multiplies its patches (a strided 1x1 one: the strided pixels).
+    const xs = layer instanceof SparseConv2D ?
+        extractPatches(xin as tf.Tensor4D, {kernelSize: layer.kernelSize, strides: layer.strides,
+          padding: layer.kernelSize[0] * layer.kernelSize[1] === 1 ? 'same' : layer.padding}) : xin;
     const xv = xs.dataSync(), wv = src.weights[0].read().dataSync(), sv = layer.weights[2].read().dataSync();
     if (xs !== xin) xs.dispose();
     const q = yq.dataSync(), f = yf.dataSync();
@@ -243,6 +244,62 @@ pruned('1x1 convolutions become SparseConv2D layers', async () => {
   model.dispose();
 });
 
+/** A CNN with k×k convolutions of every padding and stride, a dilated one, and a depthwise one. */
+function kxkCnn(): tfl.Sequential {
+  return tfl.sequential({layers: [
+    tfl.layers.conv2d({inputShape: [10, 9, 3], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c3'}),
+    tfl.layers.conv2d({filters: 16, kernelSize: [2, 3], strides: [2, 1], name: 'c23'}),
+    tfl.layers.conv2d({filters: 8, kernelSize: 3, dilationRate: 2, padding: 'same', name: 'dilated'}),
+    tfl.layers.depthwiseConv2d({kernelSize: 3, name: 'dw'}),
+    tfl.layers.flatten({name: 'flat'}),
+    tfl.layers.dense({units: 5, name: 'head'}),
+  ]});
+}
+
+/** Zeroes all but 1 - sparsity of every Conv2D and Dense kernel in 1x`bw` blocks of its [K, N] form. */
+function sparsifyKernels(model: tfl.LayersModel, bw: number, sparsity: number): void {
+  model.layers.filter(l => ['Conv2D', 'Dense'].includes(l.getClassName())).forEach((layer, i) => {
+    const shape = layer.weights[0].shape as number[];
+    const N = shape[shape.length - 1], K = shape.reduce((a, b) => a * b, 1) / N;
+    const kernel = tf.tensor(blockSparseWeight(K, N, [1, Math.min(bw, N)], sparsity, 40 + i), shape);
+    layer.setWeights([kernel, ...layer.getWeights().slice(1)]);
+    kernel.dispose();
+  });
+}
+
+pruned('k×k convolutions become SparseConv2D layers; dilated ones stay dense', async () => {
+  for (const backend of BACKENDS) {
+    await useBackend(backend);
+    const model = kxkCnn();
+    sparsifyKernels(model, 8, 0.8);
+    for (const dtype of ['float32', 'int8'] as const) {
+      const before = tf.memory().numTensors;
+      const {model: sparse, report} = await toSparse(model, {dtype});
+      const byName = new Map(report.map(r => [r.name, r]));
+      assert.equal(report.map(r => [r.name, r.newClassName]), [['c3', 'SparseConv2D'], ['c23', 'SparseConv2D'],
+        ['dilated', 'Conv2D'], ['dw', 'DepthwiseConv2D'], ['head', 'SparseDense']]);
+      assert.match(byName.get('dilated')!.reason, /Conv2D with dilation 2x2 is not converted \(only dilation 1\): left dense/);
+      assert.match(byName.get('dw')!.reason, /DepthwiseConv2D layers are not converted \(only Dense and Conv2D\): left dense/);
+      const c23 = sparse.getLayer('c23') as SparseConv2D;
+      assert.equal([c23.kernelSize, c23.strides, c23.padding, c23.inputDim, c23.units], [[2, 3], [2, 1], 'valid', 2 * 3 * 16, 16]);
+      assert.ok(byName.get('c3')!.bytesAfter < byName.get('c3')!.bytesBefore / 2);
+      const x = inputFor(model, 3, 5);
+      if (dtype === 'float32') {
+        assert.ok(predictBoth(sparse, model, x) <= 1e-5, backend);
+      } else {
+        checkInt8Layers(model, sparse, x, `${backend} k×k`);
+      }
+      const loaded = await tfl.loadLayersModel(tf.io.fromMemory(await memoryArtifacts(sparse)));
+      assert.ok(predictBoth(loaded, sparse, x) === 0, `${backend} ${dtype}: reloaded`);
+      tf.dispose(x);
+      loaded.dispose();
+      sparse.dispose();
+      assert.is(tf.memory().numTensors, before, `${backend} ${dtype}: toSparse, predict, save and load leave no tensor`);
+    }
+    model.dispose();
+  }
+});
+
 pruned('nested models are converted inside', async () => {
   await useBackend('cpu');
   const inner = tfl.sequential({name: 'inner', layers: [
@@ -262,7 +319,7 @@ pruned('nested models are converted inside', async () => {
   [loaded, sparse, model].forEach(m => m.dispose());
 });
 
-pruned('unpruned layers are reported and left dense; other layers are reported as not converted', async () => {
+pruned('unpruned layers are reported and left dense', async () => {
   await useBackend('cpu');
   const model = smallCnn();
   sparsify(model, [1, 1], 0.9);
@@ -276,7 +333,7 @@ pruned('unpruned layers are reported and left dense; other layers are reported a
   assert.equal([...byName.keys()], ['conv', 'hidden', 'logits']);
   const conv = byName.get('conv')!, hidden = byName.get('hidden')!, out = byName.get('logits')!;
   assert.is(conv.converted, false);
-  assert.match(conv.reason, /Conv2D with a 3x3 kernel is not converted \(only 1x1 convolutions run on the block-sparse matmul\): left dense/);
+  assert.match(conv.reason, /kernel sparsity 0\.0000 is below minSparsity 0\.5: left dense/);
   assert.is(conv.bytesAfter, conv.bytesBefore);
   assert.is(hidden.converted, true);
   assert.is(hidden.newClassName, 'SparseDense');

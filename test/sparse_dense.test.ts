@@ -2,7 +2,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import '../src/index';
+import {planBlockSparseMatMul} from '../src/index';
 import {SparseConv2D, SparseDense, SparseDenseArgs} from '../src/sparse/sparse_dense';
 import {encodeWeight, int8ToWords, StoredDtype} from '../src/sparse/storage';
 import {BACKENDS, blockSparseWeight, int8Bound, normal, useBackend} from './helpers';
@@ -322,11 +322,71 @@ for (const backend of BACKENDS) {
   });
 }
 
+for (const backend of BACKENDS) {
+  conv(`SparseConv2D equals a k×k Conv2D (kernel sizes, strides, padding, both paths) on ${backend}`, async () => {
+    await useBackend(backend);
+    const [C, F] = [5, 24];
+    const cases: Array<[[number, number], [number, number], 'same'|'valid', 'channelsLast'|'channelsFirst', string]> = [
+      [[3, 3], [1, 1], 'same', 'channelsLast', 'relu'], [[3, 3], [2, 2], 'valid', 'channelsLast', 'linear'],
+      [[2, 3], [2, 1], 'same', 'channelsLast', 'tanh'], [[5, 5], [1, 2], 'valid', 'channelsLast', 'relu'],
+      [[3, 3], [2, 2], 'same', 'channelsFirst', 'relu'], [[1, 3], [1, 1], 'valid', 'channelsFirst', 'linear'],
+    ];
+    if (backend === 'wasm') cases.splice(4);  // tfjs-wasm's Conv2D supports channelsLast only
+    for (const [kernelSize, strides, padding, dataFormat, activation] of cases) {
+      const K = kernelSize[0] * kernelSize[1] * C;
+      // 95 % sparse 1x16 runs patches on the sparse kernel; a dense kernel in 1x1 strips falls back
+      // to tf.conv2d.
+      for (const [sparsity, bw, path] of [[0.95, 16, 'sparse'], [0, 1, 'dense']] as const) {
+        const what = `${backend} ${kernelSize} strides ${strides} ${padding} ${dataFormat} ${activation} ${path}`;
+        const w = blockSparseWeight(K, F, [1, bw], sparsity, 21);
+        const bias = normal(F, 22);
+        const stored = encodeWeight(w, [K, F], [1, bw], 'float32');
+        const sparse = new SparseConv2D({units: F, inputDim: K, activation, blockSize: [1, bw], valueDtype: 'float32',
+          positionCoding: stored.coding, riceParameter: stored.riceParameter, nonzeroBlocks: stored.nonzeroBlocks,
+          storedValues: stored.storedValues, positionWords: stored.positionWords, kernelBlockSize: [1, bw],
+          kernelSize, strides, padding, dataFormat});
+        const inShape = dataFormat === 'channelsLast' ? [9, 8, C] : [C, 9, 8];
+        sparse.apply(tfl.input({shape: inShape}));
+        const values = [tf.tensor1d(stored.positions, 'int32'), tf.tensor1d(stored.values as Float32Array), tf.tensor1d(bias)];
+        sparse.setWeights(values);
+        const rows = 2 * (sparse.computeOutputShape([2, ...inShape]) as number[]).slice(1).reduce((a, b) => a * b, 1) / F;
+        assert.is(planBlockSparseMatMul([rows, K], sparse.packedKernel()).kernel === 'sparse', path === 'sparse', what);
+        const dense = tfl.layers.conv2d({filters: F, kernelSize, strides, padding, dataFormat, activation: activation as 'relu'});
+        dense.apply(tfl.input({shape: inShape}));
+        const kernel = tf.tensor4d(w, [...kernelSize, C, F]);
+        dense.setWeights([kernel, values[2]]);
+        const x = tf.tensor(normal(2 * 9 * 8 * C, 23), [2, ...inShape]);
+        // The first call decodes the kernel (and the dense path keeps a dense copy): count after it.
+        tf.dispose(sparse.apply(x) as tf.Tensor);
+        const before = tf.memory().numTensors;
+        const got = sparse.apply(x) as tf.Tensor;
+        assert.is(tf.memory().numTensors, before + 1, `${what}: one output, nothing leaked`);
+        const want = dense.apply(x) as tf.Tensor;
+        assert.equal(got.shape, want.shape, what);
+        assert.equal(sparse.computeOutputShape([null, ...inShape]), [null, ...want.shape.slice(1)], what);
+        const scale = tf.max(tf.abs(want)).dataSync()[0];
+        const diff = tf.max(tf.abs(tf.sub(got, want))).dataSync()[0];
+        assert.ok(diff <= 1e-5 * Math.max(1, scale), `${what}: ${diff}`);
+        tf.dispose([x, got, want, kernel, ...values]);
+        sparse.dispose();
+        dense.dispose();
+      }
+    }
+  });
+}
+
 conv('SparseConv2D refuses bad strides, data formats and inputs', () => {
   const base = {name: 'c', units: 4, inputDim: 3, blockSize: [1, 1] as [number, number], valueDtype: 'float32' as const,
     positionCoding: 'bitmap' as const, riceParameter: 0, nonzeroBlocks: 0, storedValues: 0, positionWords: 1};
   assert.throws(() => new SparseConv2D({...base, strides: [0, 1]}), /SparseConv2D 'c': invalid config: strides must be a pair of positive integers/);
   assert.throws(() => new SparseConv2D({...base, dataFormat: 'nhwc' as 'channelsLast'}), /dataFormat must be one of channelsLast, channelsFirst, but got nhwc/);
+  assert.throws(() => new SparseConv2D({...base, kernelSize: [3, 0]}), /invalid config: kernelSize must be a pair of positive integers, but got \[3,0\]/);
+  assert.throws(() => new SparseConv2D({...base, padding: 'causal' as 'same'}), /invalid config: padding must be one of valid, same, but got causal/);
+  assert.throws(() => new SparseConv2D({...base, kernelSize: [2, 2]}), /invalid config: inputDim 3 must be kernelSize 2x2 times the input channels/);
+  const k3 = new SparseConv2D({...base, inputDim: 18, positionWords: 3, kernelSize: [3, 3], padding: 'same'});
+  assert.throws(() => k3.apply(tfl.input({shape: [5, 5, 3]})), /SparseConv2D 'c': expects channelsLast inputs of rank 4 with 2 channels, but got shape \[,5,5,3\]/);
+  const k3copy = SparseConv2D.fromConfig(SparseConv2D, k3.getConfig()) as SparseConv2D;
+  assert.equal([k3copy.kernelSize, k3copy.padding, k3copy.inputChannels], [[3, 3], 'same', 2]);
   const layer = new SparseConv2D(base);
   assert.throws(() => layer.apply(tfl.input({shape: [5, 5, 4]})), /SparseConv2D 'c': expects channelsLast inputs of rank 4 with 3 channels, but got shape \[,5,5,4\]/);
   const copy = SparseConv2D.fromConfig(SparseConv2D, new SparseConv2D({...base, strides: [2, 2], dataFormat: 'channelsFirst'}).getConfig()) as SparseConv2D;

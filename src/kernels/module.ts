@@ -75,6 +75,9 @@ export interface KernelExports {
   f32_gemm_4x8__simd128(x: number, m: number, k: number, w: number, n: number, bias: number, relu: number,
       y: number, tmp: number): void;
   f32_gemv_rows__simd128(x: number, k: number, w: number, n: number, bias: number, relu: number, y: number): void;
+  // im2col.ts
+  f32_im2col_nhwc(x: number, b: number, h: number, w: number, c: number, kh: number, kw: number, sh: number,
+      sw: number, top: number, left: number, oh: number, ow: number, dst: number): void;
   f32_unpack_strips(colptr: number, rowoff: number, vals: number, bw: number, k: number, n: number,
       dst: number): void;
   i8_unpack_strips(colptr: number, rowoff: number, vals: number, sw: number, bw: number, k: number, n: number,

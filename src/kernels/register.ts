@@ -4,6 +4,7 @@ import {KernelDef, kernelConfigs} from './bridge';
 import {conv2dBackpropFilterKernel, wasmLacksConv2DBackpropFilter} from './conv2d_grad';
 import {fastMatMulKernel, maskedDenseDxKernel, maskedDenseKernel, registerMaskedDenseGradient} from './gemm_grad';
 import {applyMaskKernel, countNonzeroKernel, maskFromThresholdKernel} from './mask';
+import {im2colKernel} from './im2col';
 import {mByNMaskKernel} from './nm';
 import {blockPoolKernel, expandBlockMaskKernel} from './pool';
 import {kthLargestMagnitudeKernel} from './select';
@@ -25,6 +26,7 @@ const KERNELS: KernelDef[] = [
   fastMatMulKernel,
   maskedDenseKernel,
   maskedDenseDxKernel,
+  im2colKernel,
 ];
 
 // Fill tfjs-wasm's gap without replacing a kernel that a later tfjs-wasm may bring.

@@ -1,6 +1,6 @@
 /**
  * `toSparse`: a pruned (or stripped, or plain) model becomes a deployable model whose sparse Dense
- * and 1x1 Conv2D layers are `SparseDense` / `SparseConv2D` layers: compact on disk (block positions
+ * and Conv2D layers are `SparseDense` / `SparseConv2D` layers: compact on disk (block positions
  * + nonzero values, f32 or int8) and running on the block-sparse matmul. Every other layer is copied
  * as it is.
  */
@@ -53,7 +53,10 @@ export interface SparseLayerReport {
   kernelBlockSize: [number, number]|null;
   /** Fraction of the kernel's entries inside stored strips of that layout (what the sparse kernel multiplies). */
   kernelDensity: number|null;
-  /** The dispatcher's kernel (`planBlockSparseMatMul`) at batch 1 and 32 on the current backend. */
+  /**
+   * The dispatcher's kernel (`planBlockSparseMatMul`) at batch 1 and 32 on the current backend (for
+   * a convolution, the matmul of that many examples' OH·OW patch rows).
+   */
   kernel: {batch1: BlockSparseKernel; batch32: BlockSparseKernel; backend: string}|null;
   /** Weight bytes of the layer before and after (tfjs stores 4 bytes per float32 or int32 entry). */
   bytesBefore: number;
@@ -83,9 +86,11 @@ const PLAN_BATCHES = [1, 32];
  * at the most of `PLAN_BATCHES`; ties go to the least (stored strip entries, padding included) x
  * (cost per entry). A 1x16-pruned weight gets 16. An unstructured 80 % sparse one gets 16 for int8
  * (its 1x16 kernel beats tf.matMul at batch 32 even dense) and 4 for float32 (a 4-wide strip is all
- * zero with probability 0.8^4 = 41 %, a 16-wide one with 3 %).
+ * zero with probability 0.8^4 = 41 %, a 16-wide one with 3 %). A convolution multiplies
+ * `rowsPerExample` patch rows (OH·OW) per example.
  */
-export function chooseKernelBlockWidth(w: Float32Array, shape: [number, number], dtype: StoredDtype = 'float32'): number {
+export function chooseKernelBlockWidth(w: Float32Array, shape: [number, number], dtype: StoredDtype = 'float32',
+                                       rowsPerExample = 1): number {
   const [K, N] = shape;
   let best = 1, bestSparse = -1, bestCost = Infinity;
   const dense = tensor2d(w, shape);
@@ -93,7 +98,7 @@ export function chooseKernelBlockWidth(w: Float32Array, shape: [number, number],
     for (const [bw, cost] of STRIP_COSTS) {
       if (bw > N) continue;
       const packed = packBlockSparse(dense, {blockSize: [1, bw], dtype});
-      const sparseBatches = PLAN_BATCHES.filter(b => planBlockSparseMatMul([b, K], packed).kernel === 'sparse').length;
+      const sparseBatches = PLAN_BATCHES.filter(b => planBlockSparseMatMul([b * rowsPerExample, K], packed).kernel === 'sparse').length;
       const total = packed.strips * bw * cost;
       packed.dispose();
       if (sparseBatches > bestSparse || (sparseBatches === bestSparse && total < bestCost)) {
@@ -154,22 +159,44 @@ interface Conversion {
   report: SparseLayerReport[];
   /** Weights to set on new layers once their model is built, and the tensors made for them. */
   pending: Array<{layer: Layer; values: Tensor[]; made: Tensor[]}>;
-  /** The new layer of each converted report entry (SparseConv2D is a SparseDense). */
-  converted: Map<SparseLayerReport, SparseDense>;
+  /** The new layer of each converted report entry (SparseConv2D is a SparseDense) and its matmul rows per example. */
+  converted: Map<SparseLayerReport, {layer: SparseDense; rowsPerExample: number}>;
 }
 
-/** Whether a layer runs on the block-sparse matmul once converted: Dense, and 1x1 Conv2D. */
+/** A Conv2D config value that may be one number or a pair, as a pair. */
+function pairOf(v: unknown): [number, number] {
+  return Array.isArray(v) ? [v[0], v[1]] : [v as number, v as number];
+}
+
+/** Why a layer with weights does not run on the block-sparse matmul, or null when it does. */
+function notConvertible(layer: Layer): string|null {
+  const className = layer.getClassName();
+  if (className === 'Dense') return null;
+  if (className !== 'Conv2D') return `${className} layers are not converted (only Dense and Conv2D)`;
+  const config = layer.getConfig();
+  const dilation = pairOf(config.dilationRate ?? 1);
+  if (dilation[0] !== 1 || dilation[1] !== 1) return `Conv2D with dilation ${dilation.join('x')} is not converted (only dilation 1)`;
+  if (config.padding !== 'valid' && config.padding !== 'same') return `Conv2D with padding '${String(config.padding)}' is not converted`;
+  return null;
+}
+
 function isConvertible(layer: Layer): boolean {
-  if (layer.getClassName() === 'Dense') return true;
-  if (layer.getClassName() !== 'Conv2D') return false;
-  const kernelSize = layer.getConfig().kernelSize;
-  return Array.isArray(kernelSize) ? kernelSize.every(v => v === 1) : kernelSize === 1;
+  return notConvertible(layer) === null;
 }
 
-/** The kernel of a convertible layer as `[K, N]` (a 1x1 Conv2D kernel `[1, 1, in, out]` is `[in, out]` in memory). */
+/** Matmul rows per example: OH·OW for a convolution whose output size is known, else 1. */
+function rowsPerExample(layer: Layer): number {
+  if (layer.getClassName() !== 'Conv2D') return 1;
+  const shape = layer.outputShape as Array<number|null>;
+  const spatial = layer.getConfig().dataFormat === 'channelsFirst' ? shape.slice(2) : shape.slice(1, 3);
+  return spatial.every(d => typeof d === 'number') ? (spatial as number[]).reduce((a, b) => a * b, 1) : 1;
+}
+
+/** The kernel of a convertible layer as `[K, N]`: a Conv2D kernel `[kh, kw, in, out]` is `[kh·kw·in, out]` in memory. */
 function matrixShape(layer: Layer): [number, number] {
   const shape = layer.weights[0].shape as number[];
-  return [shape[shape.length - 2], shape[shape.length - 1]];
+  const n = shape[shape.length - 1];
+  return [shape.reduce((a, b) => a * b, 1) / n, n];
 }
 
 /** The decision for one convertible layer: a stored weight and why, or the reason to stay dense. */
@@ -223,7 +250,7 @@ function convertMatrixLayer(layer: Layer, conv: Conversion): Layer {
   const {stored, entry} = decision;
   const config = layer.getConfig();
   const w = conv.kernels.get(layer)!;
-  const kernelBlockSize: [number, number] = [1, chooseKernelBlockWidth(w, stored.shape, stored.dtype)];
+  const kernelBlockSize: [number, number] = [1, chooseKernelBlockWidth(w, stored.shape, stored.dtype, rowsPerExample(layer))];
   const args: SparseDenseArgs = {
     name: layer.name, batchInputShape: config.batchInputShape as number[]|undefined,
     dtype: config.dtype as 'float32'|undefined, trainable: false,
@@ -233,7 +260,8 @@ function convertMatrixLayer(layer: Layer, conv: Conversion): Layer {
     storedValues: stored.storedValues, positionWords: stored.positionWords, kernelBlockSize,
   };
   const sparse = layer.getClassName() === 'Dense' ? new SparseDense(args) : new SparseConv2D({
-    ...args, strides: config.strides as [number, number], dataFormat: config.dataFormat as SparseConv2DArgs['dataFormat'],
+    ...args, kernelSize: pairOf(config.kernelSize), strides: pairOf(config.strides ?? 1),
+    padding: config.padding as SparseConv2DArgs['padding'], dataFormat: config.dataFormat as SparseConv2DArgs['dataFormat'],
   });
   const made: Tensor[] = [
     tensor1d(stored.positions, 'int32'),
@@ -245,7 +273,7 @@ function convertMatrixLayer(layer: Layer, conv: Conversion): Layer {
   conv.pending.push({layer: sparse, values, made});
   const report = {...entry, kernelBlockSize};
   conv.report.push(report);
-  conv.converted.set(report, sparse);
+  conv.converted.set(report, {layer: sparse, rowsPerExample: rowsPerExample(layer)});
   return sparse;
 }
 
@@ -260,10 +288,7 @@ function convertLayer(layer: Layer, conv: Conversion): Layer {
   if (conv.kernels.has(layer)) return convertMatrixLayer(layer, conv);
   if (layer.weights.length > 0) {
     const bytes = weightBytes(layer);
-    const kernelSize = layer.getConfig().kernelSize;
-    const reason = layer.getClassName() === 'Conv2D' ?
-        `Conv2D with a ${[kernelSize].flat().join('x')} kernel is not converted (only 1x1 convolutions run on the block-sparse matmul): left dense` :
-        `${layer.getClassName()} layers are not converted (only Dense and 1x1 Conv2D): left dense`;
+    const reason = `${notConvertible(layer)}: left dense`;
     conv.report.push({
       name: layer.name, className: layer.getClassName(), newClassName: layer.getClassName(), converted: false,
       reason, sparsity: null,
@@ -293,11 +318,11 @@ function convertibleLayers(model: LayersModel): Layer[] {
 }
 
 /**
- * Converts a model for deployment: each Dense (1x1 Conv2D) layer whose kernel has at least
- * `minSparsity` zeros becomes a `SparseDense` (`SparseConv2D`) layer: compact block-sparse storage,
- * block-sparse matmul. Every other layer is copied unchanged and reported with the reason; general
- * convolutions stay dense (im2col would multiply their activations by the kernel area before a
- * matmul whose weights are small in the models we target). A model with `PruneLowMagnitude` wrappers is stripped first
+ * Converts a model for deployment: each Dense (Conv2D with dilation 1) layer whose kernel has at
+ * least `minSparsity` zeros becomes a `SparseDense` (`SparseConv2D`) layer: compact block-sparse
+ * storage, block-sparse matmul (a k×k convolution on its patches, or `tf.conv2d` on the decoded
+ * kernel where the matmul dispatcher would not run sparse). Every other layer is copied unchanged
+ * and reported with the reason. A model with `PruneLowMagnitude` wrappers is stripped first
  * (`stripPruning`, which masks the wrapped weights in place), and its pruning block sizes are kept.
  * The result is a new, uncompiled model that shares no weights with `model`, saves and loads
  * through any `tf.io` handler (the classes are registered), and predicts as the stripped model
@@ -332,9 +357,9 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
   const conv: Conversion = {options: checked, kernels, pruningBlocks, report: [], pending: [], converted: new Map()};
   const out = convertModel(source, conv);
   const backend = getBackend();
-  for (const [entry, layer] of conv.converted) {
+  for (const [entry, {layer, rowsPerExample: rows}] of conv.converted) {
     const packed = layer.packedKernel();
-    const [batch1, batch32] = PLAN_BATCHES.map(b => planBlockSparseMatMul([b, layer.inputDim], packed).kernel);
+    const [batch1, batch32] = PLAN_BATCHES.map(b => planBlockSparseMatMul([b * rows, layer.inputDim], packed).kernel);
     entry.kernel = {batch1, batch32, backend};
     entry.kernelDensity = 1 - packed.sparsity;
   }

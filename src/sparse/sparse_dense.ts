@@ -1,16 +1,17 @@
 /**
- * `SparseDense`: a Dense layer whose kernel is block-sparse, and `SparseConv2D`, its 1x1
- * convolution form. It saves its kernel compactly (`storage.ts`: block positions plus nonzero
+ * `SparseDense`: a Dense layer whose kernel is block-sparse, and `SparseConv2D`, its convolution
+ * form. It saves its kernel compactly (`storage.ts`: block positions plus nonzero
  * values, f32 or int8 with scales) as ordinary tfjs weights, checks every weight as it is written (so a corrupt artifact is refused by
  * `tf.loadLayersModel` itself, naming the layer), and runs `blockSparseMatMul` on the kernel layout
  * decoded from those weights on first use. Made by `toSparse`; registered for serialization.
  */
-import {cast, keep, serialization, stridedSlice, Tensor, Tensor1D, tensor2d, tidy, transpose} from '@tensorflow/tfjs-core';
+import {cast, fused, keep, reshape, serialization, stridedSlice, Tensor, Tensor1D, tensor2d, Tensor4D, tidy, transpose} from '@tensorflow/tfjs-core';
 import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 // The matmul kernels must be registered wherever a saved sparse model is loaded.
 import '../kernels/register';
 import {BlockSparseMatrix, INT8_MAX_K, packBlockSparse} from './format';
-import {blockSparseMatMul} from './matmul';
+import {convOutputLength, extractPatches, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
+import {blockSparseMatMul, planBlockSparseMatMul} from './matmul';
 import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, StoredDtype,
   VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
 
@@ -66,7 +67,7 @@ export class SparseDense extends layers.Layer {
   readonly useBias: boolean;
   readonly layout: StorageLayout;
   readonly kernelBlockSize: [number, number];
-  private readonly activationLayer: Layer|null;
+  protected readonly activationLayer: Layer|null;
   private positions: LayerVariable|null = null;
   private values: LayerVariable|null = null;
   private scales: LayerVariable|null = null;
@@ -248,10 +249,15 @@ export class SparseDense extends layers.Layer {
     return x.dtype === 'float32' ? x : cast(x, 'float32');
   }
 
+  /** The bias, or undefined without one. */
+  protected biasValue(): Tensor1D|undefined {
+    return this.bias ? this.bias.read() as Tensor1D : undefined;
+  }
+
   /** activation(x · W + b) along the last axis of `x`. */
   protected applyKernel(x: Tensor): Tensor {
     const y = blockSparseMatMul(x, this.packedKernel(), {
-      bias: this.bias ? this.bias.read() as Tensor1D : undefined,
+      bias: this.biasValue(),
       activation: this.activation === 'relu' ? 'relu' : 'linear',
     });
     return this.activationLayer ? this.activationLayer.apply(y) as Tensor : y;
@@ -278,51 +284,81 @@ serialization.registerClass(SparseDense);
 export type SparseConvDataFormat = 'channelsLast'|'channelsFirst';
 export const VALID_SPARSE_CONV_DATA_FORMATS: SparseConvDataFormat[] = ['channelsLast', 'channelsFirst'];
 
-/** Arguments (and config) of `SparseConv2D`: those of `SparseDense` (inputDim = input channels, units = filters) plus the convolution's. */
+/**
+ * Arguments (and config) of `SparseConv2D`: those of `SparseDense` (units = filters, inputDim =
+ * kh·kw·input channels, the rows of the kernel [kh, kw, C, F] flattened) plus the convolution's.
+ */
 export interface SparseConv2DArgs extends SparseDenseArgs {
+  /** `[kh, kw]`, default `[1, 1]`. */
+  kernelSize?: [number, number];
   /** `[sh, sw]`, default `[1, 1]`. */
   strides?: [number, number];
+  /** Default 'valid' (Keras's default). */
+  padding?: PatchPadding;
   /** Default 'channelsLast'. */
   dataFormat?: SparseConvDataFormat;
 }
 
 /**
- * A 1x1 Conv2D with a compactly stored block-sparse kernel: a 1x1 convolution is a matmul over
- * the channels of every pixel (Elsen et al., "Fast Sparse ConvNets"), so it runs on the block-sparse
- * matmul after striding. Padding and dilation do not change a 1x1 convolution's output, so they
- * are not kept. Inference only.
+ * A Conv2D (dilation 1) with a compactly stored block-sparse kernel. A convolution is a matmul of
+ * the input's patches by the kernel flattened to [kh·kw·C, F] (`extractPatches`; a 1x1 convolution
+ * needs no patches, only striding: Elsen et al., "Fast Sparse ConvNets"), so it runs on the
+ * block-sparse matmul. Inference only.
  */
 export class SparseConv2D extends SparseDense {
   /** @nocollapse */
   static override className = 'SparseConv2D';
+  readonly kernelSize: [number, number];
   readonly strides: [number, number];
+  readonly padding: PatchPadding;
   readonly dataFormat: SparseConvDataFormat;
 
   constructor(args: SparseConv2DArgs) {
     super(args);
-    const strides = args.strides ?? [1, 1];
-    if (!Array.isArray(strides) || strides.length !== 2 || !strides.every(v => Number.isInteger(v) && v >= 1)) {
-      throw this.configError(`strides must be a pair of positive integers, but got ${JSON.stringify(strides)}`);
+    const pair = (v: unknown, name: string): [number, number] => {
+      if (!Array.isArray(v) || v.length !== 2 || !v.every(x => Number.isInteger(x) && x >= 1)) {
+        throw this.configError(`${name} must be a pair of positive integers, but got ${JSON.stringify(v)}`);
+      }
+      return [v[0], v[1]];
+    };
+    this.kernelSize = pair(args.kernelSize ?? [1, 1], 'kernelSize');
+    this.strides = pair(args.strides ?? [1, 1], 'strides');
+    const padding = args.padding ?? 'valid';
+    if (!VALID_PATCH_PADDINGS.includes(padding)) {
+      throw this.configError(`padding must be one of ${VALID_PATCH_PADDINGS.join(', ')}, but got ${String(padding)}`);
     }
+    this.padding = padding;
     const dataFormat = args.dataFormat ?? 'channelsLast';
     if (!VALID_SPARSE_CONV_DATA_FORMATS.includes(dataFormat)) {
       throw this.configError(`dataFormat must be one of ${VALID_SPARSE_CONV_DATA_FORMATS.join(', ')}, but got ${String(dataFormat)}`);
     }
-    this.strides = [strides[0], strides[1]];
     this.dataFormat = dataFormat;
+    const area = this.kernelSize[0] * this.kernelSize[1];
+    if (this.inputDim % area !== 0) {
+      throw this.configError(`inputDim ${this.inputDim} must be kernelSize ${this.kernelSize.join('x')} times the input channels`);
+    }
+  }
+
+  /** Input channels: the kernel's rows per patch position. */
+  get inputChannels(): number {
+    return this.inputDim / (this.kernelSize[0] * this.kernelSize[1]);
   }
 
   private get channelAxis(): number {
     return this.dataFormat === 'channelsLast' ? 3 : 1;
   }
 
+  private get pointwise(): boolean {
+    return this.kernelSize[0] === 1 && this.kernelSize[1] === 1;
+  }
+
   override build(inputShape: Shape): void {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Array<number|null>;
-    if (shape.length !== 4 || shape[this.channelAxis] !== this.inputDim) {
-      throw this.error(`expects ${this.dataFormat} inputs of rank 4 with ${this.inputDim} channels, but got shape [${shape}]`);
+    if (shape.length !== 4 || shape[this.channelAxis] !== this.inputChannels) {
+      throw this.error(`expects ${this.dataFormat} inputs of rank 4 with ${this.inputChannels} channels, but got shape [${shape}]`);
     }
     this.addKernelWeights();
-    this.inputSpec = [{ndim: 4, axes: {[this.channelAxis]: this.inputDim}}];
+    this.inputSpec = [{ndim: 4, axes: {[this.channelAxis]: this.inputChannels}}];
     this.built = true;
   }
 
@@ -330,8 +366,12 @@ export class SparseConv2D extends SparseDense {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Array<number|null>;
     const [hAxis, wAxis] = this.dataFormat === 'channelsLast' ? [1, 2] : [2, 3];
     const out = [...shape];
-    out[hAxis] = shape[hAxis] == null ? null : Math.ceil((shape[hAxis] as number) / this.strides[0]);
-    out[wAxis] = shape[wAxis] == null ? null : Math.ceil((shape[wAxis] as number) / this.strides[1]);
+    // A 1x1 kernel gives ceil(size / stride) under either padding.
+    const padding = this.pointwise ? 'same' : this.padding;
+    for (const [axis, i] of [[hAxis, 0], [wAxis, 1]]) {
+      const size = shape[axis];
+      out[axis] = size == null ? null : convOutputLength(size, this.kernelSize[i], this.strides[i], padding).length;
+    }
     out[this.channelAxis] = this.units;
     return out;
   }
@@ -339,17 +379,45 @@ export class SparseConv2D extends SparseDense {
   override call(inputs: Tensor|Tensor[], kwargs: Kwargs): Tensor {
     return tidy(() => {
       this.invokeCallHook(inputs, kwargs);
-      let x = this.singleInput(inputs);
+      let x = this.singleInput(inputs) as Tensor4D;
       if (this.dataFormat === 'channelsFirst') x = transpose(x, [0, 2, 3, 1]);
       const [sh, sw] = this.strides;
-      if (sh > 1 || sw > 1) x = stridedSlice(x, [0, 0, 0, 0], x.shape, [1, sh, sw, 1]);
-      const y = this.applyKernel(x);
+      let y: Tensor;
+      if (this.pointwise) {
+        if (sh > 1 || sw > 1) x = stridedSlice(x, [0, 0, 0, 0], x.shape, [1, sh, sw, 1]) as Tensor4D;
+        y = this.applyKernel(x);
+      } else {
+        y = this.convolve(x);
+      }
       return this.dataFormat === 'channelsFirst' ? transpose(y, [0, 3, 1, 2]) : y;
     });
   }
 
+  /**
+   * A k×k convolution of channels-last `x`: patches times the kernel on the block-sparse matmul, or
+   * `tf.conv2d` on the dense kernel wherever the matmul's dispatcher would not run the sparse kernel
+   * for the patch matrix (a dense matmul of patches only adds the patch copies to `tf.conv2d`'s work).
+   */
+  private convolve(x: Tensor4D): Tensor {
+    const packed = this.packedKernel();
+    const [b, h, w] = x.shape;
+    const [kh, kw] = this.kernelSize;
+    const rows = b * convOutputLength(h, kh, this.strides[0], this.padding).length *
+        convOutputLength(w, kw, this.strides[1], this.padding).length;
+    if (planBlockSparseMatMul([rows, this.inputDim], packed).kernel === 'sparse') {
+      return this.applyKernel(extractPatches(x, {kernelSize: this.kernelSize, strides: this.strides, padding: this.padding}));
+    }
+    const y = fused.conv2d({
+      x, filter: reshape(packed.denseWeight(), [kh, kw, this.inputChannels, this.units]) as Tensor4D,
+      strides: this.strides, pad: this.padding, bias: this.biasValue(),
+      activation: this.activation === 'relu' ? 'relu' : 'linear',
+    });
+    return this.activationLayer ? this.activationLayer.apply(y) as Tensor : y;
+  }
+
   override getConfig(): serialization.ConfigDict {
-    return {...super.getConfig(), strides: [...this.strides], dataFormat: this.dataFormat};
+    return {...super.getConfig(), kernelSize: [...this.kernelSize], strides: [...this.strides], padding: this.padding,
+      dataFormat: this.dataFormat};
   }
 }
 serialization.registerClass(SparseConv2D);

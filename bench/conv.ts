@@ -1,0 +1,58 @@
+// k×k SparseConv2D (patches times the block-sparse kernel, from toSparse) against the Conv2D layer it
+// replaces (tfjs-wasm's conv2d: XNNPACK), same process, reported as ratios.
+//
+//   node --import tsx bench/conv.ts
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import {toSparse} from '../src/index';
+import {mulberry32} from '../src/cli/random';
+import {Case, markdownTable, runCases, useWasm} from './util';
+
+/** [batch, height, width, in channels, filters, kernel size]. */
+type ConvShape = [number, number, number, number, number, number];
+const SHAPES: ConvShape[] = [[1, 16, 16, 64, 64, 3], [8, 16, 16, 64, 64, 3], [1, 32, 32, 32, 64, 3], [1, 8, 8, 128, 128, 3]];
+const SPARSITIES = [0.5, 0.8, 0.9];
+
+/** The kernel [k, k, C, F] with 1x16 blocks (along the filters) kept uniformly at 1 - sparsity. */
+function blockSparseKernel([, , , C, F, k]: ConvShape, sparsity: number, seed: number): tf.Tensor4D {
+  const r = mulberry32(seed);
+  const w = new Float32Array(k * k * C * F);
+  for (let row = 0; row < k * k * C; row++) {
+    for (let cb = 0; cb < F / 16; cb++) {
+      if (r() < sparsity) continue;
+      for (let j = 0; j < 16; j++) w[row * F + cb * 16 + j] = 0.1 * (r() - 0.5);
+    }
+  }
+  return tf.tensor4d(w, [k, k, C, F]);
+}
+
+await useWasm();
+const cases: Case[] = [];
+const cleanup: Array<() => void> = [];
+for (const shape of SHAPES) {
+  const [B, H, W, C, F, k] = shape;
+  for (const sparsity of SPARSITIES) {
+    for (const dtype of ['float32', 'int8'] as const) {
+      const model = tfl.sequential({layers: [tfl.layers.conv2d({inputShape: [H, W, C], filters: F, kernelSize: k,
+        padding: 'same', activation: 'relu'})]});
+      const kernel = blockSparseKernel(shape, sparsity, 7);
+      model.layers[0].setWeights([kernel, model.layers[0].getWeights()[1]]);
+      kernel.dispose();
+      const {model: sparse, report} = await toSparse(model, {dtype, blockSize: [1, 16]});
+      const x = tf.randomNormal([B, H, W, C]);
+      cases.push({
+        name: `${B}x${H}x${W}x${C} -> ${F}, ${k}x${k} same, ${dtype} 1x16 s=${sparsity} (${report[0].kernel?.batch1 ?? 'dense'})`,
+        baseline: () => (model.predict(x) as tf.Tensor).dispose(),
+        candidate: () => (sparse.predict(x) as tf.Tensor).dispose(),
+      });
+      cleanup.push(() => {
+        x.dispose();
+        model.dispose();
+        sparse.dispose();
+      });
+    }
+  }
+}
+const results = runCases(cases, {maxTime: 0.5});
+console.log('\n' + markdownTable(results, 'Conv2D'));
+cleanup.forEach(f => f());
