@@ -2,6 +2,7 @@
 // replaces (tfjs-wasm's conv2d: XNNPACK), same process, reported as ratios.
 //
 //   node --import tsx bench/conv.ts
+//   SHAPES='[[1,28,28,16,32,3]]' node --import tsx bench/conv.ts   chosen [B, H, W, C, F, k] only
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {toSparse} from '../src/index';
@@ -10,7 +11,8 @@ import {Case, markdownTable, runCases, useWasm} from './util';
 
 /** [batch, height, width, in channels, filters, kernel size]. */
 type ConvShape = [number, number, number, number, number, number];
-const SHAPES: ConvShape[] = [[1, 16, 16, 64, 64, 3], [8, 16, 16, 64, 64, 3], [1, 32, 32, 32, 64, 3], [1, 8, 8, 128, 128, 3]];
+const SHAPES: ConvShape[] = (process.env.SHAPES ? JSON.parse(process.env.SHAPES) : [[1, 16, 16, 64, 64, 3], [8, 16, 16, 64, 64, 3],
+  [1, 32, 32, 32, 64, 3], [1, 8, 8, 128, 128, 3], [1, 28, 28, 16, 32, 3], [32, 28, 28, 16, 32, 3]]) as ConvShape[];
 const SPARSITIES = [0.5, 0.8, 0.9];
 
 /** The kernel [k, k, C, F] with 1x16 blocks (along the filters) kept uniformly at 1 - sparsity. */

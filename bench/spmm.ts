@@ -240,7 +240,8 @@ async function thresholds(): Promise<void> {
   const rows: string[] = [];
   for (const dtype of DTYPES) {
     for (const bw of [16, 8, 4, 1]) {
-      for (const [M, K, N] of [[1, 1024, 1024], [1, 768, 3072], [32, 1024, 1024], [32, 768, 3072], [1, 4096, 4096]] as Shape[]) {
+      for (const [M, K, N] of [[1, 1024, 1024], [1, 768, 3072], [32, 1024, 1024], [32, 768, 3072], [1, 4096, 4096],
+        [1024, 576, 64], [512, 256, 256]] as Shape[]) {
         for (const s of [0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]) {
           if (!ONLY.test(`${dtype} 1x${bw} ${M}x${K}x${N} s=${s}`)) continue;
           const [layer] = makeLayers(K, N, [1, bw], s, dtype, 1);

@@ -244,10 +244,13 @@ pruned('1x1 convolutions become SparseConv2D layers', async () => {
   model.dispose();
 });
 
-/** A CNN with k×k convolutions of every padding and stride, a dilated one, and a depthwise one. */
+/**
+ * A CNN with k×k convolutions of every padding and stride, a dilated one, and a depthwise one; 'c3'
+ * (patch rows of 144) runs on the sparse kernel, 'c23' (96) on tf.conv2d.
+ */
 function kxkCnn(): tfl.Sequential {
   return tfl.sequential({layers: [
-    tfl.layers.conv2d({inputShape: [10, 9, 3], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c3'}),
+    tfl.layers.conv2d({inputShape: [10, 9, 16], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c3'}),
     tfl.layers.conv2d({filters: 16, kernelSize: [2, 3], strides: [2, 1], name: 'c23'}),
     tfl.layers.conv2d({filters: 8, kernelSize: 3, dilationRate: 2, padding: 'same', name: 'dilated'}),
     tfl.layers.depthwiseConv2d({kernelSize: 3, name: 'dw'}),
@@ -280,7 +283,7 @@ pruned('k×k convolutions become SparseConv2D layers; dilated ones stay dense', 
         ['dilated', 'Conv2D'], ['dw', 'DepthwiseConv2D'], ['head', 'SparseDense']]);
       assert.match(byName.get('dilated')!.reason, /Conv2D with dilation 2x2 is not converted \(only dilation 1\): left dense/);
       assert.match(byName.get('dw')!.reason, /DepthwiseConv2D layers are not converted \(only Dense and Conv2D\): left dense/);
-      const c23 = sparse.getLayer('c23') as SparseConv2D;
+      const c23 = sparse.getLayer('c23') as SparseConv2D, c3 = sparse.getLayer('c3') as SparseConv2D;
       assert.equal([c23.kernelSize, c23.strides, c23.padding, c23.inputDim, c23.units], [[2, 3], [2, 1], 'valid', 2 * 3 * 16, 16]);
       assert.ok(byName.get('c3')!.bytesAfter < byName.get('c3')!.bytesBefore / 2);
       const x = inputFor(model, 3, 5);
@@ -289,6 +292,9 @@ pruned('k×k convolutions become SparseConv2D layers; dilated ones stay dense', 
       } else {
         checkInt8Layers(model, sparse, x, `${backend} k×k`);
       }
+      tf.dispose(sparse.predict(x) as tf.Tensor);
+      assert.equal([c3.packedKernel().hasDenseWeight, c23.packedKernel().hasDenseWeight], [false, true],
+          `${backend} ${dtype}: c3 on the patch path, c23 on tf.conv2d`);
       const loaded = await tfl.loadLayersModel(tf.io.fromMemory(await memoryArtifacts(sparse)));
       assert.ok(predictBoth(loaded, sparse, x) === 0, `${backend} ${dtype}: reloaded`);
       tf.dispose(x);

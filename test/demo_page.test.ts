@@ -212,7 +212,7 @@ page('the page loads the dense and the default sparse model, with the sparse cho
   assert.is((await card(e.page, 'sparse')).model, DEFAULT_SPARSE_MODEL);
   const options = await e.page.$$eval('#sparse-model option', os => os.map(o => (o as HTMLOptionElement).value));
   assert.equal(options, [DEFAULT_SPARSE_MODEL, INT8_MODEL]);
-  assert.match(await e.page.textContent('#sparse .meta') ?? '', /KB of weights, 2 sparse layers/);
+  assert.match(await e.page.textContent('#sparse .meta') ?? '', /KB of weights, 3 sparse layers/);
   assert.match(await e.page.textContent('#env') ?? '', /backend wasm/);
 });
 

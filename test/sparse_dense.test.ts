@@ -325,7 +325,7 @@ for (const backend of BACKENDS) {
 for (const backend of BACKENDS) {
   conv(`SparseConv2D equals a k×k Conv2D (kernel sizes, strides, padding, both paths) on ${backend}`, async () => {
     await useBackend(backend);
-    const [C, F] = [5, 24];
+    const [C, F] = [48, 24];  // patch rows of 144 to 1200 entries: wide enough for the sparse path
     const cases: Array<[[number, number], [number, number], 'same'|'valid', 'channelsLast'|'channelsFirst', string]> = [
       [[3, 3], [1, 1], 'same', 'channelsLast', 'relu'], [[3, 3], [2, 2], 'valid', 'channelsLast', 'linear'],
       [[2, 3], [2, 1], 'same', 'channelsLast', 'tanh'], [[5, 5], [1, 2], 'valid', 'channelsLast', 'relu'],
@@ -351,6 +351,7 @@ for (const backend of BACKENDS) {
         sparse.setWeights(values);
         const rows = 2 * (sparse.computeOutputShape([2, ...inShape]) as number[]).slice(1).reduce((a, b) => a * b, 1) / F;
         assert.is(planBlockSparseMatMul([rows, K], sparse.packedKernel()).kernel === 'sparse', path === 'sparse', what);
+        assert.not.ok(sparse.packedKernel().hasDenseWeight, what);
         const dense = tfl.layers.conv2d({filters: F, kernelSize, strides, padding, dataFormat, activation: activation as 'relu'});
         dense.apply(tfl.input({shape: inShape}));
         const kernel = tf.tensor4d(w, [...kernelSize, C, F]);
@@ -361,6 +362,8 @@ for (const backend of BACKENDS) {
         const before = tf.memory().numTensors;
         const got = sparse.apply(x) as tf.Tensor;
         assert.is(tf.memory().numTensors, before + 1, `${what}: one output, nothing leaked`);
+        // The conv2d path decodes a dense kernel; the patch path never does.
+        assert.is(sparse.packedKernel().hasDenseWeight, path === 'dense', `${what}: the path taken`);
         const want = dense.apply(x) as tf.Tensor;
         assert.equal(got.shape, want.shape, what);
         assert.equal(sparse.computeOutputShape([null, ...inShape]), [null, ...want.shape.slice(1)], what);

@@ -36,7 +36,7 @@ export interface BlockSparseMatMulPlan {
 }
 
 /** Which measured case of SPARSE_MAX_DENSITY a call falls in. */
-type DispatchCase = 'one'|'streamed'|'many';
+type DispatchCase = 'one'|'streamed'|'many'|'large';
 
 /**
  * Dense weights above this size come from DRAM on every batch-1 call (it exceeds the L3 share of
@@ -47,12 +47,22 @@ type DispatchCase = 'one'|'streamed'|'many';
 const STREAMED_BYTES = 16 * 2 ** 20;
 
 /**
+ * Above this many rows the `large` limits apply: XNNPACK's GEMM tiles reuse each weight over more
+ * rows than our two-row tiles, and the sparse kernels' per-row costs (the int8 activation
+ * quantization, the splats) add up (1x8 int8 at 83 % density: 1.16-1.20x at 32 rows, 0.98-1.08x at
+ * 512-1024).
+ */
+const LARGE_ROWS = 128;
+
+/**
  * The highest stored density (1 - sparsity) at which the sparse kernel is chosen, by weight dtype,
  * case and strip width (bw 16, 8, 4; 0 for the scalar kernel of other widths). Cases: one row with
  * a dense weight that stays in cache (`one`), one row with a larger one (`streamed`, see
- * STREAMED_BYTES), and more rows (`many`). Every value comes from
+ * STREAMED_BYTES), up to LARGE_ROWS rows (`many`) and more (`large`: the patch rows of a
+ * convolution, big batches). Every value comes from
  * `node --import tsx bench/spmm.ts --thresholds` (wasm backend, hot; shapes 1x1024x1024 and
- * 1x768x3072 for `one`, 1x4096x4096 for `streamed`, 32x1024x1024 and 32x768x3072 for `many`;
+ * 1x768x3072 for `one`, 1x4096x4096 for `streamed`, 32x1024x1024 and 32x768x3072 for `many`,
+ * 1024x576x64 and 512x256x256 for `large`;
  * BENCHMARKS.md, "Dispatcher thresholds"): the highest density at which the sparse kernel beat
  * tf.matMul by >= 10 % on every shape, so the dispatcher stays above 0.95x of tf.matMul through the
  * noise of a shared machine. Ratios quoted as (first shape / second shape).
@@ -71,6 +81,9 @@ const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<DispatchCase, Record<1
     // 1.11x at 50 %, kept at 60 % (1.39x / 1.36x): a 4x4-pruned [2028, 256] weight ran 0.87x at 50 %
     // in the block-size harness. Scalar: 0.60x at 80 %, 1.15x / 1.16x at 90 %.
     many: {16: 1, 8: 0.7, 4: 0.4, 0: 0.1},
+    // 1x16: 1.05x / 1.33x dense, 1.74x / 1.67x at 20 %. 1x8: 0.94x dense, 1.17x / 1.19x at 20 %.
+    // 1x4: 1.03x / 1.04x at 40 %, 1.23x / 1.25x at 50 %. Scalar: 0.90x / 1.24x at 90 %, 1.26x at 95 %.
+    large: {16: 0.8, 8: 0.8, 4: 0.5, 0: 0.05},
   },
   int8: {
     // 1x16: 1.75x / 1.71x dense. 1x8: 1.64x / 1.64x dense. 1x4: 0.97x / 0.98x dense, 1.43x / 1.18x
@@ -81,6 +94,9 @@ const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<DispatchCase, Record<1
     // 1x16: 1.36x / 1.21x dense. 1x8: 1.20x / 1.16x dense. 1x4: 1.02x / 1.03x at 40 %, 1.23x / 1.24x
     // at 50 %. Scalar: 0.66x / 0.64x at 90 %, 1.09x / 1.02x at 95 %: only from 97 %.
     many: {16: 1, 8: 1, 4: 0.5, 0: 0.03},
+    // 1x16: 1.44x / 1.66x dense. 1x8: 0.98x / 1.08x dense, 1.14x / 1.24x at 20 %. 1x4: 1.10x / 1.20x
+    // at 60 %, 1.27x / 1.50x at 70 %. Scalar: never (0.62x / 0.67x at 95 %).
+    large: {16: 1, 8: 0.8, 4: 0.3, 0: 0},
   },
 };
 
@@ -89,6 +105,7 @@ function stripClass(bw: number): 16|8|4|0 {
 }
 
 function dispatchCase(rows: number, packed: BlockSparseMatrix): DispatchCase {
+  if (rows > LARGE_ROWS) return 'large';
   if (rows > 1) return 'many';
   return packed.shape[0] * packed.shape[1] * 4 > STREAMED_BYTES ? 'streamed' : 'one';
 }

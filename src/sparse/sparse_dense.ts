@@ -280,6 +280,21 @@ export class SparseDense extends layers.Layer {
 }
 serialization.registerClass(SparseDense);
 
+/**
+ * The narrowest patch row (kh·kw·C) that a k×k `SparseConv2D` multiplies on the sparse kernel: in
+ * narrower ones the patch copy and the per-row costs outweigh the skipped weights (the demo CNN's
+ * first layer, 3x3 on one channel, ran 1.8x slower than tf.conv2d at batch 32 even 90 % sparse);
+ * from 3x3 on 16 channels up the sparse path won (bench/conv.ts).
+ */
+const MIN_PATCH_K = 128;
+
+/**
+ * The most patch rows an int8 k×k `SparseConv2D` multiplies on the sparse kernel: each row's
+ * activation tables (8 bytes per entry) then outgrow the caches (3x3 on 16 channels, 32 filters, at
+ * 90 %: 1.09-1.48x of tf.conv2d at 784 rows, 0.83-0.96x at 6272, 0.47-0.72x at 25088; bench/conv.ts).
+ */
+const MAX_INT8_PATCH_ROWS = 2048;
+
 /** Data formats of `SparseConv2D` (tfjs's names). */
 export type SparseConvDataFormat = 'channelsLast'|'channelsFirst';
 export const VALID_SPARSE_CONV_DATA_FORMATS: SparseConvDataFormat[] = ['channelsLast', 'channelsFirst'];
@@ -396,7 +411,9 @@ export class SparseConv2D extends SparseDense {
   /**
    * A k×k convolution of channels-last `x`: patches times the kernel on the block-sparse matmul, or
    * `tf.conv2d` on the dense kernel wherever the matmul's dispatcher would not run the sparse kernel
-   * for the patch matrix (a dense matmul of patches only adds the patch copies to `tf.conv2d`'s work).
+   * for the patch matrix (a dense matmul of patches only adds the patch copies to `tf.conv2d`'s work),
+   * the patches are narrower than MIN_PATCH_K, or an int8 kernel meets more than
+   * MAX_INT8_PATCH_ROWS patch rows.
    */
   private convolve(x: Tensor4D): Tensor {
     const packed = this.packedKernel();
@@ -404,7 +421,9 @@ export class SparseConv2D extends SparseDense {
     const [kh, kw] = this.kernelSize;
     const rows = b * convOutputLength(h, kh, this.strides[0], this.padding).length *
         convOutputLength(w, kw, this.strides[1], this.padding).length;
-    if (planBlockSparseMatMul([rows, this.inputDim], packed).kernel === 'sparse') {
+    const sparse = this.inputDim >= MIN_PATCH_K && (this.layout.dtype !== 'int8' || rows <= MAX_INT8_PATCH_ROWS) &&
+        planBlockSparseMatMul([rows, this.inputDim], packed).kernel === 'sparse';
+    if (sparse) {
       return this.applyKernel(extractPatches(x, {kernelSize: this.kernelSize, strides: this.strides, padding: this.padding}));
     }
     const y = fused.conv2d({
