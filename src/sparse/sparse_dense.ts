@@ -289,11 +289,12 @@ serialization.registerClass(SparseDense);
 const MIN_PATCH_K = 128;
 
 /**
- * The most patch rows an int8 k×k `SparseConv2D` multiplies on the sparse kernel: each row's
- * activation tables (8 bytes per entry) then outgrow the caches (3x3 on 16 channels, 32 filters, at
- * 90 %: 1.09-1.48x of tf.conv2d at 784 rows, 0.83-0.96x at 6272, 0.47-0.72x at 25088; bench/conv.ts).
+ * The most patch rows an int8 k×k `SparseConv2D` multiplies on the sparse kernel: beyond them each
+ * row's quantization and activation tables (8 bytes per entry) cost more than the weights saved
+ * (bench/conv.ts, 50 % sparse: 1.43-2.22x of tf.conv2d up to 1024 rows, 0.84x at 2048; 90 %, 3x3 on
+ * 16 channels: 0.83-0.96x at 6272 rows, 0.47-0.72x at 25088).
  */
-const MAX_INT8_PATCH_ROWS = 2048;
+const MAX_INT8_PATCH_ROWS = 1024;
 
 /** Data formats of `SparseConv2D` (tfjs's names). */
 export type SparseConvDataFormat = 'channelsLast'|'channelsFirst';
