@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {convOutputLength, extractPatches, PatchPadding} from '../src/index';
+import {extractPatches, PatchPadding} from '../src/index';
+import {convOutputLength} from '../src/sparse/im2col';
 import {BACKENDS, assertBitsEqual, noLeak, normal, rng, useBackend} from './helpers';
 
 const patches = suite('extractPatches');

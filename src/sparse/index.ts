@@ -5,7 +5,7 @@ export type {BlockSparseArrays, BlockSparseDtype, PackOptions} from './format';
 export {blockSparseMatMul, planBlockSparseMatMul, VALID_BLOCK_SPARSE_ACTIVATIONS,
   VALID_BLOCK_SPARSE_KERNELS} from './matmul';
 export type {BlockSparseActivation, BlockSparseKernel, BlockSparseMatMulOptions, BlockSparseMatMulPlan} from './matmul';
-export {convOutputLength, extractPatches, VALID_PATCH_PADDINGS} from './im2col';
+export {extractPatches, VALID_PATCH_PADDINGS} from './im2col';
 export type {PatchOptions, PatchPadding} from './im2col';
 export {SparseConv2D, SparseDense, VALID_SPARSE_CONV_DATA_FORMATS} from './sparse_dense';
 export type {SparseConv2DArgs, SparseConvDataFormat, SparseDenseArgs} from './sparse_dense';
