@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {BlockSparseDtype, BlockSparseMatrix, blockSparseMatMul, packBlockSparse, planBlockSparseMatMul} from '../src/index';
 import {DENSE_MATMUL, SPMM_F32, SPMM_I8} from '../src/kernels/spmm';
-import {CaseResult, markdownTable, useWasm} from './util';
+import {CaseResult, markdownTable, timeAlternating, useWasm} from './util';
 import {mulberry32} from '../src/cli/random';
 import {kernelsOn} from '../src/kernels/module';
 
@@ -113,41 +113,10 @@ function gflops(M: number, K: number, N: number) {
   });
 }
 
-/** Milliseconds per call of `fn`, called `reps` times. */
-function msPerCall(fn: () => void, reps: number): number {
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) fn();
-  return (performance.now() - t0) / reps;
-}
-
-/**
- * Baseline and candidate timed in alternating batches of about 4 ms each, `ROUNDS` times; each side
- * keeps its fastest batch. Other processes share this machine's two cores, and interference only
- * ever adds time, so the minimum of many short alternating batches is the stable estimate (a mean
- * over a long run mostly measures the neighbours).
- */
 const ROUNDS = QUICK ? 15 : 25;
-function timePair(name: string, baseline: () => void, candidate: () => void,
-                  extra: (b: number, c: number) => Record<string, string> = () => ({})): CaseResult {
-  // Warm up for 100 ms each: V8 tiers wasm and JS up lazily, and a first case timed on baseline
-  // code read 1.7x slow.
-  for (const fn of [baseline, candidate]) for (const t0 = performance.now(); performance.now() - t0 < 100;) fn();
-  const once = Math.max(msPerCall(baseline, 1), msPerCall(candidate, 1), 1e-3);
-  const reps = Math.max(1, Math.round(4 / once));
-  let b = Infinity, c = Infinity;
-  // A case under 1.0x is re-timed with up to 3x the rounds (both sides, still alternating): on a
-  // shared machine one side's minimum can miss the quiet moments the other side caught. Calls of
-  // 4 ms and more (DRAM-bound 4096² layers) are single-call batches and get 3x the rounds anyway.
-  const rounds = reps === 1 ? 3 * ROUNDS : ROUNDS;
-  for (let r = 0; r < rounds || (b < c && r < 4 * rounds); r++) {
-    b = Math.min(b, msPerCall(baseline, reps));
-    c = Math.min(c, msPerCall(candidate, reps));
-  }
-  const result = {name, baselineMs: b, candidateMs: c, ratio: b / c, extra: extra(b / 1e3, c / 1e3)};
-  console.log(`${name}: baseline ${b.toFixed(4)} ms, ours ${c.toFixed(4)} ms, ${result.ratio.toFixed(2)}x ` +
-      Object.entries(result.extra).map(([k, v]) => `${k}=${v}`).join(' '));
-  return result;
-}
+const timePair = (name: string, baseline: () => void, candidate: () => void,
+                  extra?: (b: number, c: number) => Record<string, string>) =>
+  timeAlternating(name, baseline, candidate, {rounds: ROUNDS, extra});
 
 /** Times the dispatcher against tf.matMul over `layers` (one: hot; many: cold, rotating). */
 function compare(name: string, M: number, layers: Layer[]): CaseResult {
