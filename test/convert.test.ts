@@ -571,6 +571,8 @@ report('chooseKernelBlockWidth picks the strip width the dispatcher runs sparse 
       packed.dispose();
       return count;
     };
+    // An unstructured weight packs into nearly full 1x16 strips, which int8 still runs fastest.
+    if (dtype === 'int8') assert.is(chosen, 16, 'int8, 80 % unstructured');
     const best = sparseBatches(chosen);
     for (const bw of [1, 4, 8, 16]) assert.ok(sparseBatches(bw) <= best, `${dtype}: width ${bw} runs sparse more often than ${chosen}`);
     wt.dispose();

@@ -70,12 +70,17 @@ export interface ToSparseResult {
 }
 
 /**
- * Relative cost per stored weight of the kernel's strip widths: instructions per weight in the
- * inner loop of the 2-row tiles (`assembly/spmm_f32.ts`): one row offset, two splats, bw/4 weight
- * loads and bw/2 multiply-adds per strip of 16 (1.44), 8 (1.63) and 4 (2.0) weights; the scalar
- * kernel (bw = 1) does 8 scalar instructions for what one SIMD instruction does with 4 lanes.
+ * Relative cost per stored weight of the kernel's strip widths. float32: instructions per weight in
+ * the inner loop of the 2-row tiles (`assembly/spmm_f32.ts`): one row offset, two splats, bw/4
+ * weight loads and bw/2 multiply-adds per strip of 16 (1.44), 8 (1.63) and 4 (2.0) weights; the
+ * scalar kernel (bw = 1) does 8 scalar instructions for what one SIMD instruction does with 4 lanes.
+ * int8: measured, since its per-pair splat weighs more on narrow strips (µs per stored weight at
+ * [2028, 256], batch 1: 1x8 1.35x and 1x4 2.34x the 1x16 cost).
  */
-const STRIP_COSTS: ReadonlyArray<[number, number]> = [[16, 1.44], [8, 1.63], [4, 2], [1, 8]];
+const STRIP_COSTS: Record<StoredDtype, ReadonlyArray<[number, number]>> = {
+  float32: [[16, 1.44], [8, 1.63], [4, 2], [1, 8]],
+  int8: [[16, 1.44], [8, 1.95], [4, 3.37], [1, 8]],
+};
 
 /** The batch sizes the layout is chosen for: one row (latency) and a batch of 32 (throughput). */
 const PLAN_BATCHES = [1, 32];
@@ -95,7 +100,7 @@ export function chooseKernelBlockWidth(w: Float32Array, shape: [number, number],
   let best = 1, bestSparse = -1, bestCost = Infinity;
   const dense = tensor2d(w, shape);
   try {
-    for (const [bw, cost] of STRIP_COSTS) {
+    for (const [bw, cost] of STRIP_COSTS[dtype]) {
       if (bw > N) continue;
       const packed = packBlockSparse(dense, {blockSize: [1, bw], dtype});
       const sparseBatches = PLAN_BATCHES.filter(b => planBlockSparseMatMul([b * rowsPerExample, K], packed).kernel === 'sparse').length;
