@@ -108,6 +108,12 @@ export const OPS: Array<[string, () => Case[]]> = [
       ({name: `${id} m=${m}`, expr: call('planBlockSparseMatMul', [m, k], packed)})))],
   ['validateBlockSparseArrays', () => packedArrays().map(([id, a]) => ({name: id, expr: call('validateBlockSparseArrays', a)}))],
   ['BlockSparseMatrix.fromArrays', () => packedArrays().map(([id, a]) => ({name: id, expr: call('BlockSparseMatrix.fromArrays', a)}))],
+  ['extractPatches', () => ([[1, 5, 5, 3, [3, 3], [1, 1], 'same'], [2, 8, 7, 2, [2, 3], [2, 1], 'valid'],
+    [1, 9, 9, 1, [5, 5], [2, 2], 'same'], [3, 4, 6, 5, [1, 1], [1, 1], 'valid']] as const)
+      .map(([b, h, w, c, kernelSize, strides, padding], i) => ({
+        name: `x=[${b},${h},${w},${c}] k=${kernelSize.join('x')} strides=${strides.join('x')} ${padding}`,
+        expr: call('extractPatches', T(normal(b * h * w * c, i + 30), [b, h, w, c]), {kernelSize: [...kernelSize], strides: [...strides], padding}),
+      }))],
   ['Conv2DBackpropFilter', () => ([[1, 5, 5, 3, 2, 2, 4, 1, 'valid'], [2, 8, 7, 2, 3, 3, 5, 2, 'same'], [1, 9, 9, 1, 3, 2, 3, 2, 1]] as const)
       .map(([b, h, w, c, fh, fw, oc, stride, pad], i) => {
         const info = tf.backend_util.computeConv2DInfo([b, h, w, c], [fh, fw, c, oc], stride, 1, pad);
@@ -127,5 +133,6 @@ export const THROWS: Case[] = [
   {name: 'magnitudeThreshold sparsity 1', expr: call('magnitudeThreshold', T([1, 2], [2]), 1)},
   {name: 'kthLargestMagnitude k too big', expr: call('kthLargestMagnitude', T([1, 2], [2]), 3)},
   {name: 'fastMatMul inner mismatch', expr: call('fastMatMul', T(normal(6, 1), [2, 3]), T(normal(8, 2), [4, 2]))},
+  {name: 'extractPatches bad padding', expr: call('extractPatches', T(normal(8, 1), [1, 2, 2, 2]), {kernelSize: [1, 1], padding: 'causal'})},
   {name: 'blockSparseMatMul not packed', expr: call('blockSparseMatMul', T([1, 2], [1, 2]), {shape: [2, 2]})},
 ];
