@@ -79,7 +79,7 @@ patches('convOutputLength gives tf.conv2d output sizes', async () => {
 
 patches('extractPatches refuses bad arguments, naming them', async () => {
   await useBackend('cpu');
-  const x = tf.zeros([1, 4, 4, 2]) as tf.Tensor4D, flat = tf.zeros([4, 4]);
+  const x = tf.zeros([1, 4, 4, 2]) as tf.Tensor4D, flat = tf.zeros([4, 4]), ints = tf.zeros([1, 2, 2, 1], 'int32') as tf.Tensor4D;
   const before = tf.memory().numTensors;
   assert.throws(() => extractPatches(flat as unknown as tf.Tensor4D, {kernelSize: [2, 2]}),
       /'x' passed to 'extractPatches' must be a rank-4 channels-last tensor \[B, H, W, C\], but got shape \[4,4\]/);
@@ -87,8 +87,12 @@ patches('extractPatches refuses bad arguments, naming them', async () => {
   assert.throws(() => extractPatches(x, {kernelSize: [2, 2], strides: [1.5, 1]}), /'strides' passed to 'extractPatches' must be a pair of positive integers/);
   assert.throws(() => extractPatches(x, {kernelSize: [2, 2], padding: 'causal' as 'same'}), /'padding' passed to 'extractPatches' must be one of valid, same, but got causal/);
   assert.throws(() => extractPatches(x, undefined as unknown as {kernelSize: [number, number]}), /'options' passed to 'extractPatches' must be/);
+  assert.throws(() => extractPatches(x, {kernelSize: [9000, 9000], padding: 'same'}),
+      /extractPatches: the 9000x9000 patches of a \[1,4,4,2\] input would hold 2592000000 values, more than the 536870912/);
+  assert.throws(() => extractPatches(ints, {kernelSize: [1, 1]}),
+      /'x' passed to 'extractPatches' must be a float32 tensor, but got a int32 tensor/);
   assert.is(tf.memory().numTensors, before, 'a refused call leaves no tensor');
-  tf.dispose([x, flat]);
+  tf.dispose([x, flat, ints]);
 });
 
 patches.run();

@@ -12,6 +12,9 @@ import {float32Arg} from '../kernels/validate';
 export type PatchPadding = 'valid'|'same';
 export const VALID_PATCH_PADDINGS: PatchPadding[] = ['valid', 'same'];
 
+/** The most values a patch tensor may hold: 2 GiB of float32, half of a 32-bit wasm heap. */
+const MAX_PATCH_VALUES = 2 ** 29;
+
 /** Options of `extractPatches`. */
 export interface PatchOptions {
   /** `[kh, kw]`. */
@@ -52,8 +55,8 @@ export function convOutputLength(size: number, kernel: number, stride: number,
  * const p = extractPatches(x, {kernelSize: [3, 3], padding: 'same'});
  * const y = tf.matMul(p.reshape([-1, 9 * C]), kernel.reshape([9 * C, F]));
  * ```
- * @throws Error if `x` is not a float32 rank-4 tensor, an option is invalid, or the kernel does not fit a
- *   'valid' input.
+ * @throws Error if `x` is not a float32 rank-4 tensor, an option is invalid, the kernel does not fit a
+ *   'valid' input, or the patches would exceed 2^29 values.
  */
 export function extractPatches(x: Tensor4D, options: PatchOptions): Tensor4D {
   if (!(x instanceof Tensor) || x.rank !== 4) {
@@ -74,6 +77,11 @@ export function extractPatches(x: Tensor4D, options: PatchOptions): Tensor4D {
   const rows = convOutputLength(h, kh, sh, padding), cols = convOutputLength(w, kw, sw, padding);
   if (rows.length === 0 || cols.length === 0) {
     throw new Error(`extractPatches: a ${kh}x${kw} kernel does not fit a ${h}x${w} input with 'valid' padding`);
+  }
+  const count = b * rows.length * cols.length * kh * kw * c;
+  if (count > MAX_PATCH_VALUES) {
+    throw new Error(`extractPatches: the ${kh}x${kw} patches of a [${x.shape}] input would hold ${count} values, ` +
+        `more than the ${MAX_PATCH_VALUES} (2 GiB of float32) a wasm heap can address`);
   }
   float32Arg(x, 'x', 'extractPatches');
   const attrs: Im2ColAttrs = {kh, kw, sh, sw, top: rows.before, left: cols.before, oh: rows.length, ow: cols.length};
