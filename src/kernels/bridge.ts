@@ -64,15 +64,15 @@ export function wasmHeapMemory(backend: WasmBackendLike): WebAssembly.Memory {
 }
 
 /** What a wasm backend's heap needs per call, looked up once per backend. */
-interface WasmHeap {memory: WebAssembly.Memory; shared: boolean; kernels: KernelExports|null}
+/** `kernels` is null on a shared heap, which our module cannot import. */
+interface WasmHeap {memory: WebAssembly.Memory; kernels: KernelExports|null}
 const heaps = new WeakMap<WasmBackendLike, WasmHeap>();
 
 function heapOf(backend: WasmBackendLike): WasmHeap {
   let heap = heaps.get(backend);
   if (!heap) {
     const memory = wasmHeapMemory(backend);
-    const shared = isShared(memory);
-    heap = {memory, shared, kernels: shared ? null : kernelsOn(memory)};
+    heap = {memory, kernels: isShared(memory) ? null : kernelsOn(memory)};
     heaps.set(backend, heap);
   }
   return heap;

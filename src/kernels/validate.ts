@@ -39,9 +39,13 @@ export function checkPositiveInt(value: unknown, arg: string, op: string): asser
 }
 
 /** Checks a `[height, width]` block size of positive integers and returns it as a pair. */
+/** Whether `v` is a pair of positive integers (a block, kernel or stride size). */
+export function isPositiveIntPair(v: unknown): v is [number, number] {
+  return Array.isArray(v) && v.length === 2 && v.every(x => typeof x === 'number' && Number.isInteger(x) && x >= 1);
+}
+
 export function blockSizeArg(blockSize: unknown, op: string, arg = 'blockSize'): [number, number] {
-  if (!Array.isArray(blockSize) || blockSize.length !== 2 ||
-      !blockSize.every(v => typeof v === 'number' && Number.isInteger(v) && v >= 1)) {
+  if (!isPositiveIntPair(blockSize)) {
     throw new Error(`Argument '${arg}' passed to '${op}' must be a pair of positive integers ` +
         `[height, width], but got ${JSON.stringify(blockSize)}`);
   }

@@ -255,7 +255,8 @@ function convertMatrixLayer(layer: Layer, conv: Conversion): Layer {
   const {stored, entry} = decision;
   const config = layer.getConfig();
   const w = conv.kernels.get(layer)!;
-  const kernelBlockSize: [number, number] = [1, chooseKernelBlockWidth(w, stored.shape, stored.dtype, rowsPerExample(layer))];
+  const rows = rowsPerExample(layer);
+  const kernelBlockSize: [number, number] = [1, chooseKernelBlockWidth(w, stored.shape, stored.dtype, rows)];
   const args: SparseDenseArgs = {
     name: layer.name, batchInputShape: config.batchInputShape as number[]|undefined,
     dtype: config.dtype as 'float32'|undefined, trainable: false,
@@ -278,7 +279,7 @@ function convertMatrixLayer(layer: Layer, conv: Conversion): Layer {
   conv.pending.push({layer: sparse, values, made});
   const report = {...entry, kernelBlockSize};
   conv.report.push(report);
-  conv.converted.set(report, {layer: sparse, rowsPerExample: rowsPerExample(layer)});
+  conv.converted.set(report, {layer: sparse, rowsPerExample: rows});
   return sparse;
 }
 

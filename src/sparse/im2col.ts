@@ -6,7 +6,7 @@
  */
 import {engine, Tensor, Tensor4D} from '@tensorflow/tfjs-core';
 import {IM2COL, Im2ColAttrs} from '../kernels/im2col';
-import {float32Arg} from '../kernels/validate';
+import {float32Arg, isPositiveIntPair} from '../kernels/validate';
 
 /** Padding modes of `extractPatches` (Keras's names). */
 export type PatchPadding = 'valid'|'same';
@@ -26,7 +26,7 @@ export interface PatchOptions {
 }
 
 function positivePair(v: unknown, name: string): [number, number] {
-  if (!Array.isArray(v) || v.length !== 2 || !v.every(x => Number.isInteger(x) && x >= 1)) {
+  if (!isPositiveIntPair(v)) {
     throw new Error(`Argument '${name}' passed to 'extractPatches' must be a pair of positive integers, but got ${JSON.stringify(v)}`);
   }
   return [v[0], v[1]];

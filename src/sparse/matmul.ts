@@ -116,12 +116,13 @@ function sparseLimit(rows: number, packed: BlockSparseMatrix): number {
 }
 
 /**
- * The dense fallback. On `wasm` it is `tf.matMul` on the kept dense weight: XNNPACK beat our dense
+ * The dispatcher's kernel for `rows` rows, without `planBlockSparseMatMul`'s checks and reason: for
+ * per-call use (`SparseConv2D`). The dense fallback: on `wasm` it is `tf.matMul` on the kept dense weight: XNNPACK beat our dense
  * 4x8 GEMM and row GEMV there (`bench/spmm.ts --dense`: 0.67-0.98x of tf.matMul), so our dense
  * kernels would only lose. On other backends (the `cpu` backend's matMul is plain JavaScript) our
  * dense SIMD kernels run.
  */
-function chooseKernel(rows: number, packed: BlockSparseMatrix, backend: string): BlockSparseKernel {
+export function chooseKernel(rows: number, packed: BlockSparseMatrix, backend: string = getBackend()): BlockSparseKernel {
   if (1 - packed.sparsity <= sparseLimit(rows, packed)) return 'sparse';
   return backend === 'wasm' ? 'tfMatMul' : 'dense';
 }
@@ -222,7 +223,7 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
     }
     let x2 = $x as Tensor2D;
     if ($x.rank !== 2) made.push(x2 = reshape($x, [-1, K]));
-    const kernel = options.kernel ?? chooseKernel(x2.shape[0], packed, getBackend());
+    const kernel = options.kernel ?? chooseKernel(x2.shape[0], packed);
     const relu = activation === 'relu';
     let y: Tensor;
     if (kernel === 'tfMatMul') {

@@ -9,9 +9,10 @@ import {cast, fused, keep, reshape, serialization, stridedSlice, Tensor, Tensor1
 import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 // The matmul kernels must be registered wherever a saved sparse model is loaded.
 import '../kernels/register';
+import {isPositiveIntPair} from '../kernels/validate';
 import {BlockSparseMatrix, INT8_MAX_K, packBlockSparse} from './format';
 import {convOutputLength, extractPatches, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
-import {blockSparseMatMul, planBlockSparseMatMul} from './matmul';
+import {blockSparseMatMul, chooseKernel} from './matmul';
 import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, StoredDtype,
   VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
 
@@ -67,7 +68,7 @@ export class SparseDense extends layers.Layer {
   readonly useBias: boolean;
   readonly layout: StorageLayout;
   readonly kernelBlockSize: [number, number];
-  protected readonly activationLayer: Layer|null;
+  private readonly activationLayer: Layer|null;
   private positions: LayerVariable|null = null;
   private values: LayerVariable|null = null;
   private scales: LayerVariable|null = null;
@@ -85,10 +86,8 @@ export class SparseDense extends layers.Layer {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(`${field} must be an integer >= ${min}, but got ${String(v)}`);
     }
     const pair = (v: unknown, field: string, maxH: number, maxW: number): [number, number] => {
-      if (!Array.isArray(v) || v.length !== 2 || !v.every(x => Number.isInteger(x) && x >= 1) || v[0] > maxH || v[1] > maxW) {
-        fail(`${field} must be [height, width] of positive integers fitting in [${maxH}, ${maxW}], but got ${JSON.stringify(v)}`);
-      }
-      return [(v as number[])[0], (v as number[])[1]];
+      if (isPositiveIntPair(v) && v[0] <= maxH && v[1] <= maxW) return [v[0], v[1]];
+      return fail(`${field} must be [height, width] of positive integers fitting in [${maxH}, ${maxW}], but got ${JSON.stringify(v)}`);
     };
     const [K, N] = [args.inputDim, args.units];
     const blockSize = pair(args.blockSize, 'blockSize', K, N);
@@ -254,13 +253,19 @@ export class SparseDense extends layers.Layer {
     return this.bias ? this.bias.read() as Tensor1D : undefined;
   }
 
+  /** The activation fused into the matmul or convolution: relu, else none. */
+  protected get fusedActivation(): 'relu'|'linear' {
+    return this.activation === 'relu' ? 'relu' : 'linear';
+  }
+
+  /** The activations that are not fused, applied as tfjs's own Activation layer would. */
+  protected activate(y: Tensor): Tensor {
+    return this.activationLayer ? this.activationLayer.apply(y) as Tensor : y;
+  }
+
   /** activation(x · W + b) along the last axis of `x`. */
   protected applyKernel(x: Tensor): Tensor {
-    const y = blockSparseMatMul(x, this.packedKernel(), {
-      bias: this.biasValue(),
-      activation: this.activation === 'relu' ? 'relu' : 'linear',
-    });
-    return this.activationLayer ? this.activationLayer.apply(y) as Tensor : y;
+    return this.activate(blockSparseMatMul(x, this.packedKernel(), {bias: this.biasValue(), activation: this.fusedActivation}));
   }
 
   protected override disposeWeights(): number {
@@ -332,7 +337,7 @@ export class SparseConv2D extends SparseDense {
   constructor(args: SparseConv2DArgs) {
     super(args);
     const pair = (v: unknown, name: string): [number, number] => {
-      if (!Array.isArray(v) || v.length !== 2 || !v.every(x => Number.isInteger(x) && x >= 1)) {
+      if (!isPositiveIntPair(v)) {
         throw this.configError(`${name} must be a pair of positive integers, but got ${JSON.stringify(v)}`);
       }
       return [v[0], v[1]];
@@ -423,16 +428,14 @@ export class SparseConv2D extends SparseDense {
     const rows = b * convOutputLength(h, kh, this.strides[0], this.padding).length *
         convOutputLength(w, kw, this.strides[1], this.padding).length;
     const sparse = this.inputDim >= MIN_PATCH_K && (this.layout.dtype !== 'int8' || rows <= MAX_INT8_PATCH_ROWS) &&
-        planBlockSparseMatMul([rows, this.inputDim], packed).kernel === 'sparse';
+        chooseKernel(rows, packed) === 'sparse';
     if (sparse) {
       return this.applyKernel(extractPatches(x, {kernelSize: this.kernelSize, strides: this.strides, padding: this.padding}));
     }
-    const y = fused.conv2d({
+    return this.activate(fused.conv2d({
       x, filter: reshape(packed.denseWeight(), [kh, kw, this.inputChannels, this.units]) as Tensor4D,
-      strides: this.strides, pad: this.padding, bias: this.biasValue(),
-      activation: this.activation === 'relu' ? 'relu' : 'linear',
-    });
-    return this.activationLayer ? this.activationLayer.apply(y) as Tensor : y;
+      strides: this.strides, pad: this.padding, bias: this.biasValue(), activation: this.fusedActivation,
+    }));
   }
 
   override getConfig(): serialization.ConfigDict {
