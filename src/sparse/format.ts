@@ -18,6 +18,7 @@
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
 import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tidy} from '@tensorflow/tfjs-core';
+import {checkOutputBytes} from '../kernels/heap_limit';
 import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
 import {blockSizeArg, checkRank, checkSameShape, float32Arg} from '../kernels/validate';
 
@@ -406,6 +407,7 @@ export function unpackBlockSparse(packed: BlockSparseMatrix): Tensor2D {
     throw new Error(`Argument 'packed' passed to 'unpackBlockSparse' must be a BlockSparseMatrix, but got ${typeof packed}`);
   }
   packed.checkLive('unpackBlockSparse');
+  checkOutputBytes(packed.shape, 'unpackBlockSparse', `the shape of 'packed'`);
   const {colPtr, rowOffsets, values, scales} = packed.tensors;
   const [k, n] = packed.shape;
   const attrs = {k, n, bw: packed.blockSize[1]};
