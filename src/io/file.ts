@@ -8,10 +8,11 @@
  * length and CRC-32C, by one rename; only then are the previous weights removed. A crash leaves the
  * previous model.json with its own weights, or the new one with its own; a reader sees one or the other.
  *
- * Loads trust nothing in model.json: the manifest is checked field by field, weight paths must stay
- * inside the model's folder (no `..`, no absolute paths, no symlinks out of it), only regular files are
- * opened, each file's size is compared with the manifest before it is read, and recorded checksums must
- * match.
+ * Loads trust nothing in model.json: every layer config is constructed (not built) first, so a bad one
+ * is refused before tfjs-layers allocates any layer's weights; the manifest is checked field by field,
+ * weight paths must stay inside the model's folder (no `..`, no absolute paths, no symlinks out of it),
+ * only regular files are opened, each file's size is compared with the manifest before it is read, and
+ * recorded checksums must match. So a failed load leaks no tensor.
  *
  * Importing this module registers save and load routers for `file://` URLs in Node.js, so
  * `model.save('file:///tmp/model')` and `tf.loadLayersModel('file:///tmp/model/model.json')` work. It
@@ -19,6 +20,7 @@
  * browser bundle can include it.
  */
 import {findBackendFactory, io} from '@tensorflow/tfjs-core';
+import {checkLayerConfigs} from '../model/check_configs';
 import {crc32c} from '../util/crc32c';
 import {kerasCompatibleTopology} from '../wrapper';
 import {checkManifest, CheckedGroup, ChecksummedGroup} from './manifest';
@@ -350,6 +352,8 @@ async function artifactsOf(fs: Fs, path: Path, file: string, text: string): Prom
       (modelJSON.modelTopology == null && modelJSON.weightsManifest == null)) {
     throw new Error(`fileSystem.load: '${file}' contains neither a model topology nor a weights manifest`);
   }
+  // Before any weights file is read: a bad layer config is refused before tfjs-layers builds any layer.
+  checkLayerConfigs(modelJSON.modelTopology);
   return io.getModelArtifactsForJSON(modelJSON, async manifest => {
     const groups = checkManifest(manifest, file);
     const dir = path.dirname(file);
