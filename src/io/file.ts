@@ -282,9 +282,9 @@ async function removeUnreferenced(fs: Fs, path: Path, dir: string, previous: str
 // --- loading ---------------------------------------------------------------------------------------
 
 /** Flags that never block: opening a FIFO for reading would wait for a writer forever. */
-async function readOnlyFlags(): Promise<number> {
+async function readOnlyFlags(noFollow: boolean): Promise<number> {
   const {constants} = await import('node:fs');
-  return constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+  return constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (noFollow ? constants.O_NOFOLLOW ?? 0 : 0);
 }
 
 /** What a file is, for messages about files that are not regular. */
@@ -293,10 +293,13 @@ function kindOf(info: import('node:fs').Stats): string {
       info.isBlockDevice() ? 'a block device' : info.isSocket() ? 'a socket' : 'not a regular file';
 }
 
-/** Opens `file` read-only without blocking; `notRegular(kind)` is thrown unless it is a regular file. */
-async function openRegularFile(fs: Fs, file: string, notRegular: (kind: string) => Error):
+/**
+ * Opens `file` read-only without blocking (and, with `noFollow`, refusing a symlink in its last
+ * component); `notRegular(kind)` is thrown unless it is a regular file.
+ */
+async function openRegularFile(fs: Fs, file: string, notRegular: (kind: string) => Error, noFollow = false):
     Promise<{handle: import('node:fs/promises').FileHandle; size: number}> {
-  const handle = await fs.open(file, await readOnlyFlags());
+  const handle = await fs.open(file, await readOnlyFlags(noFollow));
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw notRegular(kindOf(info));
@@ -364,6 +367,11 @@ async function artifactsOf(fs: Fs, path: Path, file: string, text: string): Prom
   });
 }
 
+function missingWeights(path: Path, file: string, dir: string, p: string, field: string): StaleWeightsError {
+  return new StaleWeightsError(`fileSystem.load: the weights file '${path.join(dir, p)}' listed in '${file}' ` +
+      `(${field}) is missing`);
+}
+
 /**
  * The real path of weights path `p` (manifest field `field`), which must be relative, free of `..` and,
  * symlinks resolved, inside `realDir`.
@@ -378,10 +386,7 @@ async function confinedPath(fs: Fs, path: Path, file: string, dir: string, realD
   try {
     real = await fs.realpath(path.join(dir, p));
   } catch (e) {
-    if (errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR') {
-      throw new StaleWeightsError(`fileSystem.load: the weights file '${path.join(dir, p)}' listed in '${file}' ` +
-          `(${field}) is missing`);
-    }
+    if (errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR') throw missingWeights(path, file, dir, p, field);
     throw e;
   }
   if (!real.startsWith(realDir + path.sep)) throw refuse(`a link to '${real}', outside '${realDir}'`);
@@ -399,8 +404,12 @@ async function readGroup(fs: Fs, path: Path, file: string, dir: string, realDir:
   try {
     for (const [i, p] of group.paths.entries()) {
       const real = await confinedPath(fs, path, file, dir, realDir, p, field(i));
+      // `real` has no symlink left: one that appears now is refused (ELOOP), and a file removed since
+      // (a concurrent save cleaning up) is missing, which makes load() read model.json again.
       opened.push(await openRegularFile(fs, real, kind => new Error(`fileSystem.load: ${field(i)} of '${file}' ` +
-          `names '${p}', which is ${kind}, not a weights file`)));
+          `names '${p}', which is ${kind}, not a weights file`), true).catch((e: unknown) => {
+        throw errorCode(e) === 'ENOENT' ? missingWeights(path, file, dir, p, field(i)) : e;
+      }));
     }
     for (const [i, {size}] of opened.entries()) {
       if (group.byteLengths && size !== group.byteLengths[i]) {

@@ -108,15 +108,14 @@ function heapOf(backend: WasmBackendLike): WasmHeap {
 function makeHeapOutput(backend: WasmBackendLike, memory: WebAssembly.Memory, shape: number[],
                         dtype: 'float32'|'int32', kernelName: string): {info: TensorInfo; ptr: number} {
   const bytes = util.sizeFromShape(shape) * BYTES[dtype];
-  const fail = () => heapError(kernelName, `an output of shape [${shape}]`, bytes, WASM_HEAP, memory.buffer.byteLength);
-  if (!(bytes <= MAX_HEAP_BYTES)) throw fail();
-  const info = backend.makeOutput(shape, dtype);
-  const ptr = backend.dataIdMap.get(info.dataId)!.memoryOffset >>> 0;
-  if (bytes > 0 && (ptr === 0 || ptr + bytes > memory.buffer.byteLength)) {
+  let info: TensorInfo|undefined, ptr = 0;
+  if (bytes <= MAX_HEAP_BYTES) {
+    info = backend.makeOutput(shape, dtype);
+    ptr = backend.dataIdMap.get(info.dataId)!.memoryOffset >>> 0;
+    if (bytes === 0 || (ptr !== 0 && ptr + bytes <= memory.buffer.byteLength)) return {info, ptr};
     backend.disposeData(info.dataId, true);
-    throw fail();
   }
-  return {info, ptr};
+  throw heapError(kernelName, `an output of shape [${shape}]`, bytes, WASM_HEAP, memory.buffer.byteLength);
 }
 
 /**
