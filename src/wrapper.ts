@@ -220,19 +220,20 @@ export class PruneLowMagnitude extends layers.Layer {
    * the step. Inner weights are named in the inner layer's own scope (`dense/kernel`).
    */
   override build(inputShape: Shape): void {
-    if (!this.layer.built) {
+    const buildsInner = !this.layer.built;
+    if (buildsInner) {
       this.layer.build(inputShape);
       this.layer.built = true;
       this.rescopeInnerWeights();
     }
     const weights = getPrunableWeights(this.layer);
-    if (this.sparsityMByN != null) {
-      for (const w of weights) {
-        if (w.shape.length !== 2 && w.shape.length !== 4) {
-          throw new Error(`weight tensor with shape: [${w.shape}] is not supported. sparsityMByN needs rank-2 ` +
-              `or rank-4 weights (layer ${this.layer.name}, weight ${w.originalName}).`);
-        }
-      }
+    const unsupported = this.sparsityMByN == null ? undefined : weights.find(w => w.shape.length !== 2 && w.shape.length !== 4);
+    if (unsupported) {
+      // Refused before the masks are made; the inner weights this build made are freed, so a failed
+      // build (or load) leaks nothing.
+      if (buildsInner) for (const w of this.layer.weights) w.dispose();
+      throw new Error(`weight tensor with shape: [${unsupported.shape}] is not supported. sparsityMByN needs rank-2 ` +
+          `or rank-4 weights (layer ${this.layer.name}, weight ${unsupported.originalName}).`);
     }
     // Keras numbers repeated names: mask, mask_1, ... (tfjs rejects duplicates within a layer).
     const suffix = (i: number) => (i === 0 ? '' : `_${i}`);

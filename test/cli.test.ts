@@ -141,7 +141,8 @@ commands('convert writes a smaller sparse model with a per-layer report', async 
   const r = await run(['convert', join(dir, 'p90', 'model.json'), '--dtype', 'int8', '--out', join(dir, 'sparse')]);
   assert.is(r.code, 0, r.err);
   assert.ok(existsSync(join(dir, 'sparse', 'model.json')));
-  const bytes = (p: string) => readFileSync(join(dir, p, 'weights.bin')).length;
+  const bytes = (p: string) => readFileSync(join(dir, p,
+      JSON.parse(readFileSync(join(dir, p, 'model.json'), 'utf8')).weightsManifest[0].paths[0])).length;
   assert.ok(bytes('sparse') * 4 < bytes('p90'), `int8 sparse ${bytes('sparse')} vs dense ${bytes('p90')}`);
   const bad = await run(['convert', join(dir, 'p90', 'model.json'), '--dtype', 'float16', '--out', join(dir, 'y')]);
   assert.is(bad.code, 2);

@@ -468,12 +468,15 @@ async function corruptible(dtype: 'float32'|'int8') {
     }
     throw new Error(`no weight ${weight}`);
   };
-  const withWord = (weight: string, index: number, value: number, type: 'int32'|'float32' = 'int32') => {
+  /** One word changed; without `checksums` in the configs (as saved before them), so the structural checks answer. */
+  const withWord = (weight: string, index: number, value: number, type: 'int32'|'float32' = 'int32', checksums = false) => {
     const data = (artifacts.weightData as ArrayBuffer).slice(0);
     const view = new DataView(data, offsetOf(weight) + 4 * index, 4);
     if (type === 'int32') view.setInt32(0, value, true);
     else view.setFloat32(0, value, true);
-    return {...artifacts, weightData: data};
+    const topology = structuredClone(artifacts.modelTopology) as {config: {layers: Array<{config: Record<string, unknown>}>}};
+    if (!checksums) for (const layer of topology.config.layers) delete layer.config.checksums;
+    return {...artifacts, modelTopology: topology, weightData: data};
   };
   const withConfig = (edit: (config: Record<string, unknown>) => void) => {
     const topology = structuredClone(artifacts.modelTopology) as {config: {layers: Array<{config: Record<string, unknown>}>}};
@@ -501,10 +504,12 @@ io('corrupt sparse artifacts are refused at load, naming the layer and the probl
      /SparseDense 'd1': weight 'positions' is corrupt: (the positions have stray bits|the Rice-coded positions end|stored block \d+ has index \d+, outside)/],
     ['positions all ones', f32.withWord('d1/positions', 0, -1),
      /SparseDense 'd1': weight 'positions' is corrupt/],
+    ['positions all ones, checksums recorded', f32.withWord('d1/positions', 0, -1, 'int32', true),
+     /SparseDense 'd1': weight 'positions' fails its CRC-32C check \(the config records \d+, its bytes give \d+\)/],
     ['config counts one block fewer (bitmap/value count mismatch)', f32.withConfig(c => { c.nonzero_blocks = (c.nonzero_blocks as number) - 1; }),
-     /SparseDense 'd1': weight 'positions' is corrupt: .*(config says|stray bits)/],
+     /SparseDense 'd1': (weight 'positions' is corrupt: .*(config says|stray bits)|invalid config: storedValues \d+ cannot fill \d+ blocks)/],
     ['config value count disagrees with the stored values', f32.withConfig(c => { c.stored_values = (c.stored_values as number) + 1; }),
-     /SparseDense 'd1': weight 'positions' is corrupt: the stored blocks hold \d+ entries, but the config says \d+ values/],
+     /SparseDense 'd1': (weight 'positions' is corrupt: the stored blocks hold \d+ entries, but the config says \d+ values|invalid config: storedValues \d+ cannot fill \d+ blocks)/],
     ['config with more blocks than the kernel has', f32.withConfig(c => { c.nonzero_blocks = 1e6; }),
      /SparseDense 'd1': invalid config: nonzeroBlocks 1000000 exceeds the 960 blocks/],
     ['config with a bad dtype', f32.withConfig(c => { c.value_dtype = 'int4'; }),

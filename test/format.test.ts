@@ -1,7 +1,8 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
-import {BlockSparseArrays, BlockSparseMatrix, packBlockSparse, unpackBlockSparse, validateBlockSparseArrays} from '../src/index';
+import {BlockSparseArrays, blockSparseMatMul, BlockSparseMatrix, packBlockSparse, unpackBlockSparse, validateBlockSparseArrays}
+  from '../src/index';
 import {assertBitsEqual, BACKENDS, noLeak, normal, rng, useBackend} from './helpers';
 
 const BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 8], [1, 16], [2, 2], [4, 4], [3, 5]];
@@ -221,6 +222,31 @@ arraysSuite('fromArrays refuses broken blocks and bad int8 parts', () => {
   const f32 = sample('float32');
   f32.values = new Int8Array(f32.values.length);
   assert.throws(() => BlockSparseMatrix.fromArrays(f32), /values must be a Float32Array/);
+});
+
+arraysSuite('a BlockSparseMatrix is frozen: shape, block size and tensors cannot change under the kernels', async () => {
+  for (const backend of BACKENDS) {
+    await useBackend(backend);
+    const packed = BlockSparseMatrix.fromArrays(sample('int8'));
+    const x = tf.ones([2, 9]);
+    const before = blockSparseMatMul(x, packed, {kernel: 'sparse'});
+    const mutations: Array<[string, () => void]> = [
+      ['shape[1]', () => { packed.shape[1] = 1 << 20; }],
+      ['shape', () => { (packed as {shape: number[]}).shape = [9, 1 << 20]; }],
+      ['blockSize[1]', () => { packed.blockSize[1] = 1 << 20; }],
+      ['tensors.values', () => { (packed.tensors as {values: tf.Tensor}).values = tf.zeros([1]); }],
+      ['tensors', () => { (packed as {tensors: unknown}).tensors = {}; }],
+      ['strips', () => { (packed as {strips: number}).strips = 1 << 20; }],
+    ];
+    for (const [what, mutate] of mutations) assert.throws(mutate, TypeError, `${backend}: ${what} changed`);
+    const after = blockSparseMatMul(x, packed, {kernel: 'sparse'});
+    assertBitsEqual(after.dataSync() as Float32Array, before.dataSync() as Float32Array, `${backend}: product after the attempts`);
+    // A kernel input disposed behind the matrix's back is refused by tfjs, not read.
+    packed.tensors.values.dispose();
+    assert.throws(() => blockSparseMatMul(x, packed, {kernel: 'sparse'}), /'blockSparseMatMul' was given a BlockSparseMatrix whose tensor 'values' was disposed on its own/);
+    tf.dispose([x, before, after]);
+    packed.dispose();
+  }
 });
 
 arraysSuite.run();

@@ -1,15 +1,18 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {request} from 'node:http';
+import {connect} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {serveStatic, StaticServer} from '../src/cli/serve';
 
-/** A raw GET (or other method) of `path`, not normalised the way fetch normalises URLs. */
-function get(server: StaticServer, path: string, method = 'GET'): Promise<{status: number; headers: Record<string, unknown>; body: string}> {
+/** A raw GET (or other method) of `path`, not normalised the way fetch normalises URLs; `host` sets the Host header. */
+function get(server: StaticServer, path: string, method = 'GET', host?: string):
+    Promise<{status: number; headers: Record<string, unknown>; body: string}> {
   return new Promise((ok, fail) => {
-    const req = request({host: '127.0.0.1', port: server.port, path, method}, (res) => {
+    const headers = host === undefined ? {} : {host};
+    const req = request({host: '127.0.0.1', port: server.port, path, method, headers}, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (c) => { body += c; }).on('end', () => ok({status: res.statusCode!, headers: res.headers, body}));
     });
@@ -84,6 +87,54 @@ serve('serveStatic rejects empty mounts and prefixes without slashes', async () 
       (e: Error) => assert.match(e.message, /Argument 'mounts' passed to 'serveStatic' must map at least one URL prefix/));
   await serveStatic({mounts: {dist: root}}).then(() => assert.unreachable('accepted "dist"'),
       (e: Error) => assert.match(e.message, /must have URL prefixes that start and end with '\/', but got "dist"/));
+});
+
+serve('serveStatic refuses symlinks out of its folders (files and folders) and follows those that stay inside', async () => {
+  const outside = join(root, '..', 'outside');
+  mkdirSync(outside, {recursive: true});
+  writeFileSync(join(outside, 'passwd'), 'root:x:0:0');
+  const site = join(root, '..', 'linked');
+  mkdirSync(site, {recursive: true});
+  writeFileSync(join(site, 'real.txt'), 'inside');
+  symlinkSync(secret, join(site, 'secret.txt'));
+  symlinkSync(outside, join(site, 'link'));
+  symlinkSync(join(site, 'real.txt'), join(site, 'alias.txt'));
+  // The mount itself may be a symlink: its real folder is what it serves.
+  symlinkSync(site, join(root, '..', 'site-link'));
+  const server = await serveStatic({mounts: {'/models/': join(root, '..', 'site-link')}});
+  try {
+    assert.is((await get(server, '/models/real.txt')).body, 'inside');
+    assert.is((await get(server, '/models/alias.txt')).body, 'inside');
+    assert.is((await get(server, '/models/secret.txt')).status, 404);
+    assert.is((await get(server, '/models/link/passwd')).status, 404);
+    assert.is((await get(server, '/models/link/')).status, 404);
+  } finally {
+    await server.close();
+  }
+});
+
+serve('serveStatic answers only Host headers naming a loopback address with its port (no DNS rebinding)', async () => {
+  const server = await serveStatic({mounts: {'/': root}});
+  try {
+    for (const host of [`127.0.0.1:${server.port}`, `localhost:${server.port}`, `LOCALHOST:${server.port}`, `[::1]:${server.port}`]) {
+      assert.is((await get(server, '/index.html', 'GET', host)).status, 200, host);
+    }
+    for (const host of [`evil.example:${server.port}`, 'evil.example', `127.0.0.1:${server.port + 1}`, '127.0.0.1',
+      `localhost.evil.example:${server.port}`, `127.0.0.1.nip.io:${server.port}`, `[::2]:${server.port}`]) {
+      const res = await get(server, '/index.html', 'GET', host);
+      assert.is(res.status, 403, JSON.stringify(host));
+      assert.match(res.body, /^forbidden: this server answers only http:\/\/127\.0\.0\.1:\d+\/ and http:\/\/localhost:\d+\//);
+    }
+    // HTTP/1.0 without a Host header.
+    const raw = await new Promise<string>((ok, fail) => {
+      let text = '';
+      const socket = connect(server.port, '127.0.0.1', () => socket.end('GET /index.html HTTP/1.0\r\n\r\n'));
+      socket.setEncoding('utf8').on('data', c => { text += c; }).on('end', () => ok(text)).on('error', fail);
+    });
+    assert.match(raw, /^HTTP\/1\.[01] 403 /);
+  } finally {
+    await server.close();
+  }
 });
 
 serve.run();

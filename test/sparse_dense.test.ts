@@ -2,7 +2,8 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {planBlockSparseMatMul} from '../src/index';
+import {planBlockSparseMatMul, toSparse} from '../src/index';
+import {crc32c} from '../src/util/crc32c';
 import {SparseConv2D, SparseDense, SparseDenseArgs} from '../src/sparse/sparse_dense';
 import {encodeWeight, int8ToWords, StoredDtype} from '../src/sparse/storage';
 import {BACKENDS, blockSparseWeight, int8Bound, normal, useBackend} from './helpers';
@@ -275,11 +276,200 @@ config('bad configs are refused naming the field', () => {
     [{riceParameter: 31, positionCoding: 'rice'}, /riceParameter must be at most 30/],
     [{valueDtype: 'int8', inputDim: 200000}, /int8 kernels need inputDim <= 133144/],
     [{activation: 'wiggle'}, /SparseDense 'l': invalid config: activation: .*wiggle/],
+    [{storedValues: 9}, /storedValues 9 cannot fill 2 blocks of 1x4 \(between 2 and 8\)/],
+    [{storedValues: 1}, /storedValues 1 cannot fill 2 blocks of 1x4/],
+    [{positionCoding: 'rice', riceParameter: 30, positionWords: 1}, /positionWords 1 cannot hold the Rice codes of 2 blocks \(between 2 and the bitmap's 1 words\)/],
+    [{unitz: 8} as Partial<SparseDenseArgs>, /SparseDense 'l': invalid config: unknown field 'unitz'; the fields are name, /],
+    [{checksumz: {positions: 1}} as Partial<SparseDenseArgs>, /unknown field 'checksumz'/],
+    [{checksums: {positions: 1} as never}, /checksums must be \{positions, values, bias\} of CRC-32C values \(uint32\), but got \{"positions":1\}/],
+    [{checksums: {positions: 1, values: 2, bias: -3}}, /checksums must be \{positions, values, bias\}/],
+    [{checksums: {positions: 1, values: 2, bias: 3, scales: 4}}, /checksums must be \{positions, values, bias\}/],
   ];
   for (const [change, pattern] of cases) assert.throws(() => new SparseDense({...GOOD, ...change}), pattern);
 });
 
+config('oversized configs are refused in the constructor, before build allocates anything', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  // The issue's case: units 1e9 took 13 s and 4 GB before it was refused.
+  for (const [change, pattern] of [
+    [{units: 1e9, inputDim: 784, blockSize: [1, 1], nonzeroBlocks: 1, storedValues: 1, positionWords: Math.ceil(784e9 / 32)},
+     /a \[784, 1000000000\] kernel needs \d+ bytes on the heap \(its weights and the decoded kernel\), more than a wasm32 heap holds/],
+    [{units: 1e9, inputDim: 1, blockSize: [1, 1], nonzeroBlocks: 1, storedValues: 1, positionWords: Math.ceil(1e9 / 32)},
+     /a \[1, 1000000000\] kernel needs \d+ bytes on the heap/],
+    [{units: 2 ** 20, inputDim: 1, blockSize: [1, 1], nonzeroBlocks: 10, storedValues: 2 ** 20, positionWords: 2 ** 15},
+     /storedValues 1048576 cannot fill 10 blocks of 1x1/],
+  ] as Array<[Partial<SparseDenseArgs>, RegExp]>) {
+    assert.throws(() => new SparseDense({...GOOD, ...change}), pattern);
+  }
+  assert.is(tf.memory().numTensors, before, 'nothing allocated');
+});
+
+config('a model whose later SparseDense config is bad loads nothing and leaks nothing (functional model)', async () => {
+  await useBackend('wasm');
+  const input = tfl.input({shape: [6]});
+  const a = tfl.layers.dense({units: 6, name: 'a'}).apply(input) as tfl.SymbolicTensor;
+  const b = tfl.layers.dense({units: 6, name: 'b'}).apply(a) as tfl.SymbolicTensor;
+  const dense = tfl.model({inputs: input, outputs: b});
+  for (const layer of dense.layers.slice(1)) {
+    const [k, bias] = layer.getWeights();
+    layer.setWeights([tf.mul(k, tf.cast(tf.greater(tf.abs(k), 0.4), 'float32')), bias]);
+  }
+  const {model} = await toSparse(dense, {minSparsity: 0.1});
+  const artifacts = await saved(model);
+  const topology = artifacts.modelTopology as {config: {layers: Array<{class_name: string; config: Record<string, unknown>}>}};
+  const last = topology.config.layers[topology.config.layers.length - 1];
+  assert.is(last.class_name, 'SparseDense');
+  last.config.stored_values = 1e9;
+  const before = tf.memory().numTensors;
+  await tfl.loadLayersModel(tf.io.fromMemory(artifacts)).then(() => assert.unreachable('loaded'),
+      (e: Error) => assert.match(e.message, /SparseDense 'b': invalid config: storedValues 1000000000/));
+  assert.is(tf.memory().numTensors, before, 'leaked tensors');
+  tf.dispose([model, dense].flatMap(m => m.getWeights()));
+});
+
 config.run();
+
+// ---
+
+const integrity = suite('SparseDense integrity');
+
+/** Artifacts saved to memory. */
+async function saved(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let out: tf.io.ModelArtifacts|undefined;
+  await model.save(tf.io.withSaveHandler(async a => {
+    out = a;
+    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+  }));
+  return out!;
+}
+
+/** A dense model 'f' (24 -> 16, unstructured 80 %) -> 'q' (16 -> 12, 1x4 blocks, 50 %), made sparse as `dtype`. */
+async function sparseModel(dtype: StoredDtype): Promise<tfl.LayersModel> {
+  const dense = tfl.sequential({layers: [tfl.layers.dense({inputShape: [24], units: 16, name: 'f'}),
+    tfl.layers.dense({units: 12, name: 'q'})]});
+  const weights = [tf.tensor2d(blockSparseWeight(24, 16, [1, 1], 0.8, 11), [24, 16]), tf.tensor1d(normal(16, 13)),
+    tf.tensor2d(blockSparseWeight(16, 12, [1, 4], 0.5, 12), [16, 12]), tf.tensor1d(normal(12, 14))];
+  dense.setWeights(weights);
+  tf.dispose(weights);
+  const {model} = await toSparse(dense, {dtype, minSparsity: 0.1});
+  dense.dispose();
+  return model;
+}
+
+/** The weight names of a sparse layer of `dtype`. */
+const storedNames = (dtype: StoredDtype) => dtype === 'int8' ? ['positions', 'values', 'scales', 'bias'] : ['positions', 'values', 'bias'];
+
+/** The byte range of each weight in `artifacts.weightData`. */
+function byteRanges(artifacts: tf.io.ModelArtifacts): Map<string, [number, number]> {
+  const ranges = new Map<string, [number, number]>();
+  let offset = 0;
+  for (const spec of artifacts.weightSpecs!) {
+    const bytes = 4 * spec.shape.reduce((a, b) => a * b, 1);
+    ranges.set(spec.name, [offset, offset + bytes]);
+    offset += bytes;
+  }
+  return ranges;
+}
+
+integrity('getConfig records the CRC-32C of every weight; save and load round-trip it', async () => {
+  await useBackend('wasm');
+  for (const dtype of ['float32', 'int8'] as const) {
+    const model = await sparseModel(dtype);
+    const artifacts = await saved(model);
+    const configs = (artifacts.modelTopology as {config: {layers: Array<{config: Record<string, unknown>}>}}).config.layers.map(l => l.config);
+    const data = new Uint8Array(artifacts.weightData as ArrayBuffer);
+    const ranges = byteRanges(artifacts);
+    for (const layer of ['f', 'q']) {
+      const config = configs.find(c => c.name === layer)!;
+      const expected = Object.fromEntries(storedNames(dtype).map(n => [n, crc32c(data.subarray(...ranges.get(`${layer}/${n}`)!))]));
+      assert.equal(config.checksums, expected, `${dtype} layer ${layer}`);
+    }
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+    assert.equal((loaded.getLayer('q') as SparseDense).getConfig().checksums, configs[1].checksums);
+    const x = tf.tensor2d(normal(3 * 24, 15), [3, 24]);
+    const [ya, yb] = [model.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+    assert.equal(Array.from(yb.dataSync()), Array.from(ya.dataSync()));
+    tf.dispose([x, ya, yb]);
+    model.dispose();
+    loaded.dispose();
+  }
+});
+
+integrity('a config saved before checksums existed still loads (structural checks only)', async () => {
+  await useBackend('wasm');
+  const model = await sparseModel('int8');
+  const artifacts = await saved(model);
+  for (const layer of (artifacts.modelTopology as {config: {layers: Array<{config: Record<string, unknown>}>}}).config.layers) {
+    delete layer.config.checksums;
+  }
+  const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+  const x = tf.tensor2d(normal(2 * 24, 16), [2, 24]);
+  const [ya, yb] = [model.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+  assert.equal(Array.from(yb.dataSync()), Array.from(ya.dataSync()));
+  // Saved again, it records checksums.
+  assert.ok((await saved(loaded)).modelTopology && (loaded.getLayer('f') as SparseDense).getConfig().checksums);
+  tf.dispose([x, ya, yb]);
+  model.dispose();
+  loaded.dispose();
+});
+
+integrity('every single-bit flip of the stored arrays is refused at load, naming the layer and the weight', async () => {
+  await useBackend('wasm');
+  let flips = 0, refused = 0, viaLoads = 0;
+  for (const dtype of ['float32', 'int8'] as const) {
+    const model = await sparseModel(dtype);
+    const artifacts = await saved(model);
+    const configs = new Map(model.layers.map(l => [l.name, l.getConfig()]));
+    model.dispose();
+    const ranges = byteRanges(artifacts);
+    const good = new Uint8Array(artifacts.weightData as ArrayBuffer);
+    for (const layer of ['f', 'q']) {
+      const specs = artifacts.weightSpecs!.filter(s => s.name.startsWith(`${layer}/`));
+      for (const weight of storedNames(dtype)) {
+        const [start, end] = ranges.get(`${layer}/${weight}`)!;
+        for (let bit = start * 8; bit < end * 8; bit++) {
+          const data = good.slice();
+          data[bit >> 3] ^= 1 << (bit & 7);
+          flips++;
+          let message = 'loaded';
+          if (weight === 'positions') {
+            // The coded positions (the issue's 231 of 480 flips that decoded) through tf.loadLayersModel.
+            viaLoads++;
+            try {
+              (await tfl.loadLayersModel(tf.io.fromMemory({...artifacts, weightData: data.buffer}))).dispose();
+            } catch (e) {
+              message = (e as Error).message;
+            }
+          } else {
+            // The other arrays through the layer's own part of a load (fromConfig, build, the same weight
+            // writes), which leaves no half-loaded model behind.
+            const l = SparseDense.fromConfig(SparseDense, structuredClone(configs.get(layer)!)) as SparseDense;
+            l.apply(tfl.input({shape: [l.inputDim]}));
+            const values = specs.map(s => {
+              const bytes = data.slice(...ranges.get(s.name)!).buffer;
+              return s.dtype === 'int32' ? tf.tensor1d(new Int32Array(bytes), 'int32') : tf.tensor1d(new Float32Array(bytes));
+            });
+            try {
+              l.setWeights(values);
+            } catch (e) {
+              message = (e as Error).message;
+            }
+            tf.dispose(values);
+            l.dispose();
+          }
+          if (new RegExp(`^SparseDense '${layer}': weight '${weight}' fails its CRC-32C check`).test(message)) refused++;
+          else assert.unreachable(`${dtype} ${layer}/${weight}, bit ${bit - start * 8}: ${message}`);
+        }
+      }
+    }
+  }
+  assert.is(refused, flips);
+  assert.ok(flips > 4000 && viaLoads > 300, `${flips} flips, ${viaLoads} through loadLayersModel`);
+  console.log(`  bit flips: ${refused} of ${flips} refused (${viaLoads} in coded positions, through tf.loadLayersModel)`);
+});
+
+integrity.run();
 
 // ---
 

@@ -3,9 +3,13 @@
  * ES modules and `.wasm` files (served as `application/wasm`, which streaming compilation needs).
  * Optionally cross-origin isolated (COOP/COEP headers), the condition under which browsers allow
  * SharedArrayBuffer and tfjs-wasm loads its threaded build.
+ *
+ * It serves only what its folders hold: paths are resolved through symlinks (`realpath`) and must stay
+ * inside the real path of their mount, and requests must name the server by a loopback host (or the
+ * address it listens on), so a web page cannot reach it through a DNS name rebound to 127.0.0.1.
  */
 import {createReadStream} from 'node:fs';
-import {stat} from 'node:fs/promises';
+import {realpath, stat} from 'node:fs/promises';
 import {createServer, IncomingMessage, ServerResponse} from 'node:http';
 import {AddressInfo} from 'node:net';
 import {extname, join, resolve, sep} from 'node:path';
@@ -61,14 +65,37 @@ function checkMounts(mounts: Record<string, string>): Array<[string, string]> {
   return entries.map(([p, dir]): [string, string] => [p, resolve(dir)]).sort((a, b) => b[0].length - a[0].length);
 }
 
-/** The file a URL path names, or undefined when no mount holds it (including `..` escapes). */
-function fileFor(mounts: Array<[string, string]>, urlPath: string): string|undefined {
+/** The mounts with their folders' real paths (a mount may itself be a symlink). */
+async function realMounts(mounts: Array<[string, string]>): Promise<Array<[string, string]>> {
+  return Promise.all(mounts.map(async ([p, dir]): Promise<[string, string]> => [p, await realpath(dir).catch(() => dir)]));
+}
+
+/**
+ * The real path of the file a URL path names, or undefined when no mount holds it: `..` escapes and
+ * symlinks leading out of the mount's real folder included.
+ */
+async function fileFor(mounts: Array<[string, string]>, urlPath: string): Promise<string|undefined> {
   for (const [prefix, dir] of mounts) {
     if (!urlPath.startsWith(prefix)) continue;
-    const file = resolve(join(dir, urlPath.slice(prefix.length)));
-    return file === dir || file.startsWith(dir + sep) ? file : undefined;
+    const file = await realpath(resolve(join(dir, urlPath.slice(prefix.length)))).catch(() => undefined);
+    return file !== undefined && (file === dir || file.startsWith(dir + sep)) ? file : undefined;
   }
   return undefined;
+}
+
+/** Host names that always mean this machine. */
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * Whether a request's Host header names this server: a loopback name (or the address it listens on)
+ * with its port. Anything else may be a DNS name rebound to 127.0.0.1 by a web page.
+ */
+function isOwnHost(header: string|undefined, listenHost: string, port: number): boolean {
+  if (header === undefined) return false;
+  const m = /^(\[[^\]]*\]|[^:]+)(?::(\d+))?$/.exec(header.toLowerCase());
+  if (!m) return false;
+  const names = [...LOOPBACK_NAMES, listenHost.includes(':') ? `[${listenHost}]` : listenHost];
+  return names.includes(m[1]) && Number(m[2] ?? 80) === port;
 }
 
 /**
@@ -81,7 +108,9 @@ function fileFor(mounts: Array<[string, string]>, urlPath: string): string|undef
  * ```
  */
 export async function serveStatic(options: ServeOptions): Promise<StaticServer> {
-  const mounts = checkMounts(options.mounts);
+  const mounts = await realMounts(checkMounts(options.mounts));
+  const host = options.host ?? '127.0.0.1';
+  let port = 0;
   const headers: Record<string, string> = {'Cache-Control': 'no-store'};
   if (options.crossOriginIsolated) {
     headers['Cross-Origin-Opener-Policy'] = 'same-origin';
@@ -92,6 +121,9 @@ export async function serveStatic(options: ServeOptions): Promise<StaticServer> 
     res.writeHead(status, {...headers, 'Content-Type': 'text/plain; charset=utf-8'}).end(text);
   };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (!isOwnHost(req.headers.host, host, port)) {
+      return fail(res, 403, `forbidden: this server answers only http://127.0.0.1:${port}/ and http://localhost:${port}/\n`);
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'method not allowed\n');
     let urlPath: string;
     try {
@@ -99,14 +131,14 @@ export async function serveStatic(options: ServeOptions): Promise<StaticServer> 
     } catch {
       return fail(res, 400, 'bad URL\n');
     }
-    let file = fileFor(mounts, urlPath);
+    let file = await fileFor(mounts, urlPath);
     if (!file) return fail(res, 404, `not found: ${urlPath}\n`);
     let info = await stat(file).catch(() => undefined);
     if (info?.isDirectory()) {
-      file = join(file, 'index.html');
-      info = await stat(file).catch(() => undefined);
+      file = await fileFor(mounts, `${urlPath.replace(/\/?$/, '/')}index.html`);
+      info = file === undefined ? undefined : await stat(file).catch(() => undefined);
     }
-    if (!info?.isFile()) return fail(res, 404, `not found: ${urlPath}\n`);
+    if (!file || !info?.isFile()) return fail(res, 404, `not found: ${urlPath}\n`);
     res.writeHead(200, {
       ...headers,
       'Content-Type': MIME[extname(file).toLowerCase()] ?? 'application/octet-stream',
@@ -118,12 +150,11 @@ export async function serveStatic(options: ServeOptions): Promise<StaticServer> 
   const server = createServer((req, res) => {
     handle(req, res).catch(() => (res.headersSent ? res.destroy() : fail(res, 500, 'internal error\n')));
   });
-  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((ok, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => ok());
   });
-  const {port} = server.address() as AddressInfo;
+  port = (server.address() as AddressInfo).port;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
     port,

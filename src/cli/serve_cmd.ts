@@ -2,7 +2,7 @@
  * `tfjs-sparsity serve`: the demo page (browser/demo.html) on localhost, comparing a dense and a
  * sparse MNIST model from `tfjs-sparsity demo`'s output in the browser, on tfjs-wasm.
  */
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {createRequire} from 'node:module';
 import {tmpdir} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
@@ -48,11 +48,18 @@ function packageRoot(): string {
   }
 }
 
-/** The folder holding the installed `@tensorflow/*` packages, wherever npm put them. */
-function tensorflowModules(root: string): string {
+/** The tfjs packages the demo page imports (browser/demo.html's import map). */
+const PAGE_PACKAGES = ['tfjs-core', 'tfjs-layers', 'tfjs-backend-wasm'];
+
+/**
+ * A mount per tfjs package the page imports, at the package's real folder wherever the package manager
+ * put it (pnpm links them from elsewhere: the server refuses symlinks out of a mount).
+ */
+function tensorflowMounts(root: string): Record<string, string> {
   const require = createRequire(join(root, 'package.json'));
   try {
-    return dirname(dirname(require.resolve('@tensorflow/tfjs-core/package.json')));
+    return Object.fromEntries(PAGE_PACKAGES.map(name =>
+      [`/node_modules/@tensorflow/${name}/`, realpathSync(dirname(require.resolve(`@tensorflow/${name}/package.json`)))]));
   } catch {
     throw new UsageError('the demo page needs @tensorflow/tfjs-core, -layers and -backend-wasm installed (npm install)');
   }
@@ -117,7 +124,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     const server = await serveStatic({
       mounts: {
         '/': join(root, 'browser'),
-        '/node_modules/@tensorflow/': tensorflowModules(root),
+        ...tensorflowMounts(root),
         '/dist/': dirname(bundle),
         '/models/': models,
         '/data/': data,

@@ -6,6 +6,7 @@
  * backends run the same instructions and give bit-identical results.
  */
 import {KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo, util} from '@tensorflow/tfjs-core';
+import {MAX_HEAP_BYTES} from './heap_limit';
 import {KernelExports, kernelsOn} from './module';
 
 /** An output tensor being filled by a kernel. */
@@ -21,9 +22,15 @@ export interface KernelContext {
   readonly kernels: KernelExports;
   /** Byte address of an input's data. */
   input(t: TensorInfo): number;
-  /** Allocates an output tensor. */
+  /**
+   * Allocates an output tensor.
+   * @throws Error, before anything is written, when it does not fit the heap.
+   */
   output(shape: number[], dtype: 'float32'|'int32'): KernelOutput;
-  /** Allocates scratch bytes (16-byte aligned), released when the kernel returns. */
+  /**
+   * Allocates scratch bytes (16-byte aligned), released when the kernel returns.
+   * @throws Error, before anything is written, when they do not fit the heap.
+   */
   scratch(bytes: number): number;
   f32(ptr: number, length: number): Float32Array;
   i32(ptr: number, length: number): Int32Array;
@@ -42,6 +49,20 @@ export interface KernelDef {
 
 const BYTES = {float32: 4, int32: 4} as const;
 
+/** The next multiple of 16 at or above `p`, in unsigned arithmetic (`& ~15` is signed: wrong above 2 GiB). */
+function align16(p: number): number {
+  return Math.ceil(p / 16) * 16;
+}
+
+/** The error for an allocation of `bytes` that `heap` (of `heapBytes` now) cannot make. */
+function heapError(kernelName: string, what: string, bytes: number, heap: string, heapBytes: number): Error {
+  return new Error(`tfjs-sparsity: kernel '${kernelName}' needs ${bytes} bytes for ${what}, which ${heap} cannot ` +
+      `give (it holds ${heapBytes} bytes now and at most ${MAX_HEAP_BYTES}, 4 GiB - 64 KiB)`);
+}
+
+const WASM_HEAP = 'the tfjs-wasm heap';
+const PRIVATE_MEMORY = 'the kernels\' memory on the cpu backend';
+
 // --- wasm backend: the tfjs-wasm heap -------------------------------------------------------------
 
 interface WasmBackendLike {
@@ -49,6 +70,7 @@ interface WasmBackendLike {
          wasmExports?: {memory?: WebAssembly.Memory}; _malloc(n: number): number; _free(p: number): void};
   dataIdMap: {get(id: object): {memoryOffset: number}|undefined};
   makeOutput(shape: number[], dtype: string): TensorInfo;
+  disposeData(dataId: object, force?: boolean): boolean;
 }
 
 /** True for the heap of tfjs-wasm's threaded build (cross-origin-isolated pages): a shared memory. */
@@ -79,6 +101,24 @@ function heapOf(backend: WasmBackendLike): WasmHeap {
 }
 
 /**
+ * A new tensor on the tfjs-wasm heap and its address. Its size is checked before `makeOutput` (whose
+ * `_malloc` wraps sizes modulo 2^32) and its address after: a failed `_malloc` returns 0, which
+ * tfjs-wasm keeps as the tensor's address.
+ */
+function makeHeapOutput(backend: WasmBackendLike, memory: WebAssembly.Memory, shape: number[],
+                        dtype: 'float32'|'int32', kernelName: string): {info: TensorInfo; ptr: number} {
+  const bytes = util.sizeFromShape(shape) * BYTES[dtype];
+  let info: TensorInfo|undefined, ptr = 0;
+  if (bytes <= MAX_HEAP_BYTES) {
+    info = backend.makeOutput(shape, dtype);
+    ptr = backend.dataIdMap.get(info.dataId)!.memoryOffset >>> 0;
+    if (bytes === 0 || (ptr !== 0 && ptr + bytes <= memory.buffer.byteLength)) return {info, ptr};
+    backend.disposeData(info.dataId, true);
+  }
+  throw heapError(kernelName, `an output of shape [${shape}]`, bytes, WASM_HEAP, memory.buffer.byteLength);
+}
+
+/**
  * A kernel call on the tfjs-wasm heap. A class rather than an object of closures: it is built on
  * every call of every kernel, and the methods live once on the prototype.
  */
@@ -87,26 +127,28 @@ class WasmHeapContext implements KernelContext {
   readonly infos = new Map<KernelOutput, TensorInfo>();
 
   constructor(private readonly backend: WasmBackendLike, private readonly memory: WebAssembly.Memory,
-              readonly kernels: KernelExports) {}
+              readonly kernels: KernelExports, private readonly kernelName: string) {}
 
   input(t: TensorInfo): number {
     const data = this.backend.dataIdMap.get(t.dataId);
     if (!data) throw new Error(`tfjs-sparsity: tensor ${t.dataId} is not on the wasm backend`);
-    return data.memoryOffset;
+    return data.memoryOffset >>> 0;
   }
 
   output(shape: number[], dtype: 'float32'|'int32'): KernelOutput {
-    const info = this.backend.makeOutput(shape, dtype);
-    const out = {ptr: this.backend.dataIdMap.get(info.dataId)!.memoryOffset, shape, dtype};
+    const {info, ptr} = makeHeapOutput(this.backend, this.memory, shape, dtype, this.kernelName);
+    const out = {ptr, shape, dtype};
     this.infos.set(out, info);
     return out;
   }
 
   scratch(bytes: number): number {
     // emmalloc aligns to 8; over-allocate to align to 16 for v128 loads.
+    if (!(bytes >= 0 && bytes + 16 <= MAX_HEAP_BYTES)) throw this.heapError('scratch', bytes);
     const raw = this.backend.wasm._malloc(bytes + 16) >>> 0;
+    if (raw === 0) throw this.heapError('scratch', bytes);
     this.scratchPtrs.push(raw);
-    return (raw + 15) & ~15;
+    return align16(raw);
   }
 
   f32(ptr: number, length: number): Float32Array {
@@ -117,8 +159,14 @@ class WasmHeapContext implements KernelContext {
     return new Int32Array(this.memory.buffer, ptr, length);
   }
 
-  release(): void {
+  private heapError(what: string, bytes: number): Error {
+    return heapError(this.kernelName, what, bytes, WASM_HEAP, this.memory.buffer.byteLength);
+  }
+
+  /** Frees the scratch; after a failed kernel also its outputs. */
+  release(failed: boolean): void {
     for (const p of this.scratchPtrs) this.backend.wasm._free(p);
+    if (failed) for (const info of this.infos.values()) this.backend.disposeData(info.dataId, true);
   }
 }
 
@@ -127,13 +175,15 @@ function runOnWasm(def: KernelDef, backend: WasmBackendLike, inputs: NamedTensor
   const {memory, kernels} = heapOf(backend);
   // Our module imports an unshared memory, so it cannot run on a shared heap: run it on the
   // private memory as on the cpu backend, copying inputs out of the heap and outputs into it.
-  if (!kernels) return runOnPrivateMemory(def, sharedHeapHost(backend, memory), inputs, attrs);
-  const ctx = new WasmHeapContext(backend, memory, kernels);
+  if (!kernels) return runOnPrivateMemory(def, sharedHeapHost(backend, memory, def.kernelName), inputs, attrs);
+  const ctx = new WasmHeapContext(backend, memory, kernels, def.kernelName);
+  let failed = true;
   try {
     const result = def.run(ctx, inputs as KernelInputs, attrs);
+    failed = false;
     return Array.isArray(result) ? result.map(o => ctx.infos.get(o)!) : ctx.infos.get(result)!;
   } finally {
-    ctx.release();
+    ctx.release(failed);
   }
 }
 
@@ -154,7 +204,13 @@ interface CopyHost {
 
 function cpuHost(backend: CpuBackendLike): CopyHost {
   return {
-    read: (t) => backend.readSync(t.dataId) as Float32Array|Int32Array,
+    // The cpu backend may keep another array type than the dtype says: a bool tensor cast to float32
+    // keeps its Uint8Array. Copying its bytes would give the kernel a quarter of the bytes it reads.
+    read: (t) => {
+      const values = backend.readSync(t.dataId) as ArrayLike<number>;
+      const type = t.dtype === 'int32' ? Int32Array : Float32Array;
+      return values instanceof type ? values : type.from(values);
+    },
     write: (shape, dtype, values) => backend.makeTensorInfo(shape, dtype, values.slice()),
   };
 }
@@ -163,19 +219,18 @@ function cpuHost(backend: CpuBackendLike): CopyHost {
  * A shared tfjs-wasm heap, read and written through views: `readSync` would `slice` (allocate) a
  * copy of every input, which costs more than the kernel (about 50 ms per 4 MB in Chromium).
  */
-function sharedHeapHost(backend: WasmBackendLike, memory: WebAssembly.Memory): CopyHost {
+function sharedHeapHost(backend: WasmBackendLike, memory: WebAssembly.Memory, kernelName: string): CopyHost {
   const view = (dtype: string, offset: number, n: number) =>
     dtype === 'int32' ? new Int32Array(memory.buffer, offset, n) : new Float32Array(memory.buffer, offset, n);
-  const offsetOf = (info: TensorInfo) => {
-    const data = backend.dataIdMap.get(info.dataId);
-    if (!data) throw new Error(`tfjs-sparsity: tensor ${info.dataId} is not on the wasm backend`);
-    return data.memoryOffset;
-  };
   return {
-    read: (t) => view(t.dtype, offsetOf(t), util.sizeFromShape(t.shape)),
+    read: (t) => {
+      const data = backend.dataIdMap.get(t.dataId);
+      if (!data) throw new Error(`tfjs-sparsity: tensor ${t.dataId} is not on the wasm backend`);
+      return view(t.dtype, data.memoryOffset >>> 0, util.sizeFromShape(t.shape));
+    },
     write: (shape, dtype, values) => {
-      const info = backend.makeOutput(shape, dtype);
-      view(dtype, offsetOf(info), values.length).set(values);
+      const {info, ptr} = makeHeapOutput(backend, memory, shape, dtype, kernelName);
+      view(dtype, ptr, values.length).set(values);
       return info;
     },
   };
@@ -189,23 +244,32 @@ function runOnPrivateMemory(def: KernelDef, host: CopyHost, inputs: NamedTensorI
   privateMemory ??= new WebAssembly.Memory({initial: 16});
   const memory = privateMemory;
   let top = 0;
-  const alloc = (bytes: number) => {
+  /** Inputs, outputs and scratch, one after the other, each 16-byte aligned; plain numbers throughout. */
+  const alloc = (bytes: number, what: string) => {
     const ptr = top;
-    top = (top + bytes + 15) & ~15;
-    if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / PAGE));
+    const end = align16(ptr + bytes);
+    if (!(bytes >= 0 && end <= MAX_HEAP_BYTES)) throw heapError(def.kernelName, what, bytes, PRIVATE_MEMORY, memory.buffer.byteLength);
+    if (end > memory.buffer.byteLength) {
+      try {
+        memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
+      } catch {
+        throw heapError(def.kernelName, what, bytes, PRIVATE_MEMORY, memory.buffer.byteLength);
+      }
+    }
+    top = end;
     return ptr;
   };
   const ctx: KernelContext = {
     kernels: kernelsOn(memory),
     input: (t) => {
       const values = host.read(t);
-      const ptr = alloc(values.byteLength);
+      const ptr = alloc(values.byteLength, `an input of shape [${t.shape}]`);
       new Uint8Array(memory.buffer, ptr, values.byteLength)
           .set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
       return ptr;
     },
-    output: (shape, dtype) => ({ptr: alloc(util.sizeFromShape(shape) * BYTES[dtype]), shape, dtype}),
-    scratch: alloc,
+    output: (shape, dtype) => ({ptr: alloc(util.sizeFromShape(shape) * BYTES[dtype], `an output of shape [${shape}]`), shape, dtype}),
+    scratch: (bytes) => alloc(bytes, 'scratch'),
     f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
     i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
   };

@@ -9,6 +9,7 @@
 import {backend_util, engine, mul, NamedAttrMap, registerGradient, step, sum, Tensor, TensorInfo, TensorLike,
   tidy, zerosLike} from '@tensorflow/tfjs-core';
 import {KernelContext, KernelDef, KernelInputs} from './bridge';
+import {checkOutputBytes} from './heap_limit';
 import {float32Arg} from './validate';
 
 export const FAST_MATMUL = 'SparsityFastMatMul';
@@ -116,10 +117,12 @@ export function fastMatMul(a: Tensor|TensorLike, b: Tensor|TensorLike, transpose
     for (const [t, arg] of [[$a, 'a'], [$b, 'b']] as const) {
       if (t.rank < 2) throw new Error(`Argument '${arg}' passed to '${op}' must have rank >= 2, but got rank ${t.rank} (shape [${t.shape}])`);
     }
-    if (fastMatMulDims($a.shape, $b.shape, transposeA, transposeB) == null) {
+    const dims = fastMatMulDims($a.shape, $b.shape, transposeA, transposeB);
+    if (dims == null) {
       throw new Error(`Arguments 'a' and 'b' passed to '${op}' must have batch dimensions of size 1 ` +
           `(use tf.matMul for batched products), but got shapes [${$a.shape}] and [${$b.shape}]`);
     }
+    checkOutputBytes(dims.outShape, op, `the shapes of 'a' and 'b'`);
     return engine().runKernel(FAST_MATMUL, {a: $a, b: $b}, {transposeA, transposeB} as unknown as Record<string, boolean>) as Tensor;
   });
 }

@@ -1,6 +1,7 @@
 /** Block kernels: pool |w| over blocks (AVG or MAX) and expand a block mask back to the weight. */
 import {engine, Tensor2D, TensorLike, tidy} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
+import {checkOutputBytes} from './heap_limit';
 import {blockSizeArg, checkRank, float32Arg} from './validate';
 
 /** How the magnitudes of a block are pooled into its score (tfmot's `block_pooling_type`). */
@@ -111,6 +112,7 @@ export function expandBlockMask(blockMask: Tensor2D|TensorLike, blockSize: [numb
     throw new Error(`Argument 'shape' passed to '${op}' must be a pair of non-negative integers ` +
         `[rows, cols], but got ${JSON.stringify(shape)}`);
   }
+  checkOutputBytes(shape, op, `'shape'`);
   return tidy(() => {
     const $m = float32Arg(blockMask, 'blockMask', op);
     checkRank($m, [2], 'blockMask', op);

@@ -18,6 +18,7 @@
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
 import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tidy} from '@tensorflow/tfjs-core';
+import {checkOutputBytes} from '../kernels/heap_limit';
 import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
 import {blockSizeArg, checkRank, checkSameShape, float32Arg} from '../kernels/validate';
 
@@ -162,7 +163,9 @@ export function validateBlockSparseArrays(a: BlockSparseArrays): {nnzBlocks: num
 
 /**
  * A `[K, N]` weight in block-sparse form, on the current tfjs backend, for `blockSparseMatMul`.
- * Made by `packBlockSparse` or `BlockSparseMatrix.fromArrays`; call `dispose()` when done.
+ * Made by `packBlockSparse` or `BlockSparseMatrix.fromArrays`; call `dispose()` when done. It is
+ * frozen (its shape, block size and tensors too): the kernels trust them, and a changed shape would
+ * make them read past the tensors.
  */
 export class BlockSparseMatrix {
   /** `[K, N]`. */
@@ -178,12 +181,12 @@ export class BlockSparseMatrix {
   readonly strips: number;
   /** Kernel inputs: strip ranges, byte offsets of rows, values, int8 scales (see the module comment). */
   readonly tensors: {colPtr: Tensor1D; rowOffsets: Tensor1D; values: Tensor1D; scales: Tensor1D|null};
-  private dense: Tensor2D|null = null;
-  private disposed = false;
+  /** What changes after construction: the dense weight kept by the dense paths, and disposal. */
+  private readonly state: {dense: Tensor2D|null; disposed: boolean} = {dense: null, disposed: false};
 
   private constructor(a: BlockSparseArrays, nnzBlocks: number, storedEntries: number) {
-    this.shape = [a.shape[0], a.shape[1]];
-    this.blockSize = [a.blockSize[0], a.blockSize[1]];
+    this.shape = Object.freeze([a.shape[0], a.shape[1]]) as [number, number];
+    this.blockSize = Object.freeze([a.blockSize[0], a.blockSize[1]]) as [number, number];
     this.dtype = a.dtype;
     this.nnzBlocks = nnzBlocks;
     this.sparsity = 1 - storedEntries / (a.shape[0] * a.shape[1]);
@@ -199,12 +202,13 @@ export class BlockSparseMatrix {
     } else {
       values = a.values.length > 0 ? (a.values as Float32Array) : new Float32Array(1);
     }
-    this.tensors = {
+    this.tensors = Object.freeze({
       colPtr: tensor1d(a.colPtr, 'int32'),
       rowOffsets: tensor1d(rowOffsets, 'int32'),
       values: tensor1d(values, int8 ? 'int32' : 'float32'),
       scales: int8 ? tensor1d(a.scales!, 'float32') : null,
-    };
+    });
+    Object.freeze(this);
   }
 
   /** Validates serialized arrays (see `validateBlockSparseArrays`) and uploads them. */
@@ -236,41 +240,48 @@ export class BlockSparseMatrix {
    */
   denseWeight(): Tensor2D {
     this.checkLive('denseWeight');
-    if (!this.dense || this.dense.isDisposed) {
+    if (!this.state.dense || this.state.dense.isDisposed) {
       // Kept across the caller's tidy scopes.
-      this.dense = keep(unpackBlockSparse(this));
+      this.state.dense = keep(unpackBlockSparse(this));
     }
-    return this.dense;
+    return this.state.dense;
   }
 
   /** Whether the dense weight is materialized (it doubles the memory of this weight). */
   get hasDenseWeight(): boolean {
-    return this.dense != null && !this.dense.isDisposed;
+    return this.state.dense != null && !this.state.dense.isDisposed;
   }
 
   /** Frees the dense weight kept by the dense paths, leaving the packed form. */
   releaseDenseWeight(): void {
-    if (this.dense) dispose(this.dense);
-    this.dense = null;
+    if (this.state.dense) dispose(this.state.dense);
+    this.state.dense = null;
   }
 
   get isDisposed(): boolean {
-    return this.disposed;
+    return this.state.disposed;
   }
 
   /** Frees every tensor of this weight. */
   dispose(): void {
-    if (this.disposed) return;
+    if (this.state.disposed) return;
     this.releaseDenseWeight();
     const {colPtr, rowOffsets, values, scales} = this.tensors;
     dispose([colPtr, rowOffsets, values]);
     if (scales) scales.dispose();
-    this.disposed = true;
+    this.state.disposed = true;
   }
 
-  /** Throws when this weight was disposed; `op` names the caller. */
+  /** Throws when this weight, or one of its tensors behind its back, was disposed; `op` names the caller. */
   checkLive(op: string): void {
-    if (this.disposed) throw new Error(`'${op}' was given a disposed BlockSparseMatrix`);
+    if (this.state.disposed) throw new Error(`'${op}' was given a disposed BlockSparseMatrix`);
+    // No allocation on this path: it runs on every blockSparseMatMul call.
+    const {colPtr, rowOffsets, values, scales} = this.tensors;
+    if (colPtr.isDisposed || rowOffsets.isDisposed || values.isDisposed || scales?.isDisposed) {
+      const name = Object.entries(this.tensors).find(([, t]) => t?.isDisposed)![0];
+      throw new Error(`'${op}' was given a BlockSparseMatrix whose tensor '${name}' was disposed on its own; ` +
+          'dispose the whole matrix with dispose()');
+    }
   }
 }
 
@@ -406,6 +417,7 @@ export function unpackBlockSparse(packed: BlockSparseMatrix): Tensor2D {
     throw new Error(`Argument 'packed' passed to 'unpackBlockSparse' must be a BlockSparseMatrix, but got ${typeof packed}`);
   }
   packed.checkLive('unpackBlockSparse');
+  checkOutputBytes(packed.shape, 'unpackBlockSparse', `the shape of 'packed'`);
   const {colPtr, rowOffsets, values, scales} = packed.tensors;
   const [k, n] = packed.shape;
   const attrs = {k, n, bw: packed.blockSize[1]};

@@ -5,6 +5,7 @@
  */
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8} from '../kernels/spmm';
+import {checkOutputBytes, MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {checkRank, float32Arg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
 
@@ -212,6 +213,8 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
       throw new Error(`Argument 'x' passed to '${op}' must have last dimension K = ${K} (the packed weight is ` +
           `[${K}, ${N}]), but got shape [${$x.shape}]`);
     }
+    // Checked without allocating on the way through: this op sits in inference loops.
+    if ($x.size / K * N * 4 > MAX_HEAP_BYTES) checkOutputBytes([...$x.shape.slice(0, -1), N], op, `the shapes of 'x' and 'packed'`);
     let $b: Tensor|undefined;
     if (options.bias !== undefined) {
       $b = float32Arg(options.bias, 'bias', op);

@@ -9,12 +9,14 @@ import {cast, fused, keep, reshape, serialization, stridedSlice, Tensor, Tensor1
 import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 // The matmul kernels must be registered wherever a saved sparse model is loaded.
 import '../kernels/register';
+import {MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {isPositiveIntPair} from '../kernels/validate';
+import {bytesOf, crc32c} from '../util/crc32c';
 import {BlockSparseMatrix, INT8_MAX_K, packBlockSparse} from './format';
 import {convOutputLength, extractPatches, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
 import {blockSparseMatMul, chooseKernel} from './matmul';
-import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, StoredDtype,
-  VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
+import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, storedBytes,
+  StoredDtype, VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
 
 type Layer = layers.Layer;
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
@@ -44,9 +46,34 @@ export interface SparseDenseArgs extends LayerArgs {
   positionWords: number;
   /** `[1, bw]`: the strip width of the kernel layout (see `format.ts`); default `[1, 16]`. */
   kernelBlockSize?: [number, number];
+  /**
+   * CRC-32C of each weight's bytes (`getConfig` records them): the first value written to each weight
+   * after construction (what `tf.loadLayersModel` writes) must match, so a flipped bit is refused at
+   * load. Configs saved before checksums existed have none and load with the structural checks only.
+   */
+  checksums?: StoredChecksums;
+}
+
+/** CRC-32C of the bytes of each of a sparse layer's weights (little-endian int32 or float32). */
+export interface StoredChecksums {
+  positions: number;
+  values: number;
+  /** int8 layers only. */
+  scales?: number;
+  /** Layers with a bias only. */
+  bias?: number;
 }
 
 const INTEGER_FIELDS = ['units', 'inputDim', 'riceParameter', 'nonzeroBlocks', 'storedValues', 'positionWords'] as const;
+
+/**
+ * The config keys a `SparseDense` accepts: tfjs's `Layer` arguments, `customObjects` (which tfjs's
+ * deserializer adds) and its own. Unknown keys are refused, so that a corrupted key (a flipped bit in
+ * `checksums`) cannot turn the checks off.
+ */
+const SPARSE_DENSE_KEYS = ['name', 'trainable', 'dtype', 'inputShape', 'batchInputShape', 'batchSize', 'inputDType',
+  'weights', 'customObjects', 'units', 'inputDim', 'activation', 'useBias', 'blockSize', 'valueDtype', 'positionCoding', 'riceParameter',
+  'nonzeroBlocks', 'storedValues', 'positionWords', 'kernelBlockSize', 'checksums'];
 
 /**
  * A Dense layer with a compactly stored block-sparse kernel, running on the block-sparse matmul
@@ -74,12 +101,22 @@ export class SparseDense extends layers.Layer {
   private scales: LayerVariable|null = null;
   private bias: LayerVariable|null = null;
   private packed: BlockSparseMatrix|null = null;
+  /** The checksums the next write of each weight must match (from the config), removed once it did. */
+  private readonly pendingChecksums: Partial<StoredChecksums>;
+  private weightsDisposed = false;
+  /** The config keys this class accepts. */
+  protected static readonly configKeys: readonly string[] = SPARSE_DENSE_KEYS;
 
+  /** @throws Error naming the layer and the field for a bad or unknown config value. */
   constructor(args: SparseDenseArgs) {
     super(args);
     const fail = (what: string): never => {
       throw this.configError(what);
     };
+    const known = (new.target as typeof SparseDense).configKeys;
+    for (const key of Object.keys(args)) {
+      if (!known.includes(key)) fail(`unknown field '${key}'; the fields are ${known.join(', ')}`);
+    }
     for (const field of INTEGER_FIELDS) {
       const v = args[field];
       const min = field === 'units' || field === 'inputDim' ? 1 : 0;
@@ -106,9 +143,31 @@ export class SparseDense extends layers.Layer {
       fail(`a bitmap of ${totalBlocks} blocks has ${Math.ceil(totalBlocks / 32)} words, but positionWords is ${args.positionWords}`);
     }
     if (args.riceParameter > 30) fail(`riceParameter must be at most 30, but got ${args.riceParameter}`);
+    // Sizes bound by each other before build allocates anything: each stored block holds 1 to bh·bw
+    // entries and each Rice code 1 + riceParameter bits, and no coding is longer than the bitmap.
+    const blockArea = blockSize[0] * blockSize[1];
+    if (args.storedValues < args.nonzeroBlocks || args.storedValues > args.nonzeroBlocks * blockArea) {
+      fail(`storedValues ${args.storedValues} cannot fill ${args.nonzeroBlocks} blocks of ${blockSize.join('x')} ` +
+          `(between ${args.nonzeroBlocks} and ${args.nonzeroBlocks * blockArea})`);
+    }
+    const riceWords = Math.ceil(args.nonzeroBlocks * (1 + args.riceParameter) / 32);
+    if (args.positionCoding === 'rice' && (args.positionWords < riceWords || args.positionWords > Math.ceil(totalBlocks / 32))) {
+      fail(`positionWords ${args.positionWords} cannot hold the Rice codes of ${args.nonzeroBlocks} blocks (between ` +
+          `${riceWords} and the bitmap's ${Math.ceil(totalBlocks / 32)} words)`);
+    }
+    const useBias = args.useBias ?? true;
+    const layoutBytes = storedBytes({shape: [K, N], blockSize, dtype: args.valueDtype, coding: args.positionCoding,
+      riceParameter: args.riceParameter, nonzeroBlocks: args.nonzeroBlocks, storedValues: args.storedValues,
+      positionWords: args.positionWords});
+    const heapBytes = layoutBytes + (useBias ? 4 * N : 0) + 4 * K * N;
+    if (heapBytes > MAX_HEAP_BYTES) {
+      fail(`a [${K}, ${N}] kernel needs ${heapBytes} bytes on the heap (its weights and the decoded kernel), ` +
+          `more than a wasm32 heap holds (${MAX_HEAP_BYTES})`);
+    }
+    this.pendingChecksums = this.checkChecksums(args.checksums, args.valueDtype, useBias, fail);
     this.units = N;
     this.inputDim = K;
-    this.useBias = args.useBias ?? true;
+    this.useBias = useBias;
     this.activation = args.activation ?? 'linear';
     // Built-in activations other than the fused relu run as tfjs's own Activation layer would.
     let activationLayer: Layer|null = null;
@@ -125,6 +184,24 @@ export class SparseDense extends layers.Layer {
       positionWords: args.positionWords};
   }
 
+  /** The names of this layer's weights, in order. */
+  private weightNames(dtype: StoredDtype, useBias: boolean): Array<keyof StoredChecksums> {
+    return ['positions', 'values', ...(dtype === 'int8' ? ['scales' as const] : []), ...(useBias ? ['bias' as const] : [])];
+  }
+
+  /** A copy of `checksums` after checking it names exactly this layer's weights, each with a uint32. */
+  private checkChecksums(checksums: unknown, dtype: StoredDtype, useBias: boolean,
+                         fail: (what: string) => never): Partial<StoredChecksums> {
+    if (checksums === undefined) return {};
+    const names = this.weightNames(dtype, useBias);
+    const c = checksums as Record<string, unknown>;
+    if (c == null || typeof c !== 'object' || Object.keys(c).sort().join() !== [...names].sort().join() ||
+        !names.every(n => Number.isInteger(c[n]) && (c[n] as number) >= 0 && (c[n] as number) <= 0xffffffff)) {
+      fail(`checksums must be {${names.join(', ')}} of CRC-32C values (uint32), but got ${JSON.stringify(checksums)}`);
+    }
+    return {...(c as Partial<StoredChecksums>)};
+  }
+
   /** An error naming this layer. */
   protected error(what: string): Error {
     return new Error(`${this.getClassName()} '${this.name}': ${what}`);
@@ -137,9 +214,10 @@ export class SparseDense extends layers.Layer {
 
   /**
    * Adds a non-trainable weight whose writes (`setWeights`, `loadWeights` during
-   * `tf.loadLayersModel`) are checked first, so corrupt data is refused where it enters.
+   * `tf.loadLayersModel`) are checked first, so corrupt data is refused where it enters: its dtype and
+   * shape, its CRC-32C against the config's on the first write, then its structure.
    */
-  private addStoredWeight(name: string, shape: number[], dtype: 'float32'|'int32',
+  private addStoredWeight(name: keyof StoredChecksums, shape: number[], dtype: 'float32'|'int32',
                           check: (value: Tensor) => void): LayerVariable {
     const variable = this.addWeight(name, shape, dtype, initializers.zeros(), undefined, false);
     const write = variable.write.bind(variable);
@@ -148,16 +226,35 @@ export class SparseDense extends layers.Layer {
         throw this.error(`weight '${name}' must be ${dtype} [${shape}] as the layer config says, but got ` +
             `${value.dtype} [${value.shape}]: the artifact is corrupt or does not match its model.json`);
       }
+      const expected = this.pendingChecksums[name];
+      if (expected !== undefined) {
+        const actual = crc32c(bytesOf(value.dataSync()));
+        if (actual !== expected) {
+          throw this.error(`weight '${name}' fails its CRC-32C check (the config records ${expected}, its bytes ` +
+              `give ${actual}): the artifact is corrupt or does not match its model.json`);
+        }
+      }
       try {
         check(value);
       } catch (e) {
         if (e instanceof StorageError) throw this.error(`weight '${name}' is corrupt: ${e.what}`);
         throw e;
       }
+      delete this.pendingChecksums[name];
       this.releasePacked();
       return write(value);
     };
     return variable;
+  }
+
+  /** CRC-32C of the current weights (after build), else the config's. */
+  private checksums(): Partial<StoredChecksums> {
+    if (!this.built || this.weightsDisposed) return {...this.pendingChecksums};
+    const vars: Array<[keyof StoredChecksums, LayerVariable|null]> =
+        [['positions', this.positions], ['values', this.values], ['scales', this.scales], ['bias', this.bias]];
+    const out: Partial<StoredChecksums> = {};
+    for (const [name, v] of vars) if (v) out[name] = crc32c(bytesOf(v.read().dataSync()));
+    return out;
   }
 
   override build(inputShape: Shape): void {
@@ -270,15 +367,18 @@ export class SparseDense extends layers.Layer {
 
   protected override disposeWeights(): number {
     this.releasePacked();
+    this.weightsDisposed = true;
     return super.disposeWeights();
   }
 
   override getConfig(): serialization.ConfigDict {
     const {blockSize, dtype, coding, riceParameter, nonzeroBlocks, storedValues, positionWords} = this.layout;
+    const checksums = this.checksums();
     return {
       units: this.units, inputDim: this.inputDim, activation: this.activation, useBias: this.useBias,
       blockSize: [...blockSize], valueDtype: dtype, positionCoding: coding, riceParameter, nonzeroBlocks,
       storedValues, positionWords, kernelBlockSize: [...this.kernelBlockSize],
+      ...(Object.keys(checksums).length > 0 ? {checksums: checksums as serialization.ConfigDict} : {}),
       ...super.getConfig(),
     };
   }
@@ -329,6 +429,8 @@ export interface SparseConv2DArgs extends SparseDenseArgs {
 export class SparseConv2D extends SparseDense {
   /** @nocollapse */
   static override className = 'SparseConv2D';
+  protected static override readonly configKeys: readonly string[] =
+      [...SPARSE_DENSE_KEYS, 'kernelSize', 'strides', 'padding', 'dataFormat'];
   readonly kernelSize: [number, number];
   readonly strides: [number, number];
   readonly padding: PatchPadding;

@@ -9,6 +9,7 @@
 import {engine, getBackend, getKernel, NamedAttrMap, NamedTensorMap, reshape, Tensor, tidy} from '@tensorflow/tfjs-core';
 import {layers} from '@tensorflow/tfjs-layers';
 import {MASKED_DENSE, MaskedDenseAttrs} from '../kernels/gemm_grad';
+import {checkOutputBytes} from '../kernels/heap_limit';
 import {checkRank, checkSameShape, float32Arg} from '../kernels/validate';
 
 /** The activations fused into `maskedDense`. */
@@ -62,6 +63,7 @@ export function maskedDense(x: Tensor, kernel: Tensor, mask: Tensor|null = null,
   if ($bias != null && ($bias.rank !== 1 || $bias.shape[0] !== units)) {
     throw new Error(`Argument 'bias' passed to '${op}' must have shape [${units}], but got [${$bias.shape}]`);
   }
+  checkOutputBytes([...$x.shape.slice(0, -1), units], op, `the shapes of 'x' and 'kernel'`);
   const attrs: MaskedDenseAttrs = {masked: $mask != null, biased: $bias != null, relu: activation === 'relu'};
   if ($mask != null) attrs.maskDataId = $mask.dataId;
   return tidy(() => {
