@@ -1,0 +1,165 @@
+// Depthwise 3x3 convolution of channel-major (NCHW) planes, stride 1 or 2, any zero padding, fused
+// bias and clamp (relu, relu6): the depthwise layers of a MobileNet between the sparse 1x1
+// convolutions, so a whole run of layers stays channel-major (Elsen et al.; XNNPACK's
+// f32-dwconv2d-chw does the same).
+//
+// Each plane is first copied into `scratch` with its zero padding laid out explicitly (for stride
+// 2, each padded row split into its even and odd columns), so the compute loop has no edge cases:
+// one output vector (4 pixels of a row) is 9 vector loads of the padded rows times the 9 weights,
+// which stay splatted in registers for the whole plane. The copy reads each input once; the
+// compute reads the (cached) padded rows.
+
+// @ts-ignore: decorator
+@inline function roundUp4(n: i32): i32 {
+  return (n + 3) & ~3;
+}
+
+/** The padded row's value at input column ix (0 outside the row). */
+// @ts-ignore: decorator
+@inline function at(row: usize, w: i32, ix: i32): f32 {
+  return ix >= 0 && ix < w ? load<f32>(row + (<usize>ix << 2)) : 0;
+}
+
+/** dst[c] = row[c - padLeft] (0 outside) for c < len: a padded row, stride 1. */
+// @ts-ignore: decorator
+@inline function padRow(row: usize, w: i32, padLeft: i32, dst: usize, len: i32): void {
+  // Vector copy where all 4 source columns are inside the row.
+  let c = 0;
+  for (; c < len && c - padLeft < 0; c++) store<f32>(dst + (<usize>c << 2), at(row, w, c - padLeft));
+  for (; c + 4 <= len && c - padLeft + 4 <= w; c += 4) {
+    v128.store(dst + (<usize>c << 2), v128.load(row + (<usize>(c - padLeft) << 2)));
+  }
+  for (; c < len; c++) store<f32>(dst + (<usize>c << 2), at(row, w, c - padLeft));
+}
+
+/** even[i] = padded[2i], odd[i] = padded[2i + 1] for i < len, padded[c] = row[c - padLeft]. */
+// @ts-ignore: decorator
+@inline function splitRow(row: usize, w: i32, padLeft: i32, even: usize, odd: usize, len: i32): void {
+  let i = 0;
+  // Blocks of 4 outputs read source columns 2i - padLeft .. 2i + 7 - padLeft.
+  for (; i < len && 2 * i - padLeft < 0; i++) {
+    store<f32>(even + (<usize>i << 2), at(row, w, 2 * i - padLeft));
+    store<f32>(odd + (<usize>i << 2), at(row, w, 2 * i + 1 - padLeft));
+  }
+  for (; i + 4 <= len && 2 * i + 8 - padLeft <= w; i += 4) {
+    const s = row + (<usize>(2 * i - padLeft) << 2);
+    const a = v128.load(s), b = v128.load(s, 16);
+    v128.store(even + (<usize>i << 2), v128.shuffle<f32>(a, b, 0, 2, 4, 6));
+    v128.store(odd + (<usize>i << 2), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
+  }
+  for (; i < len; i++) {
+    store<f32>(even + (<usize>i << 2), at(row, w, 2 * i - padLeft));
+    store<f32>(odd + (<usize>i << 2), at(row, w, 2 * i + 1 - padLeft));
+  }
+}
+
+/** Stores the first n (1..3) lanes of v. */
+// @ts-ignore: decorator
+@inline function storePartial(p: usize, v: v128, n: i32): void {
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (n > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+// @ts-ignore: decorator
+@inline function dwconv3x3(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32, ow: i32, padTop: i32,
+    padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize, scratch: usize, S: i32): void {
+  // Padded rows are `pitch` floats (per half for stride 2), enough for the last vector's reads.
+  const pitch = roundUp4(ow) + 4;
+  const rowBytes = <usize>pitch << 2;
+  const rowsNeeded = (oh - 1) * S + 3;
+  const srow = S == 1 ? rowBytes : rowBytes << 1;
+  const lo = f32x4.splat(vmin), hi = f32x4.splat(vmax);
+  const inPlane = <usize>h * <usize>w << 2, outPlane = <usize>oh * <usize>ow << 2;
+  for (let pl = 0; pl < planes; pl++) {
+    const src = x + <usize>pl * inPlane;
+    // Lay out the padded plane.
+    for (let r = 0; r < rowsNeeded; r++) {
+      const iy = r - padTop;
+      const dst = scratch + <usize>r * srow;
+      if (iy < 0 || iy >= h) {
+        memory.fill(dst, 0, srow);
+      } else if (S == 1) {
+        padRow(src + <usize>iy * (<usize>w << 2), w, padLeft, dst, pitch);
+      } else {
+        splitRow(src + <usize>iy * (<usize>w << 2), w, padLeft, dst, dst + rowBytes, pitch);
+      }
+    }
+    const c = pl % channels;
+    const wp = weights + <usize>c * 36;
+    const w0 = v128.load32_splat(wp), w1 = v128.load32_splat(wp, 4), w2 = v128.load32_splat(wp, 8);
+    const w3 = v128.load32_splat(wp, 12), w4 = v128.load32_splat(wp, 16), w5 = v128.load32_splat(wp, 20);
+    const w6 = v128.load32_splat(wp, 24), w7 = v128.load32_splat(wp, 28), w8 = v128.load32_splat(wp, 32);
+    const b = bias != 0 ? v128.load32_splat(bias + (<usize>c << 2)) : f32x4.splat(0);
+    const dstPlane = y + <usize>pl * outPlane;
+    for (let oy = 0; oy < oh; oy++) {
+      const r0 = scratch + <usize>(oy * S) * srow, r1 = r0 + srow, r2 = r1 + srow;
+      const out = dstPlane + <usize>oy * (<usize>ow << 2);
+      for (let ox = 0; ox < ow; ox += 4) {
+        const o = <usize>ox << 2;
+        let acc = b;
+        if (S == 1) {
+          acc = f32x4.add(acc, f32x4.mul(w0, v128.load(r0 + o)));
+          acc = f32x4.add(acc, f32x4.mul(w1, v128.load(r0 + o, 4)));
+          acc = f32x4.add(acc, f32x4.mul(w2, v128.load(r0 + o, 8)));
+          acc = f32x4.add(acc, f32x4.mul(w3, v128.load(r1 + o)));
+          acc = f32x4.add(acc, f32x4.mul(w4, v128.load(r1 + o, 4)));
+          acc = f32x4.add(acc, f32x4.mul(w5, v128.load(r1 + o, 8)));
+          acc = f32x4.add(acc, f32x4.mul(w6, v128.load(r2 + o)));
+          acc = f32x4.add(acc, f32x4.mul(w7, v128.load(r2 + o, 4)));
+          acc = f32x4.add(acc, f32x4.mul(w8, v128.load(r2 + o, 8)));
+        } else {
+          // Row halves: even columns at r, odd at r + rowBytes; taps 0, 1, 2 are even[ox], odd[ox], even[ox + 1].
+          acc = f32x4.add(acc, f32x4.mul(w0, v128.load(r0 + o)));
+          acc = f32x4.add(acc, f32x4.mul(w1, v128.load(r0 + rowBytes + o)));
+          acc = f32x4.add(acc, f32x4.mul(w2, v128.load(r0 + o, 4)));
+          acc = f32x4.add(acc, f32x4.mul(w3, v128.load(r1 + o)));
+          acc = f32x4.add(acc, f32x4.mul(w4, v128.load(r1 + rowBytes + o)));
+          acc = f32x4.add(acc, f32x4.mul(w5, v128.load(r1 + o, 4)));
+          acc = f32x4.add(acc, f32x4.mul(w6, v128.load(r2 + o)));
+          acc = f32x4.add(acc, f32x4.mul(w7, v128.load(r2 + rowBytes + o)));
+          acc = f32x4.add(acc, f32x4.mul(w8, v128.load(r2 + o, 4)));
+        }
+        acc = f32x4.pmin(f32x4.pmax(acc, lo), hi);
+        if (ox + 4 <= ow) v128.store(out + o, acc);
+        else storePartial(out + o, acc, ow - ox);
+      }
+    }
+  }
+}
+
+/**
+ * y = clamp(depthwise3x3(x) + bias), stride 1.
+ * @param x        float32 [planes, h, w]: batch · channels planes, channel = plane % channels
+ * @param planes   batch · channels
+ * @param channels channels (weights and bias are per channel)
+ * @param h        input height
+ * @param w        input width
+ * @param oh       output height (rows of zeros beyond the padded input are read as padding)
+ * @param ow       output width
+ * @param padTop   zero rows above the input
+ * @param padLeft  zero columns left of the input
+ * @param weights  float32 [channels, 9]: the 3x3 taps of each channel, row-major
+ * @param bias     float32 [channels] or 0 for none
+ * @param vmin     lower clamp (-Infinity for none)
+ * @param vmax     upper clamp (Infinity for none)
+ * @param y        float32 [planes, oh, ow] output
+ * @param scratch  16-byte-aligned scratch of `f32_dwconv2d_nchw_scratch_bytes` bytes
+ */
+export function f32_dwconv2d_nchw_3x3s1__simd128(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32,
+    ow: i32, padTop: i32, padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize,
+    scratch: usize): void {
+  dwconv3x3(x, planes, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y, scratch, 1);
+}
+
+/** As `f32_dwconv2d_nchw_3x3s1__simd128` with stride 2. */
+export function f32_dwconv2d_nchw_3x3s2__simd128(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32,
+    ow: i32, padTop: i32, padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize,
+    scratch: usize): void {
+  dwconv3x3(x, planes, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y, scratch, 2);
+}
+
+/** Scratch bytes the 3x3 depthwise kernels need for an output of oh x ow at stride s. */
+export function f32_dwconv2d_nchw_scratch_bytes(oh: i32, ow: i32, s: i32): i32 {
+  return ((oh - 1) * s + 3) * (roundUp4(ow) + 4) * 4 * s;
+}
