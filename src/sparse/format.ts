@@ -20,6 +20,7 @@
 import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tidy} from '@tensorflow/tfjs-core';
 import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
 import {blockSizeArg, checkRank, checkSameShape, float32Arg} from '../kernels/validate';
+import {PixelSparseMatrix} from './pixel_format';
 
 /** The value types of a packed weight. */
 export type BlockSparseDtype = 'float32'|'int8';
@@ -179,6 +180,7 @@ export class BlockSparseMatrix {
   /** Kernel inputs: strip ranges, byte offsets of rows, values, int8 scales (see the module comment). */
   readonly tensors: {colPtr: Tensor1D; rowOffsets: Tensor1D; values: Tensor1D; scales: Tensor1D|null};
   private dense: Tensor2D|null = null;
+  private pixel: PixelSparseMatrix|null = null;
   private disposed = false;
 
   private constructor(a: BlockSparseArrays, nnzBlocks: number, storedEntries: number) {
@@ -243,6 +245,23 @@ export class BlockSparseMatrix {
     return this.dense;
   }
 
+  /**
+   * The same weight packed for the pixel-vectorized kernels (compressed rows by output channel,
+   * unstructured), made on first use and kept until `dispose()`.
+   */
+  pixelMatrix(): PixelSparseMatrix {
+    this.checkLive('pixelMatrix');
+    if (!this.pixel) {
+      const w = unpackBlockSparse(this);
+      try {
+        this.pixel = PixelSparseMatrix.fromDense(w.dataSync() as Float32Array, this.shape, this.dtype);
+      } finally {
+        w.dispose();
+      }
+    }
+    return this.pixel;
+  }
+
   /** Whether the dense weight is materialized (it doubles the memory of this weight). */
   get hasDenseWeight(): boolean {
     return this.dense != null && !this.dense.isDisposed;
@@ -262,6 +281,7 @@ export class BlockSparseMatrix {
   dispose(): void {
     if (this.disposed) return;
     this.releaseDenseWeight();
+    this.pixel?.dispose();
     const {colPtr, rowOffsets, values, scales} = this.tensors;
     dispose([colPtr, rowOffsets, values]);
     if (scales) scales.dispose();

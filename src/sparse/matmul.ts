@@ -7,6 +7,7 @@ import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, T
 import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8} from '../kernels/spmm';
 import {checkRank, float32Arg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
+import {runPixelKernel} from './pixel_matmul';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
@@ -25,9 +26,12 @@ export interface BlockSparseMatMulOptions {
   kernel?: BlockSparseKernel;
 }
 
-/** The kernels the dispatcher picks from. */
-export type BlockSparseKernel = 'sparse'|'dense'|'tfMatMul';
-export const VALID_BLOCK_SPARSE_KERNELS: BlockSparseKernel[] = ['sparse', 'dense', 'tfMatMul'];
+/**
+ * The kernels the dispatcher picks from: the strip kernels ('sparse'), the pixel-vectorized kernel
+ * ('pixel': rows as pixels, unstructured sparsity), our dense SIMD kernels, tfjs's matMul.
+ */
+export type BlockSparseKernel = 'sparse'|'pixel'|'dense'|'tfMatMul';
+export const VALID_BLOCK_SPARSE_KERNELS: BlockSparseKernel[] = ['sparse', 'pixel', 'dense', 'tfMatMul'];
 
 /** The dispatcher's choice for one call, with the reason (for benchmarks and users). */
 export interface BlockSparseMatMulPlan {
@@ -100,6 +104,30 @@ const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<DispatchCase, Record<1
   },
 };
 
+// --- Pixel-vectorized kernels (channel-major, unstructured; issue 16) ---------------------------
+// `assembly/f32_spmm_nchw.ts` broadcasts each nonzero against 32 pixels (or Dense rows), so its cost
+// follows the true nonzero count whatever the block structure; its thresholds are separate from the
+// strip kernels' above and count nonzeros, not stored strips.
+
+/**
+ * The highest true density (nonzeros / entries) at which the pixel kernel runs a channel-major 1x1
+ * convolution. Measured against tf.conv2d on the same NHWC problem (`node --import tsx
+ * bench/pixel.ts --thresholds`, 2026-12-06, BENCHMARKS.md "Pixel-vectorized kernels"): break-even
+ * near 50 % density at 64-512 channels; at 40 % the kernel still won by >= 15 % on every shape.
+ */
+const PIXEL_MAX_DENSITY = 0.4;
+
+/**
+ * The fewest pixels (B·OH·OW) for the pixel kernel: below one 4-pixel vector the kernel runs its
+ * scalar tail only (bench/pixel.ts: 1-3 pixels lost to tf.conv2d).
+ */
+const PIXEL_MIN_PIXELS = 4;
+
+/** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
+export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {
+  return pixels >= PIXEL_MIN_PIXELS && 1 - packed.pixelMatrix().sparsity <= PIXEL_MAX_DENSITY;
+}
+
 function stripClass(bw: number): 16|8|4|0 {
   return bw === 16 || bw === 8 || bw === 4 ? bw : 0;
 }
@@ -148,6 +176,7 @@ export function planBlockSparseMatMul(xShape: number[], packed: BlockSparseMatri
       `${dispatchCase(rows, packed) === 'streamed' ? ', dense weight over 16 MiB (streamed from memory)' : ''}, ` +
       `${backend} backend`;
   const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit})` :
+      kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(1 - packed.pixelMatrix().sparsity).toFixed(3)})` :
       kernel === 'tfMatMul' ? `${what}: above density ${limit}, tf.matMul on the dense weight (XNNPACK) is fastest` :
       `${what}: above density ${limit}, dense SIMD ${rows <= 1 ? 'GEMV' : '4x8 GEMM'}`;
   return {kernel, reason};
@@ -226,7 +255,9 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
     const kernel = options.kernel ?? chooseKernel(x2.shape[0], packed);
     const relu = activation === 'relu';
     let y: Tensor;
-    if (kernel === 'tfMatMul') {
+    if (kernel === 'pixel') {
+      y = runPixelKernel(x2, packed.pixelMatrix(), $b, activation, true);
+    } else if (kernel === 'tfMatMul') {
       y = $b || relu ? fused.matMul({a: x2, b: packed.denseWeight(), bias: $b, activation}) :
           matMul(x2, packed.denseWeight());
     } else {

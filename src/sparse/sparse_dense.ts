@@ -12,7 +12,9 @@ import '../kernels/register';
 import {isPositiveIntPair} from '../kernels/validate';
 import {BlockSparseMatrix, INT8_MAX_K, packBlockSparse} from './format';
 import {convOutputLength, extractPatches, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
-import {blockSparseMatMul, chooseKernel} from './matmul';
+import {blockSparseMatMul, chooseKernel, choosePixelKernel} from './matmul';
+import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
+import {channelMajorSparseMatMul} from './pixel_matmul';
 import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, StoredDtype,
   VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
 
@@ -397,10 +399,22 @@ export class SparseConv2D extends SparseDense {
     return out;
   }
 
+  /**
+   * Whether a call on channel-major `[B, C, H, W]` input runs the pixel-vectorized kernel (1x1 only),
+   * rather than transposing to channels-last around the strip kernels or `tf.conv2d`.
+   */
+  runsPixelKernel(inputShape: number[]): boolean {
+    if (!this.pointwise || this.dataFormat !== 'channelsFirst') return false;
+    const [b, , h, w] = inputShape;
+    const pixels = Math.ceil(h / this.strides[0]) * Math.ceil(w / this.strides[1]);
+    return choosePixelKernel(b * pixels, this.packedKernel());
+  }
+
   override call(inputs: Tensor|Tensor[], kwargs: Kwargs): Tensor {
     return tidy(() => {
       this.invokeCallHook(inputs, kwargs);
       let x = this.singleInput(inputs) as Tensor4D;
+      if (this.runsPixelKernel(x.shape)) return this.applyPixelKernel(x);
       if (this.dataFormat === 'channelsFirst') x = transpose(x, [0, 2, 3, 1]);
       const [sh, sw] = this.strides;
       let y: Tensor;
@@ -412,6 +426,18 @@ export class SparseConv2D extends SparseDense {
       }
       return this.dataFormat === 'channelsFirst' ? transpose(y, [0, 3, 1, 2]) : y;
     });
+  }
+
+  /** The 1x1 convolution of channel-major `x` on the pixel-vectorized kernel, its activation fused. */
+  private applyPixelKernel(x: Tensor4D): Tensor {
+    const [sh, sw] = this.strides;
+    if (sh > 1 || sw > 1) x = stridedSlice(x, [0, 0, 0, 0], x.shape, [1, 1, sh, sw]) as Tensor4D;
+    const [b, c, h, w] = x.shape;
+    const fused = VALID_FUSED_ACTIVATIONS.includes(this.activation as FusedActivation) ? this.activation as FusedActivation : 'linear';
+    const y = channelMajorSparseMatMul(reshape(x, [b, c, h * w]), this.packedKernel().pixelMatrix(),
+        {bias: this.biasValue(), activation: fused});
+    const y4 = reshape(y, [b, this.units, h, w]);
+    return fused === this.activation ? y4 : this.activate(y4);
   }
 
   /**
