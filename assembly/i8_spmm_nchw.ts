@@ -7,11 +7,11 @@
 import {spmmNchw} from './f32_spmm_nchw';
 
 /**
- * As `f32_spmm_nchw_32x1__simd128`, with `vals` int8[nnz] and `scales` float32[outC]
+ * As `f32_spmm_nchw_16x1__simd128`, with `vals` int8[nnz] and `scales` float32[outC]
  * (w ≈ q · scale), and `scratch` float32[nnz] (16-byte aligned) for the dequantized weights.
  * Dequantizes the nonzeros of [oc0, oc1) only.
  */
-export function i8_spmm_nchw_32x1__simd128(x: usize, xstride: usize, pixels: i32, rowptr: usize, ics: usize,
+export function i8_spmm_nchw_16x1__simd128(x: usize, xstride: usize, pixels: i32, rowptr: usize, ics: usize,
     vals: usize, scales: usize, oc0: i32, oc1: i32, bias: usize, vmin: f32, vmax: f32, y: usize,
     ystride: usize, scratch: usize): void {
   for (let oc = oc0; oc < oc1; oc++) {
@@ -21,5 +21,5 @@ export function i8_spmm_nchw_32x1__simd128(x: usize, xstride: usize, pixels: i32
       store<f32>(scratch + (<usize>j << 2), <f32>load<i8>(vals + <usize>j) * s);
     }
   }
-  spmmNchw(x, xstride, pixels, rowptr, ics, scratch, oc0, oc1, bias, vmin, vmax, y, ystride, 8);
+  spmmNchw(x, xstride, pixels, rowptr, ics, scratch, oc0, oc1, bias, vmin, vmax, y, ystride, 4);
 }

@@ -80,7 +80,9 @@ export interface KernelExports {
       oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number): void;
   f32_spmm_nchw_16x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
       oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number): void;
-  i8_spmm_nchw_32x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
+  f32_spmm_nchw_8x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
+      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number): void;
+  i8_spmm_nchw_16x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
       scales: number, oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number,
       scratch: number): void;
   // f32_dwconv_nchw.ts

@@ -35,8 +35,8 @@ export const spmmNchwKernel: KernelDef = {
     }
     const xs = 4 * p, plane = k * p * 4, out = n * p * 4;
     for (let i = 0; i < batch; i++) {
-      if (sc) kern.i8_spmm_nchw_32x1__simd128(xp + i * plane, xs, p, ...w, sc, 0, n, b, vmin, vmax, yp + i * out, xs, wq);
-      else kern.f32_spmm_nchw_32x1__simd128(xp + i * plane, xs, p, ...w, 0, n, b, vmin, vmax, yp + i * out, xs);
+      if (sc) kern.i8_spmm_nchw_16x1__simd128(xp + i * plane, xs, p, ...w, sc, 0, n, b, vmin, vmax, yp + i * out, xs, wq);
+      else kern.f32_spmm_nchw_16x1__simd128(xp + i * plane, xs, p, ...w, 0, n, b, vmin, vmax, yp + i * out, xs);
     }
     if (rowMajor) kern.x32_transpose__simd128(yt, n, p, y.ptr);
     return y;
