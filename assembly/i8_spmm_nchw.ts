@@ -13,7 +13,7 @@ import {spmmNchw} from './f32_spmm_nchw';
  */
 export function i8_spmm_nchw_16x1__simd128(x: usize, xstride: usize, pixels: i32, rowptr: usize, ics: usize,
     vals: usize, scales: usize, oc0: i32, oc1: i32, bias: usize, vmin: f32, vmax: f32, y: usize,
-    ystride: usize, scratch: usize): void {
+    ystride: usize, k: i32, pack: usize, scratch: usize): void {
   for (let oc = oc0; oc < oc1; oc++) {
     const s = load<f32>(scales + (<usize>oc << 2));
     const end = load<i32>(rowptr + (<usize>oc << 2), 4);
@@ -21,5 +21,5 @@ export function i8_spmm_nchw_16x1__simd128(x: usize, xstride: usize, pixels: i32
       store<f32>(scratch + (<usize>j << 2), <f32>load<i8>(vals + <usize>j) * s);
     }
   }
-  spmmNchw(x, xstride, pixels, rowptr, ics, scratch, oc0, oc1, bias, vmin, vmax, y, ystride, 4);
+  spmmNchw(x, xstride, pixels, rowptr, ics, scratch, oc0, oc1, bias, vmin, vmax, y, ystride, 4, k, pack);
 }

@@ -77,14 +77,17 @@ export interface KernelExports {
   f32_gemv_rows__simd128(x: number, k: number, w: number, n: number, bias: number, relu: number, y: number): void;
   // f32_spmm_nchw.ts, i8_spmm_nchw.ts
   f32_spmm_nchw_32x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
-      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number): void;
+      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number, k: number,
+      pack: number): void;
   f32_spmm_nchw_16x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
-      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number): void;
+      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number, k: number,
+      pack: number): void;
   f32_spmm_nchw_8x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
-      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number): void;
+      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number, k: number,
+      pack: number): void;
   i8_spmm_nchw_16x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
       scales: number, oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number,
-      scratch: number): void;
+      k: number, pack: number, scratch: number): void;
   // f32_dwconv_nchw.ts
   f32_dwconv2d_nchw_3x3s1__simd128(x: number, planes: number, channels: number, h: number, w: number, oh: number,
       ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number, vmax: number,

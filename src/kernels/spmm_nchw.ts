@@ -26,6 +26,7 @@ export const spmmNchwKernel: KernelDef = {
     let xp = ctx.input(x), yp = y.ptr;
     // int8 weights are dequantized into scratch by the kernel.
     const wq = sc ? ctx.scratch(4 * Math.max(1, ics.shape[0])) : 0;
+    const pack = ctx.scratch(64 * k);
     let xt = 0, yt = 0;
     if (rowMajor) {
       xt = ctx.scratch(4 * k * p);
@@ -35,8 +36,8 @@ export const spmmNchwKernel: KernelDef = {
     }
     const xs = 4 * p, plane = k * p * 4, out = n * p * 4;
     for (let i = 0; i < batch; i++) {
-      if (sc) kern.i8_spmm_nchw_16x1__simd128(xp + i * plane, xs, p, ...w, sc, 0, n, b, vmin, vmax, yp + i * out, xs, wq);
-      else kern.f32_spmm_nchw_16x1__simd128(xp + i * plane, xs, p, ...w, 0, n, b, vmin, vmax, yp + i * out, xs);
+      if (sc) kern.i8_spmm_nchw_16x1__simd128(xp + i * plane, xs, p, ...w, sc, 0, n, b, vmin, vmax, yp + i * out, xs, k, pack, wq);
+      else kern.f32_spmm_nchw_16x1__simd128(xp + i * plane, xs, p, ...w, 0, n, b, vmin, vmax, yp + i * out, xs, k, pack);
     }
     if (rowMajor) kern.x32_transpose__simd128(yt, n, p, y.ptr);
     return y;
