@@ -168,8 +168,9 @@ export function toChannelMajor(model: LayersModel, plan: ChannelMajorPlan): Laye
     } else if (role === 'padding') {
       y = args[0];
     } else if (role === 'pixelConv') {
-      const layer = deserializeLayer({className: SparseConv2D.className,
-        config: {...node.layer.getConfig(), dataFormat: 'channelsFirst'}});
+      // A first layer's batchInputShape is channels-last: its input now comes through the transpose.
+      const {batchInputShape: _, ...config} = node.layer.getConfig();
+      const layer = deserializeLayer({className: SparseConv2D.className, config: {...config, dataFormat: 'channelsFirst'}});
       y = layer.apply(args[0]) as SymbolicTensor;
       pending.push({layer, values: node.layer.weights.map(w => w.read()), made: []});
     } else {
