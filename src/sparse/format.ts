@@ -177,6 +177,8 @@ export class BlockSparseMatrix {
   readonly sparsity: number;
   /** Stored strips, padding included (the kernels' work is proportional to it). */
   readonly strips: number;
+  /** Nonzero weights (the pixel-vectorized kernel's work is proportional to it). */
+  readonly nonzeros: number;
   /** Kernel inputs: strip ranges, byte offsets of rows, values, int8 scales (see the module comment). */
   readonly tensors: {colPtr: Tensor1D; rowOffsets: Tensor1D; values: Tensor1D; scales: Tensor1D|null};
   private dense: Tensor2D|null = null;
@@ -190,6 +192,9 @@ export class BlockSparseMatrix {
     this.nnzBlocks = nnzBlocks;
     this.sparsity = 1 - storedEntries / (a.shape[0] * a.shape[1]);
     this.strips = a.rows.length;
+    let nonzeros = 0;
+    for (let i = 0; i < a.values.length; i++) if (a.values[i] !== 0) nonzeros++;
+    this.nonzeros = nonzeros;
     const int8 = a.dtype === 'int8';
     // Never zero-length tensors: a kernel input always has an address.
     const rowOffsets = new Int32Array(Math.max(1, this.strips));

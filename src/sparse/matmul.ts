@@ -105,27 +105,51 @@ const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<DispatchCase, Record<1
 };
 
 // --- Pixel-vectorized kernels (channel-major, unstructured; issue 16) ---------------------------
-// `assembly/f32_spmm_nchw.ts` broadcasts each nonzero against 32 pixels (or Dense rows), so its cost
-// follows the true nonzero count whatever the block structure; its thresholds are separate from the
-// strip kernels' above and count nonzeros, not stored strips.
+// `assembly/f32_spmm_nchw.ts` broadcasts each nonzero against 16 pixels (or Dense rows), so its cost
+// follows the true nonzero count whatever the block structure; its limits count nonzeros, not
+// stored strips. Every value below: `node --import tsx bench/pixel.ts --thresholds` (wasm backend,
+// 2026-12-06; BENCHMARKS.md, "Pixel-vectorized kernels").
 
 /**
- * The highest true density (nonzeros / entries) at which the pixel kernel runs a channel-major 1x1
- * convolution. Measured against tf.conv2d on the same NHWC problem (`node --import tsx
- * bench/pixel.ts --thresholds`, 2026-12-06, BENCHMARKS.md "Pixel-vectorized kernels"): break-even
- * near 50 % density at 64-512 channels; at 40 % the kernel still won by >= 15 % on every shape.
+ * The highest true density (nonzeros / entries) at which a channel-major 1x1 convolution runs the
+ * pixel kernel. Against tf.conv2d on the same problem in NHWC: 1.31-1.47x at 70 % density (P x C =
+ * 256x64, 784x256, 196x512, 3136x128), 1.51-1.56x at 60 %; the kernel runs 37-43 GFLOP/s on the
+ * nonzeros and tf.conv2d 43-46, so it breaks even near 90 % density.
  */
-const PIXEL_MAX_DENSITY = 0.4;
+const PIXEL_MAX_DENSITY = 0.7;
 
-/**
- * The fewest pixels (B·OH·OW) for the pixel kernel: below one 4-pixel vector the kernel runs its
- * scalar tail only (bench/pixel.ts: 1-3 pixels lost to tf.conv2d).
- */
+/** The fewest pixels (B·OH·OW) for the pixel kernel: fewer than one vector runs its scalar tail only. */
 const PIXEL_MIN_PIXELS = 4;
+
+/**
+ * Dense layers: the fewest rows for the pixel kernel (rows transposed into pixels and back): 1.50x
+ * tf.matMul at 16 rows, 50 % unstructured density, 1024x1024 (strips 1x16: 1.25x, 1x4: 0.64x).
+ */
+const PIXEL_MIN_ROWS = 16;
+
+/** Dense layers: the highest true density for the pixel kernel (1.50-1.55x tf.matMul at 50 %, 16-128 rows). */
+const PIXEL_ROWS_MAX_DENSITY = 0.5;
+
+/**
+ * Dense layers: the pixel kernel replaces the strip kernels only where the strips store more than this
+ * many entries per nonzero (zeros padding unstructured strips): on nonzeros the strips' 2x16 tile runs
+ * at 55-59 GFLOP/s at 32 rows (perf-anchors §4.4), the pixel kernel with its transposes at about 40,
+ * so a weight pruned in 1x16 blocks stays on the strips (12x tf.matMul at 90 % against the pixel
+ * kernel's 7x).
+ */
+const PIXEL_MIN_STRIP_PADDING = 1.5;
 
 /** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
 export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {
-  return pixels >= PIXEL_MIN_PIXELS && 1 - packed.pixelMatrix().sparsity <= PIXEL_MAX_DENSITY;
+  return pixels >= PIXEL_MIN_PIXELS && packed.nonzeros <= PIXEL_MAX_DENSITY * packed.shape[0] * packed.shape[1];
+}
+
+/** Whether a Dense layer over `rows` rows by `packed` runs the pixel kernel (see the limits above). */
+function pixelPaysForRows(rows: number, packed: BlockSparseMatrix): boolean {
+  const entries = packed.shape[0] * packed.shape[1];
+  const stored = (1 - packed.sparsity) * entries;
+  return rows >= PIXEL_MIN_ROWS && packed.nonzeros <= PIXEL_ROWS_MAX_DENSITY * entries &&
+      stored > PIXEL_MIN_STRIP_PADDING * packed.nonzeros;
 }
 
 function stripClass(bw: number): 16|8|4|0 {
@@ -151,6 +175,7 @@ function sparseLimit(rows: number, packed: BlockSparseMatrix): number {
  * dense SIMD kernels run.
  */
 export function chooseKernel(rows: number, packed: BlockSparseMatrix, backend: string = getBackend()): BlockSparseKernel {
+  if (pixelPaysForRows(rows, packed)) return 'pixel';
   if (1 - packed.sparsity <= sparseLimit(rows, packed)) return 'sparse';
   return backend === 'wasm' ? 'tfMatMul' : 'dense';
 }
@@ -176,7 +201,7 @@ export function planBlockSparseMatMul(xShape: number[], packed: BlockSparseMatri
       `${dispatchCase(rows, packed) === 'streamed' ? ', dense weight over 16 MiB (streamed from memory)' : ''}, ` +
       `${backend} backend`;
   const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit})` :
-      kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(1 - packed.pixelMatrix().sparsity).toFixed(3)})` :
+      kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(packed.nonzeros / (packed.shape[0] * packed.shape[1])).toFixed(3)})` :
       kernel === 'tfMatMul' ? `${what}: above density ${limit}, tf.matMul on the dense weight (XNNPACK) is fastest` :
       `${what}: above density ${limit}, dense SIMD ${rows <= 1 ? 'GEMV' : '4x8 GEMM'}`;
   return {kernel, reason};

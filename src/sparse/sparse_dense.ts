@@ -442,10 +442,10 @@ export class SparseConv2D extends SparseDense {
 
   /**
    * A k×k convolution of channels-last `x`: patches times the kernel on the block-sparse matmul, or
-   * `tf.conv2d` on the dense kernel wherever the matmul's dispatcher would not run the sparse kernel
-   * for the patch matrix (a dense matmul of patches only adds the patch copies to `tf.conv2d`'s work),
-   * the patches are narrower than MIN_PATCH_K, or an int8 kernel meets more than
-   * MAX_INT8_PATCH_ROWS patch rows.
+   * `tf.conv2d` on the dense kernel wherever the matmul's dispatcher would run neither a strip
+   * kernel nor the pixel kernel for the patch matrix (a dense matmul of patches only adds the patch
+   * copies to `tf.conv2d`'s work), the patches are narrower than MIN_PATCH_K, or an int8 kernel
+   * meets more than MAX_INT8_PATCH_ROWS patch rows on the strip kernels.
    */
   private convolve(x: Tensor4D): Tensor {
     const packed = this.packedKernel();
@@ -453,8 +453,10 @@ export class SparseConv2D extends SparseDense {
     const [kh, kw] = this.kernelSize;
     const rows = b * convOutputLength(h, kh, this.strides[0], this.padding).length *
         convOutputLength(w, kw, this.strides[1], this.padding).length;
-    const sparse = this.inputDim >= MIN_PATCH_K && (this.layout.dtype !== 'int8' || rows <= MAX_INT8_PATCH_ROWS) &&
-        chooseKernel(rows, packed) === 'sparse';
+    // The pixel kernel keeps activations in f32: the int8 row limit is the strip kernels' own.
+    const kernel = chooseKernel(rows, packed);
+    const sparse = this.inputDim >= MIN_PATCH_K && (kernel === 'pixel' ||
+        (kernel === 'sparse' && (this.layout.dtype !== 'int8' || rows <= MAX_INT8_PATCH_ROWS)));
     if (sparse) {
       return this.applyKernel(extractPatches(x, {kernelSize: this.kernelSize, strides: this.strides, padding: this.padding}));
     }
