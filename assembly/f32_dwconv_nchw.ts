@@ -4,7 +4,8 @@
 // f32-dwconv2d-chw does the same).
 //
 // Each plane is first copied into `scratch` with its zero padding laid out explicitly (for stride
-// 2, each padded row split into its even and odd columns), so the compute loop has no edge cases:
+// 2, each padded row then split into its even and odd columns), in vectors, so the compute loop has
+// no edge cases:
 // one output vector (4 pixels of a row) is 9 vector loads of the padded rows times the 9 weights,
 // which stay splatted in registers for the whole plane. The copy reads each input once; the
 // compute reads the (cached) padded rows.
@@ -14,42 +15,29 @@
   return (n + 3) & ~3;
 }
 
-/** The padded row's value at input column ix (0 outside the row). */
-// @ts-ignore: decorator
-@inline function at(row: usize, w: i32, ix: i32): f32 {
-  return ix >= 0 && ix < w ? load<f32>(row + (<usize>ix << 2)) : 0;
-}
-
-/** dst[c] = row[c - padLeft] (0 outside) for c < len: a padded row, stride 1. */
+/**
+ * dst[c] = row[c - padLeft] for c < len, 0 outside the row (padLeft <= 3): a zero vector for the
+ * left padding, the row's w values in vectors (and a scalar tail), zero vectors from its end on.
+ * dst has room for max(len, padLeft + w) + 3 entries.
+ */
 // @ts-ignore: decorator
 @inline function padRow(row: usize, w: i32, padLeft: i32, dst: usize, len: i32): void {
-  // Vector copy where all 4 source columns are inside the row.
-  let c = 0;
-  for (; c < len && c - padLeft < 0; c++) store<f32>(dst + (<usize>c << 2), at(row, w, c - padLeft));
-  for (; c + 4 <= len && c - padLeft + 4 <= w; c += 4) {
-    v128.store(dst + (<usize>c << 2), v128.load(row + (<usize>(c - padLeft) << 2)));
-  }
-  for (; c < len; c++) store<f32>(dst + (<usize>c << 2), at(row, w, c - padLeft));
+  const zero = f32x4.splat(0);
+  v128.store(dst, zero);
+  const d = dst + (<usize>padLeft << 2);
+  let i = 0;
+  for (; i + 4 <= w; i += 4) v128.store(d + (<usize>i << 2), v128.load(row + (<usize>i << 2)));
+  for (; i < w; i++) store<f32>(d + (<usize>i << 2), load<f32>(row + (<usize>i << 2)));
+  for (let c = padLeft + w; c < len; c += 4) v128.store(dst + (<usize>c << 2), zero);
 }
 
-/** even[i] = padded[2i], odd[i] = padded[2i + 1] for i < len, padded[c] = row[c - padLeft]. */
+/** even[i] = padded[2i], odd[i] = padded[2i + 1] for i < len (rounded up to 4). */
 // @ts-ignore: decorator
-@inline function splitRow(row: usize, w: i32, padLeft: i32, even: usize, odd: usize, len: i32): void {
-  let i = 0;
-  // Blocks of 4 outputs read source columns 2i - padLeft .. 2i + 7 - padLeft.
-  for (; i < len && 2 * i - padLeft < 0; i++) {
-    store<f32>(even + (<usize>i << 2), at(row, w, 2 * i - padLeft));
-    store<f32>(odd + (<usize>i << 2), at(row, w, 2 * i + 1 - padLeft));
-  }
-  for (; i + 4 <= len && 2 * i + 8 - padLeft <= w; i += 4) {
-    const s = row + (<usize>(2 * i - padLeft) << 2);
-    const a = v128.load(s), b = v128.load(s, 16);
+@inline function splitRow(padded: usize, even: usize, odd: usize, len: i32): void {
+  for (let i = 0; i < len; i += 4) {
+    const a = v128.load(padded + (<usize>i << 3)), b = v128.load(padded + (<usize>i << 3), 16);
     v128.store(even + (<usize>i << 2), v128.shuffle<f32>(a, b, 0, 2, 4, 6));
     v128.store(odd + (<usize>i << 2), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
-  }
-  for (; i < len; i++) {
-    store<f32>(even + (<usize>i << 2), at(row, w, 2 * i - padLeft));
-    store<f32>(odd + (<usize>i << 2), at(row, w, 2 * i + 1 - padLeft));
   }
 }
 
@@ -64,25 +52,28 @@
 // @ts-ignore: decorator
 @inline function dwconv3x3(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32, ow: i32, padTop: i32,
     padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize, scratch: usize, S: i32): void {
-  // Padded rows are `pitch` floats (per half for stride 2), enough for the last vector's reads.
+  // Padded rows are `pitch` floats (per half for stride 2), enough for the last vector's reads;
+  // stride 2 pads each row into `wide` first, then splits it.
   const pitch = roundUp4(ow) + 4;
   const rowBytes = <usize>pitch << 2;
   const rowsNeeded = (oh - 1) * S + 3;
   const srow = S == 1 ? rowBytes : rowBytes << 1;
+  const wide = scratch + <usize>rowsNeeded * srow;
   const lo = f32x4.splat(vmin), hi = f32x4.splat(vmax);
   const inPlane = <usize>h * <usize>w << 2, outPlane = <usize>oh * <usize>ow << 2;
   for (let pl = 0; pl < planes; pl++) {
     const src = x + <usize>pl * inPlane;
-    // Lay out the padded plane.
+    // Lay out the padded plane: only the columns that valid output lanes read (the lanes past ow
+    // of the last vector read what the row holds beyond them, in bounds, and are not stored).
     for (let r = 0; r < rowsNeeded; r++) {
       const iy = r - padTop;
       const dst = scratch + <usize>r * srow;
-      if (iy < 0 || iy >= h) {
-        memory.fill(dst, 0, srow);
-      } else if (S == 1) {
-        padRow(src + <usize>iy * (<usize>w << 2), w, padLeft, dst, pitch);
+      const row = src + <usize>iy * (<usize>w << 2);
+      if (S == 1) {
+        padRow(row, iy < 0 || iy >= h ? 0 : w, padLeft, dst, ow + 2);
       } else {
-        splitRow(src + <usize>iy * (<usize>w << 2), w, padLeft, dst, dst + rowBytes, pitch);
+        padRow(row, iy < 0 || iy >= h ? 0 : w, padLeft, wide, 2 * ow + 2);
+        splitRow(wide, dst, dst + rowBytes, ow + 1);
       }
     }
     const c = pl % channels;
@@ -161,5 +152,6 @@ export function f32_dwconv2d_nchw_3x3s2__simd128(x: usize, planes: i32, channels
 
 /** Scratch bytes the 3x3 depthwise kernels need for an output of oh x ow at stride s. */
 export function f32_dwconv2d_nchw_scratch_bytes(oh: i32, ow: i32, s: i32): i32 {
-  return ((oh - 1) * s + 3) * (roundUp4(ow) + 4) * 4 * s;
+  const plane = ((oh - 1) * s + 3) * (roundUp4(ow) + 4) * 4 * s;
+  return s == 1 ? plane : plane + (2 * roundUp4(ow) + 16) * 4;
 }
