@@ -10,10 +10,19 @@
 // which stay splatted in registers for the whole plane. The copy reads each input once; the
 // compute reads the (cached) padded rows.
 
+import {transpose4x4} from './gemm_grad_f32';
+
 // @ts-ignore: decorator
 @inline function roundUp4(n: i32): i32 {
   return (n + 3) & ~3;
 }
+
+/**
+ * The widest output for which 4 channels go through the lanes together (`dwconvQuad`): narrower
+ * planes waste lanes and pay the per-plane setup on too few pixels (bench/pixel.ts --depthwise).
+ */
+// @ts-ignore: decorator
+@inline const QUAD_MAX_OW = 16;
 
 /**
  * dst[c] = row[c - padLeft] for c < len, 0 outside the row (padLeft <= 3): a zero vector for the
@@ -49,9 +58,11 @@
   if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
 }
 
+/** Planes [pl0, pl1) one at a time, pixels in the lanes. */
 // @ts-ignore: decorator
-@inline function dwconv3x3(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32, ow: i32, padTop: i32,
-    padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize, scratch: usize, S: i32): void {
+@inline function dwconvPlanes(x: usize, pl0: i32, pl1: i32, channels: i32, h: i32, w: i32, oh: i32, ow: i32,
+    padTop: i32, padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize, scratch: usize,
+    S: i32): void {
   // Padded rows are `pitch` floats (per half for stride 2), enough for the last vector's reads;
   // stride 2 pads each row into `wide` first, then splits it.
   const pitch = roundUp4(ow) + 4;
@@ -61,7 +72,7 @@
   const wide = scratch + <usize>rowsNeeded * srow;
   const lo = f32x4.splat(vmin), hi = f32x4.splat(vmax);
   const inPlane = <usize>h * <usize>w << 2, outPlane = <usize>oh * <usize>ow << 2;
-  for (let pl = 0; pl < planes; pl++) {
+  for (let pl = pl0; pl < pl1; pl++) {
     const src = x + <usize>pl * inPlane;
     // Lay out the padded plane: only the columns that valid output lanes read (the lanes past ow
     // of the last vector read what the row holds beyond them, in bounds, and are not stored).
@@ -120,6 +131,97 @@
 }
 
 /**
+ * Four consecutive channels (planes at x, x + inPlane, ...) with the channels in the lanes: the
+ * padded input is laid out as one vector of 4 channels per pixel (4x4 transposes in), each output
+ * pixel is 9 vector loads times the 9 per-tap weight vectors, and each 4 output pixels go back to
+ * their planes through one transpose. The same sums in the same order as `dwconvPlanes`.
+ * Scratch: 64 bytes of output staging, 144 of weights, then the padded pixels.
+ */
+// @ts-ignore: decorator
+@inline function dwconvQuad(x: usize, h: i32, w: i32, oh: i32, ow: i32, padTop: i32, padLeft: i32, wp: usize,
+    bias: usize, vmin: f32, vmax: f32, y: usize, scratch: usize, S: i32): void {
+  const rows = (oh - 1) * S + 3, cols = (ow - 1) * S + 3;
+  const inPlane = <usize>h * <usize>w << 2, outPlane = <usize>oh * <usize>ow << 2;
+  const tmp = scratch, wbuf = scratch + 64, pad = scratch + 208, rowBytes = <usize>cols << 4;
+  const zero = f32x4.splat(0);
+  for (let i = 0; i < rows * cols; i++) v128.store(pad + (<usize>i << 4), zero);
+  for (let iy = 0; iy < h && iy + padTop < rows; iy++) {
+    const dst = pad + <usize>(iy + padTop) * rowBytes + (<usize>padLeft << 4);
+    const src = x + (<usize>(iy * w) << 2);
+    const used = min(w, cols - padLeft);
+    let ix = 0;
+    for (; ix + 4 <= used; ix += 4) transpose4x4(src + (<usize>ix << 2), inPlane, dst + (<usize>ix << 4), 16);
+    for (; ix < used; ix++) {
+      for (let ch = 0; ch < 4; ch++) {
+        store<f32>(dst + (<usize>ix << 4) + (<usize>ch << 2), load<f32>(src + <usize>ch * inPlane + (<usize>ix << 2)));
+      }
+    }
+  }
+  // Tap t of the 4 channels (weights [C, 9]: a channel every 36 bytes) as one vector.
+  for (let ch = 0; ch < 4; ch++) {
+    for (let t = 0; t < 9; t++) store<f32>(wbuf + (<usize>t << 4) + (<usize>ch << 2), load<f32>(wp + <usize>ch * 36 + (<usize>t << 2)));
+  }
+  const w0 = v128.load(wbuf), w1 = v128.load(wbuf, 16), w2 = v128.load(wbuf, 32);
+  const w3 = v128.load(wbuf, 48), w4 = v128.load(wbuf, 64), w5 = v128.load(wbuf, 80);
+  const w6 = v128.load(wbuf, 96), w7 = v128.load(wbuf, 112), w8 = v128.load(wbuf, 128);
+  const b = bias != 0 ? v128.load(bias) : zero;
+  const lo = f32x4.splat(vmin), hi = f32x4.splat(vmax);
+  const step = <usize>S << 4;
+  for (let oy = 0; oy < oh; oy++) {
+    const r0 = pad + <usize>(oy * S) * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes;
+    const out = y + (<usize>(oy * ow) << 2);
+    for (let ox = 0; ox < ow; ox += 4) {
+      const n = min(4, ow - ox);
+      for (let j = 0; j < n; j++) {
+        const o = <usize>(ox + j) * step;
+        let acc = b;
+        acc = f32x4.add(acc, f32x4.mul(w0, v128.load(r0 + o)));
+        acc = f32x4.add(acc, f32x4.mul(w1, v128.load(r0 + o, 16)));
+        acc = f32x4.add(acc, f32x4.mul(w2, v128.load(r0 + o, 32)));
+        acc = f32x4.add(acc, f32x4.mul(w3, v128.load(r1 + o)));
+        acc = f32x4.add(acc, f32x4.mul(w4, v128.load(r1 + o, 16)));
+        acc = f32x4.add(acc, f32x4.mul(w5, v128.load(r1 + o, 32)));
+        acc = f32x4.add(acc, f32x4.mul(w6, v128.load(r2 + o)));
+        acc = f32x4.add(acc, f32x4.mul(w7, v128.load(r2 + o, 16)));
+        acc = f32x4.add(acc, f32x4.mul(w8, v128.load(r2 + o, 32)));
+        v128.store(tmp + (<usize>j << 4), f32x4.pmin(f32x4.pmax(acc, lo), hi));
+      }
+      if (n == 4) {
+        transpose4x4(tmp, 16, out + (<usize>ox << 2), outPlane);
+      } else {
+        for (let j = 0; j < n; j++) {
+          for (let ch = 0; ch < 4; ch++) {
+            store<f32>(out + <usize>ch * outPlane + (<usize>(ox + j) << 2), load<f32>(tmp + (<usize>j << 4) + (<usize>ch << 2)));
+          }
+        }
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function dwconv3x3(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32, ow: i32, padTop: i32,
+    padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize, scratch: usize, S: i32): void {
+  if (ow > QUAD_MAX_OW || channels < 4) {
+    dwconvPlanes(x, 0, planes, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y, scratch, S);
+    return;
+  }
+  const inPlane = <usize>h * <usize>w << 2, outPlane = <usize>oh * <usize>ow << 2;
+  for (let pl0 = 0; pl0 < planes; pl0 += channels) {
+    let c = 0;
+    for (; c + 4 <= channels; c += 4) {
+      const pl = <usize>(pl0 + c);
+      dwconvQuad(x + pl * inPlane, h, w, oh, ow, padTop, padLeft, weights + <usize>c * 36,
+          bias != 0 ? bias + (<usize>c << 2) : 0, vmin, vmax, y + pl * outPlane, scratch, S);
+    }
+    if (c < channels) {
+      dwconvPlanes(x, pl0 + c, pl0 + channels, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax,
+          y, scratch, S);
+    }
+  }
+}
+
+/**
  * y = clamp(depthwise3x3(x) + bias), stride 1.
  * @param x        float32 [planes, h, w]: batch · channels planes, channel = plane % channels
  * @param planes   batch · channels
@@ -153,5 +255,7 @@ export function f32_dwconv2d_nchw_3x3s2__simd128(x: usize, planes: i32, channels
 /** Scratch bytes the 3x3 depthwise kernels need for an output of oh x ow at stride s. */
 export function f32_dwconv2d_nchw_scratch_bytes(oh: i32, ow: i32, s: i32): i32 {
   const plane = ((oh - 1) * s + 3) * (roundUp4(ow) + 4) * 4 * s;
-  return s == 1 ? plane : plane + (2 * roundUp4(ow) + 16) * 4;
+  const planes = s == 1 ? plane : plane + (2 * roundUp4(ow) + 16) * 4;
+  const quad = 208 + ((oh - 1) * s + 3) * ((ow - 1) * s + 3) * 16;
+  return ow <= QUAD_MAX_OW ? max(planes, quad) : planes;
 }

@@ -26,8 +26,10 @@ for (const backend of BACKENDS) {
   op(`depthwiseConv2dChannelsFirst(x, filter) equals the reference over sizes, strides, paddings and activations on ${backend}`, async () => {
     await useBackend(backend);
     let seed = 1, cases = 0;
-    // Widths around the 4-lane vectors and the stride-2 even/odd split; heights of 1 row up.
-    for (const [B, C, H, W] of [[1, 1, 3, 3], [1, 2, 1, 5], [2, 3, 5, 4], [1, 4, 7, 7], [1, 3, 8, 9], [1, 2, 13, 17], [1, 1, 4, 33]]) {
+    // Widths around the 4-lane vectors and the stride-2 even/odd split, heights of 1 row up, channel
+    // counts around the 4-channel path of narrow outputs (and its remainder), batches.
+    for (const [B, C, H, W] of [[1, 1, 3, 3], [1, 2, 1, 5], [2, 3, 5, 4], [1, 4, 7, 7], [1, 3, 8, 9], [1, 2, 13, 17],
+      [1, 1, 4, 33], [2, 6, 9, 11], [1, 8, 16, 16], [1, 9, 5, 3], [1, 5, 34, 35], [2, 4, 3, 14]]) {
       for (const s of [1, 2] as const) {
         for (const padding of PADDINGS) {
           const [top, left, OH, OW] = geometry(H, W, s, padding);
