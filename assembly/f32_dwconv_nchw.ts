@@ -52,6 +52,14 @@ import {transpose4x4} from './gemm_grad_f32';
   }
 }
 
+/** acc + wa·[pa] + wb·[pb] + wc·[pc]: one row of 3 taps, added in tap order. */
+// @ts-ignore: decorator
+@inline function row3(acc: v128, wa: v128, wb: v128, wc: v128, pa: usize, pb: usize, pc: usize): v128 {
+  acc = f32x4.add(acc, f32x4.mul(wa, v128.load(pa)));
+  acc = f32x4.add(acc, f32x4.mul(wb, v128.load(pb)));
+  return f32x4.add(acc, f32x4.mul(wc, v128.load(pc)));
+}
+
 /** Stores the first n (1..3) lanes of v. */
 // @ts-ignore: decorator
 @inline function storePartial(p: usize, v: v128, n: i32): void {
@@ -101,29 +109,12 @@ import {transpose4x4} from './gemm_grad_f32';
       const out = dstPlane + <usize>oy * (<usize>ow << 2);
       for (let ox = 0; ox < ow; ox += 4) {
         const o = <usize>ox << 2;
-        let acc = b;
-        if (S == 1) {
-          acc = f32x4.add(acc, f32x4.mul(w0, v128.load(r0 + o)));
-          acc = f32x4.add(acc, f32x4.mul(w1, v128.load(r0 + o, 4)));
-          acc = f32x4.add(acc, f32x4.mul(w2, v128.load(r0 + o, 8)));
-          acc = f32x4.add(acc, f32x4.mul(w3, v128.load(r1 + o)));
-          acc = f32x4.add(acc, f32x4.mul(w4, v128.load(r1 + o, 4)));
-          acc = f32x4.add(acc, f32x4.mul(w5, v128.load(r1 + o, 8)));
-          acc = f32x4.add(acc, f32x4.mul(w6, v128.load(r2 + o)));
-          acc = f32x4.add(acc, f32x4.mul(w7, v128.load(r2 + o, 4)));
-          acc = f32x4.add(acc, f32x4.mul(w8, v128.load(r2 + o, 8)));
-        } else {
-          // Row halves: even columns at r, odd at r + rowBytes; taps 0, 1, 2 are even[ox], odd[ox], even[ox + 1].
-          acc = f32x4.add(acc, f32x4.mul(w0, v128.load(r0 + o)));
-          acc = f32x4.add(acc, f32x4.mul(w1, v128.load(r0 + rowBytes + o)));
-          acc = f32x4.add(acc, f32x4.mul(w2, v128.load(r0 + o, 4)));
-          acc = f32x4.add(acc, f32x4.mul(w3, v128.load(r1 + o)));
-          acc = f32x4.add(acc, f32x4.mul(w4, v128.load(r1 + rowBytes + o)));
-          acc = f32x4.add(acc, f32x4.mul(w5, v128.load(r1 + o, 4)));
-          acc = f32x4.add(acc, f32x4.mul(w6, v128.load(r2 + o)));
-          acc = f32x4.add(acc, f32x4.mul(w7, v128.load(r2 + rowBytes + o)));
-          acc = f32x4.add(acc, f32x4.mul(w8, v128.load(r2 + o, 4)));
-        }
+        // Stride 2: row halves, even columns at r and odd at r + rowBytes; taps 0, 1, 2 of a row
+        // are even[ox], odd[ox], even[ox + 1].
+        const b1 = S == 1 ? 4 : rowBytes, b2 = S == 1 ? 8 : 4;
+        let acc = row3(b, w0, w1, w2, r0 + o, r0 + o + b1, r0 + o + b2);
+        acc = row3(acc, w3, w4, w5, r1 + o, r1 + o + b1, r1 + o + b2);
+        acc = row3(acc, w6, w7, w8, r2 + o, r2 + o + b1, r2 + o + b2);
         acc = f32x4.pmin(f32x4.pmax(acc, lo), hi);
         if (ox + 4 <= ow) v128.store(out + o, acc);
         else storePartial(out + o, acc, ow - ox);
@@ -176,16 +167,9 @@ import {transpose4x4} from './gemm_grad_f32';
       const n = min(4, ow - ox);
       for (let j = 0; j < n; j++) {
         const o = <usize>(ox + j) * step;
-        let acc = b;
-        acc = f32x4.add(acc, f32x4.mul(w0, v128.load(r0 + o)));
-        acc = f32x4.add(acc, f32x4.mul(w1, v128.load(r0 + o, 16)));
-        acc = f32x4.add(acc, f32x4.mul(w2, v128.load(r0 + o, 32)));
-        acc = f32x4.add(acc, f32x4.mul(w3, v128.load(r1 + o)));
-        acc = f32x4.add(acc, f32x4.mul(w4, v128.load(r1 + o, 16)));
-        acc = f32x4.add(acc, f32x4.mul(w5, v128.load(r1 + o, 32)));
-        acc = f32x4.add(acc, f32x4.mul(w6, v128.load(r2 + o)));
-        acc = f32x4.add(acc, f32x4.mul(w7, v128.load(r2 + o, 16)));
-        acc = f32x4.add(acc, f32x4.mul(w8, v128.load(r2 + o, 32)));
+        let acc = row3(b, w0, w1, w2, r0 + o, r0 + o + 16, r0 + o + 32);
+        acc = row3(acc, w3, w4, w5, r1 + o, r1 + o + 16, r1 + o + 32);
+        acc = row3(acc, w6, w7, w8, r2 + o, r2 + o + 16, r2 + o + 32);
         v128.store(tmp + (<usize>j << 4), f32x4.pmin(f32x4.pmax(acc, lo), hi));
       }
       if (n == 4) {

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {foldForInference} from '../src/index';
 import {modelGraph} from '../src/model/graph';
-import {normal, rng, useBackend} from './helpers';
+import {normal, relativeError, rng, useBackend} from './helpers';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -23,16 +23,6 @@ function randomize(model: tfl.LayersModel, seed: number): void {
       tf.dispose(values);
     }
   }
-}
-
-function relErr(a: tf.Tensor, b: tf.Tensor): number {
-  const av = a.dataSync(), bv = b.dataSync();
-  let e = 0, t = 0;
-  for (let i = 0; i < av.length; i++) {
-    e = Math.max(e, Math.abs(av[i] - bv[i]));
-    t = Math.max(t, Math.abs(av[i]));
-  }
-  return e / t;
 }
 
 const fold = suite('foldForInference');
@@ -59,7 +49,7 @@ fold('folds BatchNorm (center/scale on and off) and ReLU / ReLU6 / Activation in
   assert.equal(folded.layers.slice(1).map(l => l.getConfig().activation), ['relu6', 'relu', 'relu']);
   const xv = tf.tensor4d(normal(2 * 7 * 7 * 3, 2), [2, 7, 7, 3]);
   const want = model.predict(xv) as tf.Tensor, got = folded.predict(xv) as tf.Tensor;
-  assert.ok(relErr(want, got) < 1e-5, `relative error ${relErr(want, got)}`);
+  assert.ok(relativeError(got, want) < 1e-5, `relative error ${relativeError(got, want)}`);
   tf.dispose([xv, want, got]);
   folded.dispose();
   assert.is(tf.memory().numTensors, before, 'the folded model, once disposed, leaves no tensors');

@@ -6,7 +6,7 @@
 import {dispose, engine, Tensor, Tensor1D, Tensor4D, TensorLike} from '@tensorflow/tfjs-core';
 import {DWCONV_NCHW, DwConvNchwAttrs} from '../kernels/dwconv_nchw';
 import {NO_GRADIENT_MESSAGE} from '../kernels/spmm';
-import {checkRank, float32Arg} from '../kernels/validate';
+import {checkRank, float32Arg, vectorArg} from '../kernels/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 import {taping} from './pixel_matmul';
 
@@ -77,13 +77,7 @@ export function depthwiseConv2dChannelsFirst(x: Tensor4D|TensorLike, filter: Ten
     if ($f.rank !== 4 || $f.shape[0] !== C || $f.shape[1] !== 1 || $f.shape[2] !== 3 || $f.shape[3] !== 3) {
       throw new Error(`Argument 'filter' passed to '${op}' must have shape [${C}, 1, 3, 3], but got [${$f.shape}]`);
     }
-    let $b: Tensor|undefined;
-    if (options.bias !== undefined) {
-      $b = float32Arg(options.bias, 'bias', op);
-      if ($b !== options.bias) made.push($b);
-      checkRank($b, [1], 'bias', op);
-      if ($b.shape[0] !== C) throw new Error(`Argument 'bias' passed to '${op}' must have shape [${C}], but got [${$b.shape}]`);
-    }
+    const $b = vectorArg(options.bias, C, 'bias', op, made);
     const [[top, bottom], [left, right]] = explicitPadding(padding, H, W, strides);
     const oh = Math.floor((H + top + bottom - 3) / strides) + 1, ow = Math.floor((W + left + right - 3) / strides) + 1;
     if (!(oh > 0 && ow > 0)) {

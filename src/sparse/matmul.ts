@@ -5,7 +5,7 @@
  */
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8} from '../kernels/spmm';
-import {checkRank, float32Arg} from '../kernels/validate';
+import {float32Arg, vectorArg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
 
@@ -266,15 +266,7 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
       throw new Error(`Argument 'x' passed to '${op}' must have last dimension K = ${K} (the packed weight is ` +
           `[${K}, ${N}]), but got shape [${$x.shape}]`);
     }
-    let $b: Tensor|undefined;
-    if (options.bias !== undefined) {
-      $b = float32Arg(options.bias, 'bias', op);
-      if ($b !== options.bias) made.push($b);
-      checkRank($b, [1], 'bias', op);
-      if ($b.shape[0] !== N) {
-        throw new Error(`Argument 'bias' passed to '${op}' must have shape [${N}], but got [${$b.shape}]`);
-      }
-    }
+    const $b = vectorArg(options.bias, N, 'bias', op, made);
     let x2 = $x as Tensor2D;
     if ($x.rank !== 2) made.push(x2 = reshape($x, [-1, K]));
     const kernel = options.kernel ?? chooseKernel(x2.shape[0], packed);

@@ -5,7 +5,7 @@
 import {dispose, engine, reshape, Tensor, Tensor1D, TensorLike} from '@tensorflow/tfjs-core';
 import {NO_GRADIENT_MESSAGE} from '../kernels/spmm';
 import {SPMM_NCHW, SpmmNchwAttrs} from '../kernels/spmm_nchw';
-import {checkRank, float32Arg} from '../kernels/validate';
+import {float32Arg, vectorArg} from '../kernels/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 import {PixelSparseMatrix} from './pixel_format';
 
@@ -64,13 +64,7 @@ export function channelMajorSparseMatMul(x: Tensor|TensorLike, packed: PixelSpar
       throw new Error(`Argument 'x' passed to '${op}' must have shape [..., ${K}, pixels] (K = ${K} input channels), ` +
           `but got [${$x.shape}]`);
     }
-    let $b: Tensor|undefined;
-    if (options.bias !== undefined) {
-      $b = float32Arg(options.bias, 'bias', op);
-      if ($b !== options.bias) made.push($b);
-      checkRank($b, [1], 'bias', op);
-      if ($b.shape[0] !== N) throw new Error(`Argument 'bias' passed to '${op}' must have shape [${N}], but got [${$b.shape}]`);
-    }
+    const $b = vectorArg(options.bias, N, 'bias', op, made);
     const P = $x.shape[$x.rank - 1];
     const x3 = $x.rank === 3 ? $x : reshape($x, [-1, K, P]);
     if (x3 !== $x) made.push(x3);
