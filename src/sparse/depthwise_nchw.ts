@@ -5,10 +5,9 @@
  */
 import {dispose, engine, Tensor, Tensor1D, Tensor4D, TensorLike} from '@tensorflow/tfjs-core';
 import {DWCONV_NCHW, DwConvNchwAttrs} from '../kernels/dwconv_nchw';
-import {NO_GRADIENT_MESSAGE} from '../kernels/spmm';
+import {NO_GRADIENT_MESSAGE, taping} from '../kernels/spmm';
 import {checkRank, float32Arg, vectorArg} from '../kernels/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
-import {taping} from './pixel_matmul';
 
 /** Zero padding as `[[top, bottom], [left, right]]`, or Keras's 'same' / 'valid'. */
 export type DepthwisePadding = 'same'|'valid'|[[number, number], [number, number]];

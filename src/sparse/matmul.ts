@@ -4,7 +4,7 @@
  * benchmarks found fastest, so that packing a weight never makes a layer slower than `tf.matMul`.
  */
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
-import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8} from '../kernels/spmm';
+import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../kernels/spmm';
 import {float32Arg, vectorArg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
@@ -213,12 +213,6 @@ function checkPacked(packed: BlockSparseMatrix, op: string): void {
         `but got ${packed === null ? 'null' : typeof packed}`);
   }
   packed.checkLive(op);
-}
-
-/** True while a gradient tape records ops (inside tf.grad, variableGrads, a training step). */
-function taping(): boolean {
-  const state = engine().state;
-  return state.gradientDepth > 0 && state.kernelDepth === 0;
 }
 
 /**

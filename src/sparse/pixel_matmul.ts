@@ -3,7 +3,7 @@
  * sparse weight, on the pixel-vectorized kernels (`assembly/f32_spmm_nchw.ts`).
  */
 import {dispose, engine, reshape, Tensor, Tensor1D, TensorLike} from '@tensorflow/tfjs-core';
-import {NO_GRADIENT_MESSAGE} from '../kernels/spmm';
+import {NO_GRADIENT_MESSAGE, taping} from '../kernels/spmm';
 import {SPMM_NCHW, SpmmNchwAttrs} from '../kernels/spmm_nchw';
 import {float32Arg, vectorArg} from '../kernels/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
@@ -15,12 +15,6 @@ export interface ChannelMajorSparseMatMulOptions {
   bias?: Tensor1D|TensorLike;
   /** Default 'linear'. */
   activation?: FusedActivation;
-}
-
-/** True while a gradient tape records ops. */
-export function taping(): boolean {
-  const state = engine().state;
-  return state.gradientDepth > 0 && state.kernelDepth === 0;
 }
 
 /** Runs the kernel on a checked `[B, K, P]` (or, `rowMajor`, `[M, K]`) float32 tensor. */
