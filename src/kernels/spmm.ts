@@ -143,7 +143,8 @@ export function taping(): boolean {
 }
 
 /** The message of the gradient guard, shared with the op's own check. */
-export const NO_GRADIENT_MESSAGE = 'blockSparseMatMul (and the channel-major sparse ops) is inference-only: it has no gradient. ' +
+export const NO_GRADIENT_MESSAGE = 'blockSparseMatMul is inference-only: it has no gradient (nor have channelMajorSparseMatMul ' +
+    'and depthwiseConv2dChannelsFirst). ' +
     'Train with the dense, masked weight (pruneLowMagnitude) and pack the weights for inference ' +
     'after stripping the pruning wrappers.';
 
