@@ -8,8 +8,7 @@
  */
 import {Tensor, tensor} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, SymbolicTensor} from '@tensorflow/tfjs-layers';
-import {deserializeLayer} from '../wrapper';
-import {GraphNode, ModelGraph, modelGraph, rebuildModel} from './graph';
+import {GraphNode, layerLike, ModelGraph, modelGraph, rebuildModel} from './graph';
 
 type Layer = layers.Layer;
 
@@ -129,7 +128,7 @@ export function foldForInference(model: LayersModel): {model: LayersModel; folde
     const fold = byConv.get(node);
     if (!fold) return copy();
     const config = {...node.layer.getConfig(), useBias: true, activation: fold.fused};
-    const layer = deserializeLayer({className: node.layer.getClassName(), config});
+    const layer = layerLike(node.layer, config);
     const y = layer.apply(inputs[0]) as SymbolicTensor;
     const made = foldedWeights(fold);
     pending.push({layer, values: made, made});

@@ -4,9 +4,8 @@
  * are not one layer for one layer (BatchNorm folded into the preceding convolution, runs of layers
  * moved to channel-major layout between inserted transposes).
  */
-import {dispose, Tensor} from '@tensorflow/tfjs-core';
+import {dispose, serialization, Tensor} from '@tensorflow/tfjs-core';
 import {input, LayersModel, layers, model as functionalModel, SymbolicTensor} from '@tensorflow/tfjs-layers';
-import {deserializeLayer} from '../wrapper';
 
 type Layer = layers.Layer;
 
@@ -82,9 +81,21 @@ export interface PendingWeights {
 export type NodeRewrite = (node: GraphNode, inputs: SymbolicTensor[], copy: (args?: SymbolicTensor[]) => SymbolicTensor,
                            pending: PendingWeights[]) => SymbolicTensor;
 
-/** A copy of a layer (same class, config and name), without weights. */
+/**
+ * A copy of a layer (same class, config and name), without weights. Built through the layer's own
+ * class rather than the registry by class name: where two copies of a library are loaded (a bundle
+ * and its sources), the registry holds whichever registered last.
+ */
 export function cloneLayer(layer: Layer): Layer {
-  return deserializeLayer({className: layer.getClassName(), config: layer.getConfig()});
+  return layerLike(layer, layer.getConfig());
+}
+
+/** A new layer of `layer`'s own class (see `cloneLayer`) from `config`. */
+export function layerLike(layer: Layer, config: serialization.ConfigDict): Layer {
+  const cls = layer.constructor as unknown as serialization.SerializableConstructor<Layer> &
+      {fromConfig(cls: unknown, config: serialization.ConfigDict): Layer};
+  // fromConfig may consume its config (tfjs's wrappers delete keys): give it a copy.
+  return cls.fromConfig(cls, structuredClone(config));
 }
 
 /**

@@ -13,8 +13,7 @@
  */
 import {Tensor, transpose} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, SymbolicTensor} from '@tensorflow/tfjs-layers';
-import {GraphNode, ModelGraph, modelGraph, rebuildModel} from '../model/graph';
-import {deserializeLayer} from '../wrapper';
+import {GraphNode, layerLike, ModelGraph, modelGraph, rebuildModel} from '../model/graph';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {explicitPadding} from './depthwise_nchw';
 import {DepthwiseConv2DChannelsFirst} from './depthwise_layer';
@@ -170,7 +169,7 @@ export function toChannelMajor(model: LayersModel, plan: ChannelMajorPlan): Laye
     } else if (role === 'pixelConv') {
       // A first layer's batchInputShape is channels-last: its input now comes through the transpose.
       const {batchInputShape: _, ...config} = node.layer.getConfig();
-      const layer = deserializeLayer({className: SparseConv2D.className, config: {...config, dataFormat: 'channelsFirst'}});
+      const layer = layerLike(node.layer, {...config, dataFormat: 'channelsFirst'});
       y = layer.apply(args[0]) as SymbolicTensor;
       pending.push({layer, values: node.layer.weights.map(w => w.read()), made: []});
     } else {
