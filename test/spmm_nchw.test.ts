@@ -1,7 +1,8 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
-import {blockSparseMatMul, channelMajorSparseMatMul, FusedActivation, packBlockSparse, PixelSparseMatrix} from '../src/index';
+import {blockSparseMatMul, channelMajorSparseMatMul, FusedActivation, packBlockSparse, PixelSparseMatrix,
+  planBlockSparseMatMul} from '../src/index';
 import {kernelsOn} from '../src/kernels/module';
 import * as ref from '../src/kernels/reference';
 import {assertBitsEqual, BACKENDS, normal, noLeak, rng, useBackend} from './helpers';
@@ -234,5 +235,22 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+rows('planBlockSparseMatMul picks the pixel kernel for unstructured weights over 16 rows or more, the strips for 1x16 blocks', async () => {
+  await useBackend('wasm');
+  const unstructured = tf.tensor2d(weight(256, 256, 'random', 0.8, 7), [256, 256]);
+  const blocks = tf.tensor2d(Float32Array.from(weight(256, 256, 'dense', 0, 8), (v, i) => (Math.floor(i / 16) % 5 === 0 ? v : 0)), [256, 256]);
+  const loose = packBlockSparse(unstructured, {blockSize: [1, 16]});
+  const tight = packBlockSparse(blocks, {blockSize: [1, 16]});
+  assert.is(loose.nonzeros, Array.from(unstructured.dataSync()).filter(v => v !== 0).length);
+  assert.is(planBlockSparseMatMul([32, 256], loose).kernel, 'pixel');
+  assert.match(planBlockSparseMatMul([32, 256], loose).reason, /32 rows, wasm backend: pixel-vectorized kernel \(true density 0\.[12]\d\d\)/);
+  assert.not.equal(planBlockSparseMatMul([8, 256], loose).kernel, 'pixel', 'below 16 rows');
+  assert.is(planBlockSparseMatMul([1, 256], loose).kernel, 'tfMatMul', 'one row: 1x16 strips of an 80 % unstructured weight are dense');
+  assert.is(planBlockSparseMatMul([32, 256], tight).kernel, 'sparse', '1x16 blocks stay on the strips');
+  tf.dispose([unstructured, blocks]);
+  loose.dispose();
+  tight.dispose();
+});
 
 rows.run();
