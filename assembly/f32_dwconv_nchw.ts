@@ -186,32 +186,35 @@ import {transpose4x4} from './gemm_grad_f32';
 }
 
 // @ts-ignore: decorator
-@inline function dwconv3x3(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32, ow: i32, padTop: i32,
-    padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize, scratch: usize, S: i32): void {
-  if (ow > QUAD_MAX_OW || channels < 4) {
-    dwconvPlanes(x, 0, planes, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y, scratch, S);
-    return;
-  }
+@inline function dwconv3x3(x: usize, batch: i32, channels: i32, c0: i32, c1: i32, h: i32, w: i32, oh: i32, ow: i32,
+    padTop: i32, padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize, scratch: usize,
+    S: i32): void {
   const inPlane = <usize>h * <usize>w << 2, outPlane = <usize>oh * <usize>ow << 2;
-  for (let pl0 = 0; pl0 < planes; pl0 += channels) {
-    let c = 0;
-    for (; c + 4 <= channels; c += 4) {
-      const pl = <usize>(pl0 + c);
-      dwconvQuad(x + pl * inPlane, h, w, oh, ow, padTop, padLeft, weights + <usize>c * 36,
-          bias != 0 ? bias + (<usize>c << 2) : 0, vmin, vmax, y + pl * outPlane, scratch, S);
+  for (let b = 0; b < batch; b++) {
+    const base = b * channels;
+    let c = c0;
+    if (ow <= QUAD_MAX_OW) {
+      for (; c + 4 <= c1; c += 4) {
+        const pl = <usize>(base + c);
+        dwconvQuad(x + pl * inPlane, h, w, oh, ow, padTop, padLeft, weights + <usize>c * 36,
+            bias != 0 ? bias + (<usize>c << 2) : 0, vmin, vmax, y + pl * outPlane, scratch, S);
+      }
     }
-    if (c < channels) {
-      dwconvPlanes(x, pl0 + c, pl0 + channels, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax,
-          y, scratch, S);
+    if (c < c1) {
+      dwconvPlanes(x, base + c, base + c1, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y,
+          scratch, S);
     }
   }
 }
 
 /**
- * y = clamp(depthwise3x3(x) + bias), stride 1.
- * @param x        float32 [planes, h, w]: batch · channels planes, channel = plane % channels
- * @param planes   batch · channels
+ * y = clamp(depthwise3x3(x) + bias), stride 1, for the channels [c0, c1) of every image (a range, so
+ * a caller can split the work across threads).
+ * @param x        float32 [batch, channels, h, w]
+ * @param batch    images
  * @param channels channels (weights and bias are per channel)
+ * @param c0       first channel to compute
+ * @param c1       one past the last
  * @param h        input height
  * @param w        input width
  * @param oh       output height (rows of zeros beyond the padded input are read as padding)
@@ -222,20 +225,20 @@ import {transpose4x4} from './gemm_grad_f32';
  * @param bias     float32 [channels] or 0 for none
  * @param vmin     lower clamp (-Infinity for none)
  * @param vmax     upper clamp (Infinity for none)
- * @param y        float32 [planes, oh, ow] output
+ * @param y        float32 [batch, channels, oh, ow] output (only the range is written)
  * @param scratch  16-byte-aligned scratch of `f32_dwconv2d_nchw_scratch_bytes` bytes
  */
-export function f32_dwconv2d_nchw_3x3s1__simd128(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32,
-    ow: i32, padTop: i32, padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize,
-    scratch: usize): void {
-  dwconv3x3(x, planes, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y, scratch, 1);
+export function f32_dwconv2d_nchw_3x3s1__simd128(x: usize, batch: i32, channels: i32, c0: i32, c1: i32, h: i32,
+    w: i32, oh: i32, ow: i32, padTop: i32, padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32,
+    y: usize, scratch: usize): void {
+  dwconv3x3(x, batch, channels, c0, c1, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y, scratch, 1);
 }
 
 /** As `f32_dwconv2d_nchw_3x3s1__simd128` with stride 2. */
-export function f32_dwconv2d_nchw_3x3s2__simd128(x: usize, planes: i32, channels: i32, h: i32, w: i32, oh: i32,
-    ow: i32, padTop: i32, padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32, y: usize,
-    scratch: usize): void {
-  dwconv3x3(x, planes, channels, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y, scratch, 2);
+export function f32_dwconv2d_nchw_3x3s2__simd128(x: usize, batch: i32, channels: i32, c0: i32, c1: i32, h: i32,
+    w: i32, oh: i32, ow: i32, padTop: i32, padLeft: i32, weights: usize, bias: usize, vmin: f32, vmax: f32,
+    y: usize, scratch: usize): void {
+  dwconv3x3(x, batch, channels, c0, c1, h, w, oh, ow, padTop, padLeft, weights, bias, vmin, vmax, y, scratch, 2);
 }
 
 /** Scratch bytes the 3x3 depthwise kernels need for an output of oh x ow at stride s. */

@@ -2,6 +2,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {depthwiseConv2dChannelsFirst, DepthwisePadding, FusedActivation} from '../src/index';
+import {kernelsOn} from '../src/kernels/module';
 import * as ref from '../src/kernels/reference';
 import {assertBitsEqual, BACKENDS, normal, noLeak, useBackend} from './helpers';
 
@@ -89,6 +90,28 @@ op('the wasm and cpu backends give bit-identical results', async () => {
   }
   assertBitsEqual(out[0], out[2], 'stride 1');
   assertBitsEqual(out[1], out[3], 'stride 2');
+});
+
+op('a channel range [c0, c1) of the raw kernel writes only its planes, in every image (the threading split)', async () => {
+  await useBackend('wasm');
+  const memory = new WebAssembly.Memory({initial: 16});
+  const kern = kernelsOn(memory);
+  const f = new Float32Array(memory.buffer);
+  for (const [B, C, H, W, c0, c1] of [[2, 11, 7, 7, 2, 9], [1, 6, 20, 21, 1, 6]]) {
+    const xv = normal(B * C * H * W, c0 + 1), fv = normal(C * 9, c0 + 2);
+    const [OH, OW] = [H, W];  // stride 1, padding 1: 'same'
+    const xp = 0, fp = 4 * xv.length, yp = fp + 4 * fv.length, scratch = (yp + 4 * B * C * OH * OW + 15) & ~15;
+    f.set(xv, xp / 4);
+    f.set(fv, fp / 4);
+    f.fill(NaN, yp / 4, yp / 4 + B * C * OH * OW);
+    kern.f32_dwconv2d_nchw_3x3s1__simd128(xp, B, C, c0, c1, H, W, OH, OW, 1, 1, fp, 0, -Infinity, Infinity, yp, scratch);
+    const want = ref.depthwise3x3ChannelMajor(xv, fv, B, C, H, W, 1, 1, 1, OH, OW, undefined, -Infinity, Infinity);
+    for (let i = 0; i < want.length; i++) {
+      const c = Math.floor(i / (OH * OW)) % C, got = f[yp / 4 + i];
+      if (c < c0 || c >= c1) assert.ok(Number.isNaN(got), `channel ${c} outside [${c0}, ${c1}) was written`);
+      else assert.ok(Math.abs(got - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])), `y[${i}] = ${got}, expected ${want[i]}`);
+    }
+  }
 });
 
 op('bad arguments throw errors naming them, and leak nothing', async () => {

@@ -20,7 +20,7 @@ export const dwConvNchwKernel: KernelDef = {
     const kern = ctx.kernels;
     const scratch = ctx.scratch(kern.f32_dwconv2d_nchw_scratch_bytes(oh, ow, stride));
     const conv = stride === 1 ? kern.f32_dwconv2d_nchw_3x3s1__simd128 : kern.f32_dwconv2d_nchw_3x3s2__simd128;
-    conv(ctx.input(x), b * c, c, h, w, oh, ow, padTop, padLeft, ctx.input(weights), bias ? ctx.input(bias) : 0,
+    conv(ctx.input(x), b, c, 0, c, h, w, oh, ow, padTop, padLeft, ctx.input(weights), bias ? ctx.input(bias) : 0,
         vmin, vmax, y.ptr, scratch);
     return y;
   },

@@ -89,12 +89,12 @@ export interface KernelExports {
       scales: number, oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number,
       k: number, pack: number, scratch: number): void;
   // f32_dwconv_nchw.ts
-  f32_dwconv2d_nchw_3x3s1__simd128(x: number, planes: number, channels: number, h: number, w: number, oh: number,
-      ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number, vmax: number,
-      y: number, scratch: number): void;
-  f32_dwconv2d_nchw_3x3s2__simd128(x: number, planes: number, channels: number, h: number, w: number, oh: number,
-      ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number, vmax: number,
-      y: number, scratch: number): void;
+  f32_dwconv2d_nchw_3x3s1__simd128(x: number, batch: number, channels: number, c0: number, c1: number, h: number,
+      w: number, oh: number, ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number,
+      vmax: number, y: number, scratch: number): void;
+  f32_dwconv2d_nchw_3x3s2__simd128(x: number, batch: number, channels: number, c0: number, c1: number, h: number,
+      w: number, oh: number, ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number,
+      vmax: number, y: number, scratch: number): void;
   f32_dwconv2d_nchw_scratch_bytes(oh: number, ow: number, s: number): number;
   // im2col.ts
   f32_im2col_nhwc(x: number, b: number, h: number, w: number, c: number, kh: number, kw: number, sh: number,
