@@ -186,6 +186,23 @@ op('rank 4 input [B, H, K, P] keeps its leading dimensions; NaN reaches only out
   packed.dispose();
 });
 
+op('PixelSparseMatrix.fromDense(w, shape, dtype) refuses bad arguments, naming them', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array(5), [2, 3]), /'w' .* Float32Array of K·N = 6 values, but got Float32Array of length 5/);
+  assert.throws(() => PixelSparseMatrix.fromDense([1, 2] as unknown as Float32Array, [1, 2]), /'w' .* but got Array/);
+  assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array(6), [2, 0] as [number, number]), /'shape' .* positive integers, but got \[2,0\]/);
+  assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array(6), [2, 3], 'int4' as 'int8'), /'dtype' .* float32, int8, but got int4/);
+  assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array([1, NaN]), [1, 2], 'int8'), /int8 weights must be finite/);
+  assert.is(tf.memory().numTensors, before);
+  const packed = PixelSparseMatrix.fromDense(new Float32Array([0, 2, -1, 0, 0, 3]), [2, 3]);
+  assert.equal([packed.nnz, packed.sparsity, packed.shape], [3, 0.5, [2, 3]]);
+  assert.equal(Array.from(packed.denseWeight().dataSync()), [0, 2, -1, 0, 0, 3]);
+  packed.dispose();
+  assert.ok(packed.isDisposed);
+  assert.is(tf.memory().numTensors, before, 'dispose frees every tensor, the dense weight included');
+});
+
 op('bad arguments throw errors naming them, and leak nothing', async () => {
   await useBackend('wasm');
   const packed = PixelSparseMatrix.fromDense(weight(4, 3, 'random', 0.5, 1), [4, 3]);

@@ -108,7 +108,7 @@ const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<DispatchCase, Record<1
 // `assembly/f32_spmm_nchw.ts` broadcasts each nonzero against 16 pixels (or Dense rows), so its cost
 // follows the true nonzero count whatever the block structure; its limits count nonzeros, not
 // stored strips. Every value below: `node --import tsx bench/pixel.ts --thresholds` (wasm backend,
-// 2026-12-06; BENCHMARKS.md, "Pixel-vectorized kernels").
+// 2026-12-06; BENCHMARKS.md, "Dispatcher limits" under "Unstructured sparsity").
 
 /**
  * The highest true density (nonzeros / entries) at which a channel-major 1x1 convolution runs the

@@ -9,7 +9,8 @@
  * (Elsen et al., "Fast Sparse ConvNets"; XNNPACK's f32-spmm).
  */
 import {dispose, keep, Tensor1D, tensor1d, Tensor2D, tensor2d} from '@tensorflow/tfjs-core';
-import {quantize, StoredDtype} from './storage';
+import {isPositiveIntPair} from '../kernels/validate';
+import {quantize, StoredDtype, VALID_STORED_DTYPES} from './storage';
 
 /** A `[K, N]` weight packed for the pixel-vectorized kernels; `dispose()` frees its tensors. */
 export class PixelSparseMatrix {
@@ -53,10 +54,22 @@ export class PixelSparseMatrix {
   /**
    * Packs a dense `[K, N]` float32 weight (row-major), storing its nonzero entries (NaN counts as
    * nonzero).
-   * @throws StorageError for int8 weights holding NaN or ±Infinity.
+   * @throws Error if `w` is not a Float32Array of K·N values, `shape` not a pair of positive
+   *   integers, or `dtype` unknown; StorageError for int8 weights holding NaN or ±Infinity.
    */
   static fromDense(w: Float32Array, shape: [number, number], dtype: StoredDtype = 'float32'): PixelSparseMatrix {
+    const op = 'PixelSparseMatrix.fromDense';
+    if (!isPositiveIntPair(shape)) {
+      throw new Error(`Argument 'shape' passed to '${op}' must be [K, N] of positive integers, but got ${JSON.stringify(shape)}`);
+    }
     const [K, N] = shape;
+    if (!(w instanceof Float32Array) || w.length !== K * N) {
+      throw new Error(`Argument 'w' passed to '${op}' must be a Float32Array of K·N = ${K * N} values, but got ` +
+          `${w?.constructor?.name ?? typeof w} of length ${(w as {length?: number})?.length}`);
+    }
+    if (!VALID_STORED_DTYPES.includes(dtype)) {
+      throw new Error(`Argument 'dtype' passed to '${op}' must be one of ${VALID_STORED_DTYPES.join(', ')}, but got ${String(dtype)}`);
+    }
     const int8 = dtype === 'int8';
     const quantized = int8 ? quantize(w, shape) : null;
     const rowPtr = new Int32Array(N + 1);
