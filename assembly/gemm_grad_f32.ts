@@ -109,7 +109,7 @@ export function f32_gemm_tn_4x8__simd128(a: usize, m: i32, k: i32, b: usize, n: 
 
 /** Transposes one 4x4 block: rows at src (stride ss bytes) to rows at dst (stride ds bytes). */
 // @ts-ignore: decorator
-@inline function transpose4x4(src: usize, ss: usize, dst: usize, ds: usize): void {
+@inline export function transpose4x4(src: usize, ss: usize, dst: usize, ds: usize): void {
   const r0 = v128.load(src), r1 = v128.load(src + ss), r2 = v128.load(src + 2 * ss), r3 = v128.load(src + 3 * ss);
   const t0 = v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(r0, r1, 2, 6, 3, 7);
   const t2 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5), t3 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);

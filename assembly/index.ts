@@ -12,3 +12,6 @@ export {f32_gemm_4x8__simd128, f32_gemv_rows__simd128} from './gemm_f32';
 export * from './gemm_grad_f32';
 export * from './pack';
 export * from './im2col_f32';
+export {f32_spmm_nchw_16x1__simd128, f32_spmm_nchw_32x1__simd128, f32_spmm_nchw_8x1__simd128} from './f32_spmm_nchw';
+export {i8_spmm_nchw_16x1__simd128} from './i8_spmm_nchw';
+export * from './f32_dwconv_nchw';

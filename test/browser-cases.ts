@@ -114,6 +114,26 @@ export const OPS: Array<[string, () => Case[]]> = [
         name: `x=[${b},${h},${w},${c}] k=${kernelSize.join('x')} strides=${strides.join('x')} ${padding}`,
         expr: call('extractPatches', T(normal(b * h * w * c, i + 30), [b, h, w, c]), {kernelSize: [...kernelSize], strides: [...strides], padding}),
       }))],
+  ['SpMMNCHW', () => ([[1, 7, 5, 33, 'float32'], [2, 16, 24, 70, 'float32'], [1, 13, 9, 20, 'int8'], [2, 9, 4, 3, 'int8']] as const)
+      .flatMap(([b, k, n, p, dtype], i) => [false, true].map(rowMajor => {
+        const w = normal(k * n, i + 60).map((v, j) => (j % 3 === 0 ? v : 0));
+        const packed = lib.PixelSparseMatrix.fromDense(w, [k, n], dtype);
+        const {rowPtr, ics, values, scales} = packed.tensors;
+        const inputs: Record<string, Expr> = {x: rowMajor ? T(normal(p * k, i), [p, k]) : T(normal(b * k * p, i), [b, k, p]),
+          rowptr: T(rowPtr.dataSync(), rowPtr.shape, 'int32'), ics: T(ics.dataSync(), ics.shape, 'int32'),
+          vals: T(values.dataSync(), values.shape, values.dtype as 'float32'|'int32'), bias: T(normal(n, i + 3), [n])};
+        if (scales) inputs.scales = T(scales.dataSync(), scales.shape);
+        packed.dispose();
+        return {name: `b=${b} ${k}->${n} p=${p} ${dtype}${rowMajor ? ' rows' : ''}`,
+          expr: {$kernel: 'SpMMNCHW', inputs, attrs: {n, vmin: 0, vmax: 6, rowMajor}}};
+      }))],
+  ['depthwiseConv2dChannelsFirst', () => ([[1, 3, 9, 11, 1, 'same'], [2, 5, 8, 8, 2, [[0, 1], [0, 1]]], [1, 8, 16, 13, 2, 'same'],
+    [1, 6, 20, 20, 1, 'valid']] as const)
+      .map(([b, c, h, w, strides, padding], i) => ({
+        name: `x=[${b},${c},${h},${w}] s=${strides} ${JSON.stringify(padding)}`,
+        expr: call('depthwiseConv2dChannelsFirst', T(normal(b * c * h * w, i + 40), [b, c, h, w]), T(normal(c * 9, i + 41), [c, 1, 3, 3]),
+            {strides, padding: JSON.parse(JSON.stringify(padding)) as Expr, bias: T(normal(c, i + 42), [c]), activation: 'relu6'}),
+      }))],
   ['Conv2DBackpropFilter', () => ([[1, 5, 5, 3, 2, 2, 4, 1, 'valid'], [2, 8, 7, 2, 3, 3, 5, 2, 'same'], [1, 9, 9, 1, 3, 2, 3, 2, 1]] as const)
       .map(([b, h, w, c, fh, fw, oc, stride, pad], i) => {
         const info = tf.backend_util.computeConv2DInfo([b, h, w, c], [fh, fw, c, oc], stride, 1, pad);

@@ -7,8 +7,8 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, PolynomialDecay, PrunableLayer,
-  pruneLowMagnitude, stripPruning, UpdatePruningStep} from '../src/index';
+import {cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, magnitudeThreshold, maskFromThreshold,
+  PolynomialDecay, PrunableLayer, pruneLowMagnitude, stripPruning, toSparse, UpdatePruningStep} from '../src/index';
 import {normal, useBackend} from './helpers';
 
 function baseModel(): tfl.Sequential {
@@ -162,6 +162,47 @@ examples('block sparsity', async () => {
   }
   assert.is(getModelSparsity(pruned) >= 0.74, true);
   tf.dispose([x, y]);
+});
+
+/** A MobileNetV2 block: 1x1 expand, BatchNorm, ReLU6, 3x3 depthwise, BatchNorm, ReLU6, 1x1 project, BatchNorm, Add. */
+function invertedResidual(): tfl.LayersModel {
+  const input = tfl.input({shape: [12, 12, 16]});
+  const ap = (l: tfl.layers.Layer, x: tfl.SymbolicTensor|tfl.SymbolicTensor[]) => l.apply(x) as tfl.SymbolicTensor;
+  let x = ap(tfl.layers.conv2d({filters: 64, kernelSize: 1, useBias: false, name: 'expand'}), input);
+  x = ap(tfl.layers.reLU({maxValue: 6}), ap(tfl.layers.batchNormalization({}), x));
+  x = ap(tfl.layers.depthwiseConv2d({kernelSize: 3, padding: 'same', useBias: false, name: 'depthwise'}), x);
+  x = ap(tfl.layers.reLU({maxValue: 6}), ap(tfl.layers.batchNormalization({}), x));
+  x = ap(tfl.layers.conv2d({filters: 16, kernelSize: 1, useBias: false, name: 'project'}), x);
+  x = ap(tfl.layers.add(), [input, ap(tfl.layers.batchNormalization({}), x)]);
+  return tfl.model({inputs: input, outputs: x});
+}
+
+examples('a pruned convnet on the channel-major kernels', async () => {
+  const convnet = invertedResidual();
+  for (const layer of convnet.layers.filter(l => l.name === 'expand' || l.name === 'project')) {
+    const [kernel] = layer.getWeights();
+    const pruned = tf.tidy(() => tf.mul(kernel, maskFromThreshold(kernel, magnitudeThreshold(kernel, 0.9))));
+    layer.setWeights([pruned]);
+    pruned.dispose();
+  }
+  // example: convnet
+  // 1x1 convolutions pruned to 90 % (unstructured, by magnitude): BatchNorm and ReLU6 fold into the
+  // convolutions, and the block runs channel-major on the pixel-vectorized kernels.
+  const {model: fast, report} = await toSparse(convnet);
+  for (const r of report) console.log(r.name, r.newClassName, r.layout, r.kernel?.batch1 ?? '');
+  // expand SparseConv2D channelsFirst pixel
+  // depthwise DepthwiseConv2DChannelsFirst channelsFirst
+  // ...
+  // end
+  const byName = Object.fromEntries(report.map(r => [r.name, r]));
+  assert.equal([byName.expand.newClassName, byName.expand.layout, byName.expand.kernel?.batch1], ['SparseConv2D', 'channelsFirst', 'pixel']);
+  assert.equal([byName.depthwise.newClassName, byName.depthwise.layout], ['DepthwiseConv2DChannelsFirst', 'channelsFirst']);
+  const x = tf.tensor4d(normal(12 * 12 * 16, 3), [1, 12, 12, 16]);
+  const want = convnet.predict(x) as tf.Tensor, got = fast.predict(x) as tf.Tensor;
+  assert.ok(tf.max(tf.abs(tf.sub(want, got))).dataSync()[0] <= 1e-4 * tf.max(tf.abs(want)).dataSync()[0]);
+  tf.dispose([x, want, got]);
+  fast.dispose();
+  convnet.dispose();
 });
 
 examples.run();

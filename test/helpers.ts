@@ -148,3 +148,14 @@ export async function launchChromium(): Promise<import('playwright-core').Browse
   const {chromium} = await import('playwright-core');
   return chromium.launch({executablePath: CHROMIUM, args: CHROMIUM_ARGS});
 }
+
+/** max |a - b| / max |b| over all entries. */
+export function relativeError(a: tf.Tensor, b: tf.Tensor): number {
+  const av = a.dataSync(), bv = b.dataSync();
+  let diff = 0, scale = 0;
+  for (let i = 0; i < av.length; i++) {
+    diff = Math.max(diff, Math.abs(av[i] - bv[i]));
+    scale = Math.max(scale, Math.abs(bv[i]));
+  }
+  return diff / Math.max(scale, 1e-30);
+}

@@ -75,6 +75,27 @@ export interface KernelExports {
   f32_gemm_4x8__simd128(x: number, m: number, k: number, w: number, n: number, bias: number, relu: number,
       y: number, tmp: number): void;
   f32_gemv_rows__simd128(x: number, k: number, w: number, n: number, bias: number, relu: number, y: number): void;
+  // f32_spmm_nchw.ts, i8_spmm_nchw.ts
+  f32_spmm_nchw_32x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
+      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number, k: number,
+      pack: number): void;
+  f32_spmm_nchw_16x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
+      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number, k: number,
+      pack: number): void;
+  f32_spmm_nchw_8x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
+      oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number, k: number,
+      pack: number): void;
+  i8_spmm_nchw_16x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
+      scales: number, oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number,
+      k: number, pack: number, scratch: number): void;
+  // f32_dwconv_nchw.ts
+  f32_dwconv2d_nchw_3x3s1__simd128(x: number, batch: number, channels: number, c0: number, c1: number, h: number,
+      w: number, oh: number, ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number,
+      vmax: number, y: number, scratch: number): void;
+  f32_dwconv2d_nchw_3x3s2__simd128(x: number, batch: number, channels: number, c0: number, c1: number, h: number,
+      w: number, oh: number, ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number,
+      vmax: number, y: number, scratch: number): void;
+  f32_dwconv2d_nchw_scratch_bytes(oh: number, ow: number, s: number): number;
   // im2col.ts
   f32_im2col_nhwc(x: number, b: number, h: number, w: number, c: number, kh: number, kw: number, sh: number,
       sw: number, top: number, left: number, oh: number, ow: number, dst: number): void;

@@ -156,3 +156,50 @@ export function int8MatMulErrorBound(x: Float32Array, w: Float32Array, M: number
   }
   return bound;
 }
+
+/**
+ * A 1x1 convolution of channel-major activations: y[b, n, p] = clamp(Σ_k w[k, n] · x[b, k, p] +
+ * bias[n], vmin, vmax) in float64, for x [B, K, P] and w [K, N] (Keras [in, out]).
+ */
+export function channelMajorMatMul(x: Float32Array, w: Float32Array, B: number, K: number, N: number, P: number,
+                                   bias: Float32Array|undefined, vmin: number, vmax: number): Float64Array {
+  const y = new Float64Array(B * N * P);
+  for (let b = 0; b < B; b++) {
+    for (let n = 0; n < N; n++) {
+      for (let p = 0; p < P; p++) {
+        let acc = bias ? bias[n] : 0;
+        for (let k = 0; k < K; k++) acc += w[k * N + n] * x[(b * K + k) * P + p];
+        y[(b * N + n) * P + p] = Math.min(Math.max(acc, vmin), vmax);
+      }
+    }
+  }
+  return y;
+}
+
+/**
+ * A 3x3 depthwise convolution of channel-major planes x [B, C, H, W] with filter [C, 9] (row-major
+ * taps), stride s, zero padding `top`/`left` before (and whatever the output size needs after),
+ * output [B, C, OH, OW], then bias and clamp; float64.
+ */
+export function depthwise3x3ChannelMajor(x: Float32Array, f: Float32Array, B: number, C: number, H: number, W: number,
+                                         s: number, top: number, left: number, OH: number, OW: number,
+                                         bias: Float32Array|undefined, vmin: number, vmax: number): Float64Array {
+  const y = new Float64Array(B * C * OH * OW);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let oy = 0; oy < OH; oy++) {
+        for (let ox = 0; ox < OW; ox++) {
+          let acc = bias ? bias[c] : 0;
+          for (let ky = 0; ky < 3; ky++) {
+            for (let kx = 0; kx < 3; kx++) {
+              const iy = oy * s + ky - top, ix = ox * s + kx - left;
+              if (iy >= 0 && iy < H && ix >= 0 && ix < W) acc += f[c * 9 + ky * 3 + kx] * x[((b * C + c) * H + iy) * W + ix];
+            }
+          }
+          y[((b * C + c) * OH + oy) * OW + ox] = Math.min(Math.max(acc, vmin), vmax);
+        }
+      }
+    }
+  }
+  return y;
+}

@@ -5,6 +5,8 @@ import {conv2dBackpropFilterKernel, wasmLacksConv2DBackpropFilter} from './conv2
 import {fastMatMulKernel, maskedDenseDxKernel, maskedDenseKernel, registerMaskedDenseGradient} from './gemm_grad';
 import {applyMaskKernel, countNonzeroKernel, maskFromThresholdKernel} from './mask';
 import {im2colKernel} from './im2col';
+import {dwConvNchwKernel} from './dwconv_nchw';
+import {spmmNchwKernel} from './spmm_nchw';
 import {mByNMaskKernel} from './nm';
 import {blockPoolKernel, expandBlockMaskKernel} from './pool';
 import {kthLargestMagnitudeKernel} from './select';
@@ -27,6 +29,8 @@ const KERNELS: KernelDef[] = [
   maskedDenseKernel,
   maskedDenseDxKernel,
   im2colKernel,
+  spmmNchwKernel,
+  dwConvNchwKernel,
 ];
 
 // Fill tfjs-wasm's gap without replacing a kernel that a later tfjs-wasm may bring.

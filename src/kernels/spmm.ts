@@ -3,8 +3,10 @@
  * strip layout of `src/sparse/format.ts` (f32 or int8) or dense. The public op is
  * `blockSparseMatMul` (`src/sparse/matmul.ts`), which picks among these kernels and `tf.matMul`.
  */
-import {NamedAttrMap, registerGradient, Tensor} from '@tensorflow/tfjs-core';
+import {engine, NamedAttrMap, registerGradient, Tensor} from '@tensorflow/tfjs-core';
 import {KernelContext, KernelDef, KernelInputs} from './bridge';
+import {DWCONV_NCHW} from './dwconv_nchw';
+import {SPMM_NCHW} from './spmm_nchw';
 
 // The inference kernels have short names: tfjs looks a kernel up by the string `${backend}_${name}`
 // on every call, and V8 hashes a concatenation of 13 characters or more only after flattening it
@@ -134,8 +136,15 @@ export const unpackI8Kernel: KernelDef = {
   },
 };
 
+/** True while a gradient tape records ops (inside tf.grad, variableGrads, a training step). */
+export function taping(): boolean {
+  const state = engine().state;
+  return state.gradientDepth > 0 && state.kernelDepth === 0;
+}
+
 /** The message of the gradient guard, shared with the op's own check. */
-export const NO_GRADIENT_MESSAGE = 'blockSparseMatMul is inference-only: it has no gradient. ' +
+export const NO_GRADIENT_MESSAGE = 'blockSparseMatMul is inference-only: it has no gradient (nor have channelMajorSparseMatMul ' +
+    'and depthwiseConv2dChannelsFirst). ' +
     'Train with the dense, masked weight (pruneLowMagnitude) and pack the weights for inference ' +
     'after stripping the pruning wrappers.';
 
@@ -144,7 +153,7 @@ export const NO_GRADIENT_MESSAGE = 'blockSparseMatMul is inference-only: it has 
  * loudly, never produce a zero or partial gradient.
  */
 export function registerNoGradients(): void {
-  for (const kernelName of [SPMM_F32, SPMM_I8, DENSE_MATMUL]) {
+  for (const kernelName of [SPMM_F32, SPMM_I8, DENSE_MATMUL, SPMM_NCHW, DWCONV_NCHW]) {
     registerGradient({
       kernelName,
       gradFunc: (_dy: Tensor|Tensor[], _saved: Tensor[], _attrs: NamedAttrMap): {[input: string]: () => Tensor} => {

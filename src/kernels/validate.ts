@@ -16,6 +16,20 @@ export function float32Arg(x: Tensor|TensorLike, arg: string, op: string): Tenso
   return tensor(x, undefined, 'float32');
 }
 
+/**
+ * An optional float32 vector argument of `length` entries (a bias), or undefined; a tensor made
+ * from a TensorLike is pushed onto `made` for the caller to dispose.
+ */
+export function vectorArg(v: Tensor|TensorLike|undefined, length: number, arg: string, op: string,
+                          made: Tensor[]): Tensor|undefined {
+  if (v === undefined) return undefined;
+  const $v = float32Arg(v, arg, op);
+  if ($v !== v) made.push($v);
+  checkRank($v, [1], arg, op);
+  if ($v.shape[0] !== length) throw new Error(`Argument '${arg}' passed to '${op}' must have shape [${length}], but got [${$v.shape}]`);
+  return $v;
+}
+
 /** Checks that a tensor argument has one of the allowed ranks. */
 export function checkRank(x: Tensor, ranks: number[], arg: string, op: string): void {
   if (!ranks.includes(x.rank)) {

@@ -10,6 +10,8 @@ import {blockSizeArg} from '../kernels/validate';
 import {cloneModel, stripPruning} from '../prune';
 import {collectPrunableLayers, deserializeLayer} from '../wrapper';
 import {INT8_MAX_K, packBlockSparse} from './format';
+import {foldForInference} from '../model/fold';
+import {planChannelMajor, toChannelMajor} from './channel_major';
 import {BlockSparseKernel, planBlockSparseMatMul} from './matmul';
 import {SparseConv2D, SparseConv2DArgs, SparseDense, SparseDenseArgs} from './sparse_dense';
 import {chooseBlockSize, encodeWeight, int8ToWords, StorageError, storedBytes, StoredDtype, StoredWeight,
@@ -28,9 +30,26 @@ export interface ToSparseOptions {
    * layer's pruning block size when it was pruned in blocks, else the shape that stores it smallest.
    */
   blockSize?: [number, number];
+  /**
+   * Fold each BatchNormalization into the Conv2D / DepthwiseConv2D before it, and a following
+   * ReLU / ReLU6 into its activation, dropping Dropout (inference transforms: outputs within float32
+   * rounding). Default true.
+   */
+  foldBatchNorm?: boolean;
+  /**
+   * 'auto' (default): move runs of layers around sparse 1x1 convolutions that run the
+   * pixel-vectorized kernel (with the depthwise convolutions and elementwise layers between them)
+   * to channel-major layout between one transpose in and one out. 'channelsLast': keep every
+   * layer's layout.
+   */
+  layout?: ToSparseLayout;
 }
 
-const OPTION_NAMES = ['dtype', 'minSparsity', 'blockSize'];
+/** Layout options of `toSparse`. */
+export type ToSparseLayout = 'auto'|'channelsLast';
+export const VALID_TO_SPARSE_LAYOUTS: ToSparseLayout[] = ['auto', 'channelsLast'];
+
+const OPTION_NAMES = ['dtype', 'minSparsity', 'blockSize', 'foldBatchNorm', 'layout'];
 
 /** What `toSparse` did with one layer that has weights. */
 export interface SparseLayerReport {
@@ -38,8 +57,14 @@ export interface SparseLayerReport {
   name: string;
   /** Class of the layer in the input model. */
   className: string;
-  /** Class in the output model: 'SparseDense', 'SparseConv2D', or `className` when left dense. */
+  /**
+   * Class in the output model: 'SparseDense', 'SparseConv2D', 'DepthwiseConv2DChannelsFirst',
+   * '(folded)' for a BatchNormalization folded into the convolution before it, or `className`
+   * when left as it was.
+   */
   newClassName: string;
+  /** Layout the layer runs in: 'channelsFirst' inside a channel-major run. */
+  layout: 'channelsLast'|'channelsFirst';
   converted: boolean;
   /** Why the layer was converted or left dense. */
   reason: string;
@@ -147,7 +172,16 @@ function checkOptions(options: ToSparseOptions): Required<Omit<ToSparseOptions, 
     throw new Error(`Argument 'minSparsity' passed to 'toSparse' must be a number in [0, 1], but got ${String(minSparsity)}`);
   }
   const blockSize = options.blockSize == null ? undefined : blockSizeArg(options.blockSize, 'toSparse', 'blockSize');
-  return {dtype, minSparsity, blockSize};
+  const foldBatchNorm = options.foldBatchNorm ?? true;
+  if (typeof foldBatchNorm !== 'boolean') {
+    throw new Error(`Argument 'foldBatchNorm' passed to 'toSparse' must be a boolean, but got ${String(foldBatchNorm)}`);
+  }
+  const layout = options.layout ?? 'auto';
+  if (!VALID_TO_SPARSE_LAYOUTS.includes(layout)) {
+    throw new Error(`Argument 'layout' passed to 'toSparse' must be one of ${VALID_TO_SPARSE_LAYOUTS.join(', ')}, ` +
+        `but got ${String(layout)}`);
+  }
+  return {dtype, minSparsity, blockSize, foldBatchNorm, layout};
 }
 
 /** A copy of a layer (same class, config and name); its weights are set once the new model is built. */
@@ -214,7 +248,7 @@ function planLayer(layer: Layer, conv: Conversion): {stored: StoredWeight; entry
   const base: SparseLayerReport = {
     name: layer.name, className: layer.getClassName(), newClassName: layer.getClassName(), converted: false,
     reason: '', sparsity, dtype: null, blockSize: null, blockSource: null, kernelBlockSize: null, kernelDensity: null, kernel: null,
-    bytesBefore: weightBytes(layer), bytesAfter: weightBytes(layer),
+    layout: 'channelsLast', bytesBefore: weightBytes(layer), bytesAfter: weightBytes(layer),
   };
   if (sparsity < minSparsity) {
     return {...base, reason: `kernel sparsity ${sparsity.toFixed(4)} is below minSparsity ${minSparsity}: left dense`};
@@ -299,7 +333,7 @@ function convertLayer(layer: Layer, conv: Conversion): Layer {
       name: layer.name, className: layer.getClassName(), newClassName: layer.getClassName(), converted: false,
       reason, sparsity: null,
       dtype: null, blockSize: null, blockSource: null, kernelBlockSize: null, kernelDensity: null, kernel: null,
-      bytesBefore: bytes, bytesAfter: bytes,
+      layout: 'channelsLast', bytesBefore: bytes, bytesAfter: bytes,
     });
   }
   return copyLayer(layer, conv);
@@ -355,13 +389,23 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
   for (const w of wrappers) {
     if (w.blockSize[0] * w.blockSize[1] > 1) pruningBlocks.set(w.layer, [w.blockSize[0], w.blockSize[1]]);
   }
-  const source = wrappers.length > 0 ? stripPruning(model) : model;
+  const stripped = wrappers.length > 0 ? stripPruning(model) : model;
+  const {model: source, folded} = checked.foldBatchNorm ? foldForInference(stripped) : {model: stripped, folded: []};
+  // The pruning block sizes belong to the stripped layers; a folded convolution is a new layer.
   const kernels = new Map<Layer, Float32Array>();
   for (const layer of convertibleLayers(source)) {
     if (layer.weights.length > 0) kernels.set(layer, await layer.weights[0].read().data() as Float32Array);
   }
+  if (source !== stripped) {
+    const byName = new Map(source.layers.map(l => [l.name, l]));
+    for (const [inner, block] of [...pruningBlocks]) {
+      const now = byName.get(inner.name);
+      if (now && now !== inner) pruningBlocks.set(now, block);
+    }
+  }
   const conv: Conversion = {options: checked, kernels, pruningBlocks, report: [], pending: [], converted: new Map()};
-  const out = convertModel(source, conv);
+  let out = convertModel(source, conv);
+  if (source !== stripped) source.dispose();
   const backend = getBackend();
   for (const [entry, {layer, rowsPerExample: rows}] of conv.converted) {
     const packed = layer.packedKernel();
@@ -369,5 +413,31 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
     entry.kernel = {batch1, batch32, backend};
     entry.kernelDensity = 1 - packed.sparsity;
   }
-  return {model: out, report: conv.report};
+  const report = conv.report;
+  for (const f of folded) {
+    const entry = report.find(r => r.name === f.name);
+    const reason = f.into ? `folded into '${f.into}' (inference transform)` : 'dropped (the identity at inference)';
+    if (entry) Object.assign(entry, {newClassName: '(folded)', converted: true, reason, bytesAfter: 0});
+  }
+  if (checked.layout === 'auto') {
+    const plan = planChannelMajor(out);
+    if (typeof plan !== 'string' && plan.roles.size > 0) {
+      const moved = toChannelMajor(out, plan);
+      out.dispose();
+      out = moved;
+      for (const [node, role] of plan.roles) {
+        const entry = report.find(r => r.name === node.layer.name);
+        if (!entry) continue;
+        entry.layout = 'channelsFirst';
+        if (role === 'pixelConv' && entry.kernel) {
+          entry.kernel = {...entry.kernel, batch1: 'pixel', batch32: 'pixel'};
+          entry.reason += '; channel-major run: pixel-vectorized kernel';
+        } else if (role === 'depthwise') {
+          Object.assign(entry, {newClassName: 'DepthwiseConv2DChannelsFirst', converted: true,
+            reason: 'channel-major run: our channel-major 3x3 depthwise kernel'});
+        }
+      }
+    }
+  }
+  return {model: out, report};
 }

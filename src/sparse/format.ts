@@ -21,6 +21,7 @@ import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d,
 import {checkOutputBytes} from '../kernels/heap_limit';
 import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
 import {blockSizeArg, checkRank, checkSameShape, float32Arg} from '../kernels/validate';
+import {PixelSparseMatrix} from './pixel_format';
 
 /** The value types of a packed weight. */
 export type BlockSparseDtype = 'float32'|'int8';
@@ -179,10 +180,16 @@ export class BlockSparseMatrix {
   readonly sparsity: number;
   /** Stored strips, padding included (the kernels' work is proportional to it). */
   readonly strips: number;
+  /** Nonzero weights (the pixel-vectorized kernel's work is proportional to it). */
+  readonly nonzeros: number;
   /** Kernel inputs: strip ranges, byte offsets of rows, values, int8 scales (see the module comment). */
   readonly tensors: {colPtr: Tensor1D; rowOffsets: Tensor1D; values: Tensor1D; scales: Tensor1D|null};
-  /** What changes after construction: the dense weight kept by the dense paths, and disposal. */
-  private readonly state: {dense: Tensor2D|null; disposed: boolean} = {dense: null, disposed: false};
+  /**
+   * What changes after construction: the dense weight kept by the dense paths, the pixel-kernel
+   * packing made on first use, and disposal.
+   */
+  private readonly state: {dense: Tensor2D|null; pixel: PixelSparseMatrix|null; disposed: boolean} =
+      {dense: null, pixel: null, disposed: false};
 
   private constructor(a: BlockSparseArrays, nnzBlocks: number, storedEntries: number) {
     this.shape = Object.freeze([a.shape[0], a.shape[1]]) as [number, number];
@@ -191,6 +198,9 @@ export class BlockSparseMatrix {
     this.nnzBlocks = nnzBlocks;
     this.sparsity = 1 - storedEntries / (a.shape[0] * a.shape[1]);
     this.strips = a.rows.length;
+    let nonzeros = 0;
+    for (let i = 0; i < a.values.length; i++) if (a.values[i] !== 0) nonzeros++;
+    this.nonzeros = nonzeros;
     const int8 = a.dtype === 'int8';
     // Never zero-length tensors: a kernel input always has an address.
     const rowOffsets = new Int32Array(Math.max(1, this.strips));
@@ -247,6 +257,23 @@ export class BlockSparseMatrix {
     return this.state.dense;
   }
 
+  /**
+   * The same weight packed for the pixel-vectorized kernels (compressed rows by output channel,
+   * unstructured), made on first use and kept until `dispose()`.
+   */
+  pixelMatrix(): PixelSparseMatrix {
+    this.checkLive('pixelMatrix');
+    if (!this.state.pixel) {
+      const w = unpackBlockSparse(this);
+      try {
+        this.state.pixel = PixelSparseMatrix.fromDense(w.dataSync() as Float32Array, this.shape, this.dtype);
+      } finally {
+        w.dispose();
+      }
+    }
+    return this.state.pixel;
+  }
+
   /** Whether the dense weight is materialized (it doubles the memory of this weight). */
   get hasDenseWeight(): boolean {
     return this.state.dense != null && !this.state.dense.isDisposed;
@@ -266,6 +293,7 @@ export class BlockSparseMatrix {
   dispose(): void {
     if (this.state.disposed) return;
     this.releaseDenseWeight();
+    this.state.pixel?.dispose();
     const {colPtr, rowOffsets, values, scales} = this.tensors;
     dispose([colPtr, rowOffsets, values]);
     if (scales) scales.dispose();

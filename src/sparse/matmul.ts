@@ -4,10 +4,11 @@
  * benchmarks found fastest, so that packing a weight never makes a layer slower than `tf.matMul`.
  */
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
-import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8} from '../kernels/spmm';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../kernels/heap_limit';
-import {checkRank, float32Arg} from '../kernels/validate';
+import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../kernels/spmm';
+import {float32Arg, vectorArg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
+import {runPixelKernel} from './pixel_matmul';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
@@ -26,9 +27,12 @@ export interface BlockSparseMatMulOptions {
   kernel?: BlockSparseKernel;
 }
 
-/** The kernels the dispatcher picks from. */
-export type BlockSparseKernel = 'sparse'|'dense'|'tfMatMul';
-export const VALID_BLOCK_SPARSE_KERNELS: BlockSparseKernel[] = ['sparse', 'dense', 'tfMatMul'];
+/**
+ * The kernels the dispatcher picks from: the strip kernels ('sparse'), the pixel-vectorized kernel
+ * ('pixel': rows as pixels, unstructured sparsity), our dense SIMD kernels, tfjs's matMul.
+ */
+export type BlockSparseKernel = 'sparse'|'pixel'|'dense'|'tfMatMul';
+export const VALID_BLOCK_SPARSE_KERNELS: BlockSparseKernel[] = ['sparse', 'pixel', 'dense', 'tfMatMul'];
 
 /** The dispatcher's choice for one call, with the reason (for benchmarks and users). */
 export interface BlockSparseMatMulPlan {
@@ -101,6 +105,54 @@ const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<DispatchCase, Record<1
   },
 };
 
+// --- Pixel-vectorized kernels (channel-major, unstructured; issue 16) ---------------------------
+// `assembly/f32_spmm_nchw.ts` broadcasts each nonzero against 16 pixels (or Dense rows), so its cost
+// follows the true nonzero count whatever the block structure; its limits count nonzeros, not
+// stored strips. Every value below: `node --import tsx bench/pixel.ts --thresholds` (wasm backend,
+// 2026-12-06; BENCHMARKS.md, "Dispatcher limits" under "Unstructured sparsity").
+
+/**
+ * The highest true density (nonzeros / entries) at which a channel-major 1x1 convolution runs the
+ * pixel kernel. Against tf.conv2d on the same problem in NHWC: 1.31-1.47x at 70 % density (P x C =
+ * 256x64, 784x256, 196x512, 3136x128), 1.51-1.56x at 60 %; the kernel runs 37-43 GFLOP/s on the
+ * nonzeros and tf.conv2d 43-46, so it breaks even near 90 % density.
+ */
+const PIXEL_MAX_DENSITY = 0.7;
+
+/** The fewest pixels (B·OH·OW) for the pixel kernel: fewer than one vector runs its scalar tail only. */
+const PIXEL_MIN_PIXELS = 4;
+
+/**
+ * Dense layers: the fewest rows for the pixel kernel (rows transposed into pixels and back): 1.50x
+ * tf.matMul at 16 rows, 50 % unstructured density, 1024x1024 (strips 1x16: 1.25x, 1x4: 0.64x).
+ */
+const PIXEL_MIN_ROWS = 16;
+
+/** Dense layers: the highest true density for the pixel kernel (1.50-1.55x tf.matMul at 50 %, 16-128 rows). */
+const PIXEL_ROWS_MAX_DENSITY = 0.5;
+
+/**
+ * Dense layers: the pixel kernel replaces the strip kernels only where the strips store more than this
+ * many entries per nonzero (zeros padding unstructured strips): on nonzeros the strips' 2x16 tile runs
+ * at 55-59 GFLOP/s at 32 rows (perf-anchors §4.4), the pixel kernel with its transposes at about 40,
+ * so a weight pruned in 1x16 blocks stays on the strips (12x tf.matMul at 90 % against the pixel
+ * kernel's 7x).
+ */
+const PIXEL_MIN_STRIP_PADDING = 1.5;
+
+/** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
+export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {
+  return pixels >= PIXEL_MIN_PIXELS && packed.nonzeros <= PIXEL_MAX_DENSITY * packed.shape[0] * packed.shape[1];
+}
+
+/** Whether a Dense layer over `rows` rows by `packed` runs the pixel kernel (see the limits above). */
+function pixelPaysForRows(rows: number, packed: BlockSparseMatrix): boolean {
+  const entries = packed.shape[0] * packed.shape[1];
+  const stored = (1 - packed.sparsity) * entries;
+  return rows >= PIXEL_MIN_ROWS && packed.nonzeros <= PIXEL_ROWS_MAX_DENSITY * entries &&
+      stored > PIXEL_MIN_STRIP_PADDING * packed.nonzeros;
+}
+
 function stripClass(bw: number): 16|8|4|0 {
   return bw === 16 || bw === 8 || bw === 4 ? bw : 0;
 }
@@ -124,6 +176,7 @@ function sparseLimit(rows: number, packed: BlockSparseMatrix): number {
  * dense SIMD kernels run.
  */
 export function chooseKernel(rows: number, packed: BlockSparseMatrix, backend: string = getBackend()): BlockSparseKernel {
+  if (pixelPaysForRows(rows, packed)) return 'pixel';
   if (1 - packed.sparsity <= sparseLimit(rows, packed)) return 'sparse';
   return backend === 'wasm' ? 'tfMatMul' : 'dense';
 }
@@ -149,6 +202,7 @@ export function planBlockSparseMatMul(xShape: number[], packed: BlockSparseMatri
       `${dispatchCase(rows, packed) === 'streamed' ? ', dense weight over 16 MiB (streamed from memory)' : ''}, ` +
       `${backend} backend`;
   const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit})` :
+      kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(packed.nonzeros / (packed.shape[0] * packed.shape[1])).toFixed(3)})` :
       kernel === 'tfMatMul' ? `${what}: above density ${limit}, tf.matMul on the dense weight (XNNPACK) is fastest` :
       `${what}: above density ${limit}, dense SIMD ${rows <= 1 ? 'GEMV' : '4x8 GEMM'}`;
   return {kernel, reason};
@@ -160,12 +214,6 @@ function checkPacked(packed: BlockSparseMatrix, op: string): void {
         `but got ${packed === null ? 'null' : typeof packed}`);
   }
   packed.checkLive(op);
-}
-
-/** True while a gradient tape records ops (inside tf.grad, variableGrads, a training step). */
-function taping(): boolean {
-  const state = engine().state;
-  return state.gradientDepth > 0 && state.kernelDepth === 0;
 }
 
 /**
@@ -215,21 +263,15 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
     }
     // Checked without allocating on the way through: this op sits in inference loops.
     if ($x.size / K * N * 4 > MAX_HEAP_BYTES) checkOutputBytes([...$x.shape.slice(0, -1), N], op, `the shapes of 'x' and 'packed'`);
-    let $b: Tensor|undefined;
-    if (options.bias !== undefined) {
-      $b = float32Arg(options.bias, 'bias', op);
-      if ($b !== options.bias) made.push($b);
-      checkRank($b, [1], 'bias', op);
-      if ($b.shape[0] !== N) {
-        throw new Error(`Argument 'bias' passed to '${op}' must have shape [${N}], but got [${$b.shape}]`);
-      }
-    }
+    const $b = vectorArg(options.bias, N, 'bias', op, made);
     let x2 = $x as Tensor2D;
     if ($x.rank !== 2) made.push(x2 = reshape($x, [-1, K]));
     const kernel = options.kernel ?? chooseKernel(x2.shape[0], packed);
     const relu = activation === 'relu';
     let y: Tensor;
-    if (kernel === 'tfMatMul') {
+    if (kernel === 'pixel') {
+      y = runPixelKernel(x2, packed.pixelMatrix(), $b, activation, true);
+    } else if (kernel === 'tfMatMul') {
       y = $b || relu ? fused.matMul({a: x2, b: packed.denseWeight(), bias: $b, activation}) :
           matMul(x2, packed.denseWeight());
     } else {

@@ -14,7 +14,9 @@ import {isPositiveIntPair} from '../kernels/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
 import {BlockSparseMatrix, INT8_MAX_K, packBlockSparse} from './format';
 import {convOutputLength, extractPatches, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
-import {blockSparseMatMul, chooseKernel} from './matmul';
+import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
+import {blockSparseMatMul, chooseKernel, choosePixelKernel} from './matmul';
+import {channelMajorSparseMatMul} from './pixel_matmul';
 import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, storedBytes,
   StoredDtype, VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
 
@@ -499,10 +501,22 @@ export class SparseConv2D extends SparseDense {
     return out;
   }
 
+  /**
+   * Whether a call on channel-major `[B, C, H, W]` input runs the pixel-vectorized kernel (1x1 only),
+   * rather than transposing to channels-last around the strip kernels or `tf.conv2d`.
+   */
+  runsPixelKernel(inputShape: number[]): boolean {
+    if (!this.pointwise || this.dataFormat !== 'channelsFirst') return false;
+    const [b, , h, w] = inputShape;
+    const pixels = Math.ceil(h / this.strides[0]) * Math.ceil(w / this.strides[1]);
+    return choosePixelKernel(b * pixels, this.packedKernel());
+  }
+
   override call(inputs: Tensor|Tensor[], kwargs: Kwargs): Tensor {
     return tidy(() => {
       this.invokeCallHook(inputs, kwargs);
       let x = this.singleInput(inputs) as Tensor4D;
+      if (this.runsPixelKernel(x.shape)) return this.applyPixelKernel(x);
       if (this.dataFormat === 'channelsFirst') x = transpose(x, [0, 2, 3, 1]);
       const [sh, sw] = this.strides;
       let y: Tensor;
@@ -516,12 +530,24 @@ export class SparseConv2D extends SparseDense {
     });
   }
 
+  /** The 1x1 convolution of channel-major `x` on the pixel-vectorized kernel, its activation fused. */
+  private applyPixelKernel(x: Tensor4D): Tensor {
+    const [sh, sw] = this.strides;
+    if (sh > 1 || sw > 1) x = stridedSlice(x, [0, 0, 0, 0], x.shape, [1, 1, sh, sw]) as Tensor4D;
+    const [b, c, h, w] = x.shape;
+    const fused = VALID_FUSED_ACTIVATIONS.includes(this.activation as FusedActivation) ? this.activation as FusedActivation : 'linear';
+    const y = channelMajorSparseMatMul(reshape(x, [b, c, h * w]), this.packedKernel().pixelMatrix(),
+        {bias: this.biasValue(), activation: fused});
+    const y4 = reshape(y, [b, this.units, h, w]);
+    return fused === this.activation ? y4 : this.activate(y4);
+  }
+
   /**
    * A k×k convolution of channels-last `x`: patches times the kernel on the block-sparse matmul, or
-   * `tf.conv2d` on the dense kernel wherever the matmul's dispatcher would not run the sparse kernel
-   * for the patch matrix (a dense matmul of patches only adds the patch copies to `tf.conv2d`'s work),
-   * the patches are narrower than MIN_PATCH_K, or an int8 kernel meets more than
-   * MAX_INT8_PATCH_ROWS patch rows.
+   * `tf.conv2d` on the dense kernel wherever the matmul's dispatcher would run neither a strip
+   * kernel nor the pixel kernel for the patch matrix (a dense matmul of patches only adds the patch
+   * copies to `tf.conv2d`'s work), the patches are narrower than MIN_PATCH_K, or an int8 kernel
+   * meets more than MAX_INT8_PATCH_ROWS patch rows on the strip kernels.
    */
   private convolve(x: Tensor4D): Tensor {
     const packed = this.packedKernel();
@@ -529,8 +555,10 @@ export class SparseConv2D extends SparseDense {
     const [kh, kw] = this.kernelSize;
     const rows = b * convOutputLength(h, kh, this.strides[0], this.padding).length *
         convOutputLength(w, kw, this.strides[1], this.padding).length;
-    const sparse = this.inputDim >= MIN_PATCH_K && (this.layout.dtype !== 'int8' || rows <= MAX_INT8_PATCH_ROWS) &&
-        chooseKernel(rows, packed) === 'sparse';
+    // The pixel kernel keeps activations in f32: the int8 row limit is the strip kernels' own.
+    const kernel = chooseKernel(rows, packed);
+    const sparse = this.inputDim >= MIN_PATCH_K && (kernel === 'pixel' ||
+        (kernel === 'sparse' && (this.layout.dtype !== 'int8' || rows <= MAX_INT8_PATCH_ROWS)));
     if (sparse) {
       return this.applyKernel(extractPatches(x, {kernelSize: this.kernelSize, strides: this.strides, padding: this.padding}));
     }

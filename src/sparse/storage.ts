@@ -243,7 +243,7 @@ function forEachEntry(blocks: Int32Array, shape: [number, number], blockSize: [n
  * re-derive the same values): `scales[n] = max_k |w[k, n]| / 127`, `q = round(w / scales[n])`.
  * @throws StorageError if `w` holds NaN or ±Infinity.
  */
-function quantize(w: Float32Array, shape: [number, number]): {q: Int8Array; scales: Float32Array} {
+export function quantize(w: Float32Array, shape: [number, number]): {q: Int8Array; scales: Float32Array} {
   const [K, N] = shape;
   const amax = new Float64Array(N);
   for (let i = 0; i < K * N; i++) {

