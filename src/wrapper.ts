@@ -6,6 +6,8 @@
 import {initializers, LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {scalar, serialization, Tensor} from '@tensorflow/tfjs-core';
 import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES} from './pruning';
+import {ChannelPruning, channelPrunedWeights, ChannelScore, checkChoice, normaliseChannelScore, PruningStructure,
+  VALID_CHANNEL_SCORES, VALID_PRUNING_STRUCTURES} from './pruning/channels';
 import {checkPrunable, getPrunableWeights} from './registry';
 import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
 import {fastDenseCall} from './training/fast_dense';
@@ -39,6 +41,13 @@ export interface PruneLowMagnitudeArgs extends LayerArgs {
    * `UpdatePruningStep` at train begin, or by `pruneLowMagnitude`). tfmot has no such option.
    */
   globalPruning?: boolean;
+  /**
+   * What is pruned: 'weights' (default; single weights or blocks) or 'channels' (whole output
+   * channels, tied across the model so `shrinkModel` can remove them). tfmot has no such option.
+   */
+  structure?: PruningStructure;
+  /** How channels are scored with `structure: 'channels'`: 'l1' (default), 'l2' or 'batchNormScale'. */
+  channelScore?: ChannelScore;
 }
 
 function describe(value: unknown): string {
@@ -79,6 +88,8 @@ export class PruneLowMagnitude extends layers.Layer {
   readonly blockPoolingType: BlockPoolingType;
   readonly sparsityMByN: [number, number]|null;
   readonly globalPruning: boolean;
+  readonly structure: PruningStructure;
+  readonly channelScore: ChannelScore;
   /** The mask math; set in `build`. */
   pruningObj: Pruning|null = null;
   /** The shared-threshold group when `globalPruning` is set; linked by `linkGlobalPruning`. */
@@ -140,6 +151,11 @@ export class PruneLowMagnitude extends layers.Layer {
     this.globalPruning = args.globalPruning === true;
     if (this.globalPruning && (this.sparsityMByN != null || blockSize[0] !== 1 || blockSize[1] !== 1)) {
       throw new Error('globalPruning supports unstructured pruning only: use blockSize [1, 1] and no sparsityMByN');
+    }
+    this.structure = checkChoice(args.structure ?? 'weights', VALID_PRUNING_STRUCTURES, 'structure', 'PruneLowMagnitude');
+    this.channelScore = checkChoice(args.channelScore ?? 'l1', VALID_CHANNEL_SCORES, 'channelScore', 'PruneLowMagnitude');
+    if (this.structure === 'channels' && (this.globalPruning || this.sparsityMByN != null || blockSize[0] * blockSize[1] > 1)) {
+      throw new Error("structure 'channels' prunes whole channels: it takes no blockSize, sparsityMByN or globalPruning");
     }
     checkPrunable(inner);
     this.supportsMasking = inner.supportsMasking;
@@ -225,7 +241,8 @@ export class PruneLowMagnitude extends layers.Layer {
       this.layer.built = true;
       this.rescopeInnerWeights();
     }
-    const weights = getPrunableWeights(this.layer);
+    const channels = this.structure === 'channels';
+    const weights = channels ? channelPrunedWeights(this.layer).map(w => w.variable) : getPrunableWeights(this.layer);
     if (this.sparsityMByN != null) {
       for (const w of weights) {
         if (w.shape.length !== 2 && w.shape.length !== 4) {
@@ -244,13 +261,16 @@ export class PruneLowMagnitude extends layers.Layer {
     // inside tf.variable is never disposed (one leaked tensor per layer).
     this.pruningStepVar = this.addWeight('pruning_step', [], 'int32', initializers.zeros(), undefined, false);
     this.pruningStep = -1;
-    this.pruningObj = new Pruning({
-      pruningVars: weights.map((weight, i) => ({weight, mask: this.masks[i], threshold: this.thresholds[i]})),
-      pruningSchedule: this.pruningSchedule,
-      blockSize: this.blockSize,
-      blockPoolingType: this.blockPoolingType,
-      sparsityMByN: this.sparsityMByN,
-    });
+    this.pruningObj = channels ?
+        new ChannelPruning({layer: this.layer, masks: this.masks, thresholds: this.thresholds,
+                            pruningSchedule: this.pruningSchedule, channelScore: this.channelScore}) :
+        new Pruning({
+          pruningVars: weights.map((weight, i) => ({weight, mask: this.masks[i], threshold: this.thresholds[i]})),
+          pruningSchedule: this.pruningSchedule,
+          blockSize: this.blockSize,
+          blockPoolingType: this.blockPoolingType,
+          sparsityMByN: this.sparsityMByN,
+        });
     this.built = true;
   }
 
@@ -325,6 +345,7 @@ export class PruneLowMagnitude extends layers.Layer {
       sparsityMByN: this.sparsityMByN == null ? null : [...this.sparsityMByN],
     };
     if (this.globalPruning) config.globalPruning = true;
+    if (this.structure === 'channels') Object.assign(config, {structure: this.structure, channelScore: this.channelScore});
     return config;
   }
 
@@ -334,9 +355,10 @@ export class PruneLowMagnitude extends layers.Layer {
    */
   static override fromConfig<T extends serialization.Serializable>(
       cls: serialization.SerializableConstructor<T>, config: serialization.ConfigDict): T {
-    const {layer, pruningSchedule, blockPoolingType, ...rest} = config;
+    const {layer, pruningSchedule, blockPoolingType, channelScore, ...rest} = config;
     const args = {
       ...rest,
+      channelScore: normaliseChannelScore(channelScore ?? undefined),
       layer: deserializeLayer(layer),
       pruningSchedule: deserializeSchedule(pruningSchedule as unknown as SerializedSchedule),
       blockPoolingType: normalisePoolingType(blockPoolingType ?? 'AVG'),
