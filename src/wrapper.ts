@@ -252,11 +252,14 @@ export class PruneLowMagnitude extends layers.Layer {
       }
     }
     // Keras numbers repeated names: mask, mask_1, ... (tfjs rejects duplicates within a layer).
-    const suffix = (i: number) => (i === 0 ? '' : `_${i}`);
+    // Channel masks (ours) are named by weight instead (mask, bias_mask): tfjs makes a second
+    // wrapper's 'mask' unique as 'mask_1', which would collide with a first wrapper's 'mask_1'.
+    const name = (base: string, w: LayerVariable, i: number) => i === 0 ? base :
+        channels ? `${w.originalName.slice(w.originalName.lastIndexOf('/') + 1)}_${base}` : `${base}_${i}`;
     this.masks = weights.map((w, i) =>
-      this.addWeight(`mask${suffix(i)}`, w.shape, w.dtype, initializers.ones(), undefined, false));
+      this.addWeight(name('mask', w, i), w.shape, w.dtype, initializers.ones(), undefined, false));
     this.thresholds = weights.map((w, i) =>
-      this.addWeight(`threshold${suffix(i)}`, [], w.dtype, initializers.zeros(), undefined, false));
+      this.addWeight(name('threshold', w, i), [], w.dtype, initializers.zeros(), undefined, false));
     // Created as 0 and set to -1: tfjs's constant initializer makes float32 values, whose int32 cast
     // inside tf.variable is never disposed (one leaked tensor per layer).
     this.pruningStepVar = this.addWeight('pruning_step', [], 'int32', initializers.zeros(), undefined, false);

@@ -524,6 +524,13 @@ export class ChannelGraph {
    */
   stops(zero: Uint8Array[], units = this.units()): ChannelStop[] {
     const found = new Map<string, ChannelStop>();
+    for (const node of this.nodes) {
+      // A layer with weights that cannot be followed keeps its own channels too.
+      if (node.stop == null || node.layer.weights.length === 0 || node.outputs.length === 0) continue;
+      const reason = `channels stop at ${labelOf(node.layer)}: ${node.stop}`;
+      found.set(`${node.layer.name}\u0000${reason}`, {layer: node.layer.name, className: node.layer.getClassName(), reason,
+                                                        channels: this.tensors[node.outputs[0]].channels});
+    }
     for (const u of units.values()) {
       let where: {layer: Layer; reason: string}|null = this.frozen.get(u.unit) ?? null;
       if (where == null) {

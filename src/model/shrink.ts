@@ -5,7 +5,7 @@
  * features, across residual Add/Multiply branches and Concatenate offsets); see
  * `model/channel_graph.ts` for what ties them and where removal stops.
  */
-import {dispose, gather, Tensor, tidy} from '@tensorflow/tfjs-core';
+import {dispose, Tensor, tensor} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {checkSparsity} from '../kernels/validate';
 import {cloneModel, stripPruning} from '../prune';
@@ -92,20 +92,38 @@ function expandIndices(keep: readonly number[], m: number): number[] {
   return keep.flatMap(c => Array.from({length: m}, (_, j) => c * m + j));
 }
 
-/** `w` with only the kept channels along each of its channel axes. */
-function sliceWeight(w: LayerVariable, spec: LayerChannelSpec, layer: Layer, keepIn: number[], keepOut: number[]): Tensor {
+/** `values` of `shape` with only the entries at `keep` along `axis`. */
+function gatherAxis(values: Float32Array, shape: number[], axis: number, keep: readonly number[]): Float32Array {
+  const inner = shape.slice(axis + 1).reduce((x, y) => x * y, 1);
+  const outer = shape.slice(0, axis).reduce((x, y) => x * y, 1);
+  const dim = shape[axis];
+  const out = new Float32Array(outer * keep.length * inner);
+  for (let o = 0; o < outer; o++) {
+    keep.forEach((k, i) => out.set(values.subarray((o * dim + k) * inner, (o * dim + k + 1) * inner),
+                                   (o * keep.length + i) * inner));
+  }
+  return out;
+}
+
+/**
+ * `w` with only the kept channels along each of its channel axes, as a new tensor. Sliced on the
+ * host: tfjs-wasm's gather leaves its flattened shape on the output's data, which its fused
+ * convolution then rejects as a bias.
+ */
+function sliceWeight(w: LayerVariable, values: Float32Array, spec: LayerChannelSpec, layer: Layer, keepIn: number[],
+                     keepOut: number[]): Tensor {
   const weight = spec.weights.find(x => weightOf(layer, x.property) === w);
   const m = Number(layer.getConfig().depthMultiplier ?? 1);
-  return tidy(() => {
-    let t = w.read();
-    for (const a of weight?.axes ?? []) {
-      const axis = a.axis < 0 ? t.rank + a.axis : a.axis;
-      const keep = a.side === 'out' ? keepOut : a.expand ? expandIndices(keepIn, m) : keepIn;
-      if (keep.length !== t.shape[axis]) t = gather(t, keep, axis);
-    }
-    // A fresh tensor either way: the new layer must not share data with the source model.
-    return t === w.read() ? t.clone() : t;
-  });
+  const shape = w.shape.slice() as number[];
+  let data = values;
+  for (const a of weight?.axes ?? []) {
+    const axis = a.axis < 0 ? shape.length + a.axis : a.axis;
+    const keep = a.side === 'out' ? keepOut : a.expand ? expandIndices(keepIn, m) : keepIn;
+    if (keep.length === shape[axis]) continue;
+    data = gatherAxis(data, shape, axis, keep);
+    shape[axis] = keep.length;
+  }
+  return tensor(data === values ? values.slice() : data, shape, w.dtype);
 }
 
 /** Which channels of each tensor survive when `removed` units go (never all of a tensor's channels). */
@@ -181,6 +199,12 @@ async function shrinkGraph(model: LayersModel, options: Required<ShrinkModelOpti
     if (node == null) {
       const copy = deserializeLayer({className: layer.getClassName(), config});
       pending.push({layer: copy, values: layer.weights.map(w => w.read().clone())});
+      const seen = graph.nodes.find(n => n.layer === layer);
+      if (seen != null && layer.weights.length > 0) {
+        const [inC, outC] = [graph.tensors[seen.inputs[0]]?.channels ?? 0, graph.tensors[seen.outputs[0]]?.channels ?? 0];
+        report.layers.push({name: layer.name, className: layer.getClassName(), inputChannels: [inC, inC],
+                            outputChannels: [outC, outC], paramsBefore: paramCount(layer), paramsAfter: paramCount(layer)});
+      }
       return copy;
     }
     const spec = node.spec as LayerChannelSpec;
@@ -189,7 +213,7 @@ async function shrinkGraph(model: LayersModel, options: Required<ShrinkModelOpti
     if (spec.sizeKey) config[spec.sizeKey] = keepOut.length;
     if (layer.getClassName() === 'Reshape') config.targetShape = [...outShape.slice(1, -1), keepOut.length];
     const copy = deserializeLayer({className: layer.getClassName(), config});
-    const sliced = layer.weights.map(w => sliceWeight(w, spec, layer, keepIn, keepOut));
+    const sliced = layer.weights.map(w => sliceWeight(w, values.get(w) as Float32Array, spec, layer, keepIn, keepOut));
     pending.push({layer: copy, values: sliced});
     if (layer.weights.length > 0) {
       report.layers.push({
