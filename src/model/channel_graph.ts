@@ -172,7 +172,8 @@ function labelOf(layer: Layer): string {
   return `'${layer.name}' (${layer.getClassName()})`;
 }
 
-function depthMultiplier(layer: Layer): number {
+/** A layer's depth multiplier (1 for layers without one). */
+export function depthMultiplier(layer: Layer): number {
   return Number(layer.getConfig().depthMultiplier ?? 1);
 }
 
@@ -197,6 +198,9 @@ export class ChannelGraph {
   private readonly uf: UnionFind;
   /** Why a unit (by root key) is frozen, with the layer where it stops. */
   private readonly frozen = new Map<number, {layer: Layer; reason: string}>();
+  /** Our tensor index of each symbolic tensor id. */
+  private readonly symbolicIndex = new Map<number, number>();
+  private readonly layerIds = new Map<Layer, number>();
 
   constructor(model: LayersModel) {
     this.model = model;
@@ -219,9 +223,6 @@ export class ChannelGraph {
     this.freeze();
   }
 
-  /** Our tensor index of each symbolic tensor id. */
-  private readonly symbolicIndex = new Map<number, number>();
-  private readonly layerIds = new Map<Layer, number>();
   private layerId(layer: Layer): number {
     let id = this.layerIds.get(layer);
     if (id == null) this.layerIds.set(layer, id = this.layerIds.size);

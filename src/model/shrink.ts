@@ -12,7 +12,7 @@ import {cloneModel, stripPruning} from '../prune';
 import {ChannelAllocation, ChannelScore, checkChoice, layerChannelScores, ScoreSource, unitScores, unitsToRemove,
   VALID_CHANNEL_ALLOCATIONS, VALID_CHANNEL_SCORES} from '../pruning/channels';
 import {collectPrunableLayers, deserializeLayer} from '../wrapper';
-import {analyseChannels, ChannelGraph, ChannelStop, LayerChannelSpec, maskedZeroReader, maskSide, valueZeroReader,
+import {analyseChannels, ChannelGraph, depthMultiplier, ChannelStop, LayerChannelSpec, maskedZeroReader, maskSide, valueZeroReader,
   weightOf} from './channel_graph';
 
 type Layer = layers.Layer;
@@ -113,7 +113,7 @@ function gatherAxis(values: Float32Array, shape: number[], axis: number, keep: r
 function sliceWeight(w: LayerVariable, values: Float32Array, spec: LayerChannelSpec, layer: Layer, keepIn: number[],
                      keepOut: number[]): Tensor {
   const weight = spec.weights.find(x => weightOf(layer, x.property) === w);
-  const m = Number(layer.getConfig().depthMultiplier ?? 1);
+  const m = depthMultiplier(layer);
   const shape = w.shape.slice() as number[];
   let data = values;
   for (const a of weight?.axes ?? []) {

@@ -11,7 +11,7 @@
 import {dispose, scalar, tensor} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {keepCount} from '../kernels/select';
-import {analyseChannels, axisOn, CHANNEL_LAYERS, ChannelAxis, ChannelGraph, channelMaskValues, LayerChannelSpec,
+import {analyseChannels, axisOn, CHANNEL_LAYERS, depthMultiplier, ChannelAxis, ChannelGraph, channelMaskValues, LayerChannelSpec,
   maskedZeroReader, maskSide, perChannelSums, weightOf} from '../model/channel_graph';
 import {Pruning, PruningArgs} from '../pruning';
 import {serializeSchedule} from '../schedules';
@@ -83,7 +83,7 @@ export function channelPrunedWeights(layer: Layer): ChannelPrunedWeight[] {
   const spec = maskedSpec(layer);
   if (spec == null) return [];
   const side = maskSide(spec);
-  const multiplier = Number(layer.getConfig().depthMultiplier ?? 1);
+  const multiplier = depthMultiplier(layer);
   return spec.weights.flatMap(w => {
     const variable = weightOf(layer, w.property);
     return w.masked && variable != null ? [{variable, axis: axisOn(w, side) as ChannelAxis, multiplier}] : [];
@@ -102,7 +102,7 @@ export function layerChannelScores(layer: Layer, score: ChannelScore,
   const weight = spec.weights.find(w => w.score === kind);
   const variable = weight ? weightOf(layer, weight.property) : null;
   if (weight == null || variable == null) return null;
-  const multiplier = Number(layer.getConfig().depthMultiplier ?? 1);
+  const multiplier = depthMultiplier(layer);
   const sums = perChannelSums(read(variable), variable.shape as number[], axisOn(weight, maskSide(spec)) as ChannelAxis,
                               multiplier, score === 'l2' ? 'l2' : 'l1');
   if (score === 'l2') for (let c = 0; c < sums.length; c++) sums[c] = Math.sqrt(sums[c]);
