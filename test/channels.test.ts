@@ -135,6 +135,7 @@ training('a layer whose channels cannot be removed is never masked (frozen), and
     L.dense({units: 6, name: 'h'}), L.dense({units: 2, activation: 'softmax', name: 'p'})]});
   const pruned = pruneLowMagnitude(model, {structure: 'channels',
     pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0, frequency: 1})});
+  noLeak(() => linkChannelPruning(pruned), 'linkChannelPruning');
   const sig = wrapper(pruned, 'sig').pruningObj as ChannelPruning;
   assert.is(sig.group, null, 'sigmoid(0) = 0.5: its channels cannot be removed');
   assert.equal([...(sig.units as Int32Array)], [-1, -1, -1, -1, -1, -1]);
