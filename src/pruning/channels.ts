@@ -329,8 +329,12 @@ export class ChannelPruningGroup {
   }
 }
 
+/**
+ * A built wrapper with `structure: 'channels'`, also one made by another copy of this library (a
+ * loaded model's wrappers are of the class registered last), so by its fields, not `instanceof`.
+ */
 function isChannelWrapper(wrapper: PruneLowMagnitude|null): wrapper is PruneLowMagnitude {
-  return wrapper != null && wrapper.pruningObj instanceof ChannelPruning;
+  return wrapper != null && wrapper.structure === 'channels' && wrapper.pruningObj != null;
 }
 
 /**
@@ -345,7 +349,7 @@ export function linkChannelPruning(model: LayersModel): void {
   for (const layer of model.layers) if (layer instanceof LayersModel) linkChannelPruning(layer);
   if (!model.layers.some(l => isChannelWrapper(l.getClassName() === 'PruneLowMagnitude' ? l as PruneLowMagnitude : null))) return;
   const graph = analyseChannels(model);
-  const wrapped = graph.nodes.filter(n => isChannelWrapper(n.wrapper) && n.wrapper.pruningObj != null);
+  const wrapped = graph.nodes.filter(n => isChannelWrapper(n.wrapper));
   if (wrapped.length === 0) return;
   const candidates = prunableUnits(graph, n => isChannelWrapper(n.wrapper));
   const population = graph.populations(candidates);
