@@ -218,6 +218,8 @@ parts('unitScores normalizes each layer by its mean and averages over the layers
     {norm: Float64Array.from([30, 10, 20]), scale: null, units: [10, 11, -1]},
   ], 'l1');
   assert.equal([...scores], [[10, (0.5 + 1.5) / 2], [11, (1 + 0.5) / 2], [12, 1.5]]);
+  const nan = unitScores([{norm: Float64Array.from([NaN, 1, 3]), scale: null, units: [1, 2, 3]}], 'l1');
+  assert.equal([...nan], [[1, Infinity], [2, 0.5], [3, 1.5]], 'a NaN channel is never pruned; the mean skips it');
   const bn = unitScores([{norm: Float64Array.from([1, 3]), scale: Float64Array.from([4, 0]), units: [1, 2]}],
                         'batchNormScale');
   assert.equal([...bn], [[1, 2], [2, 0]], 'BatchNorm scales replace the norms where a unit has them');

@@ -120,17 +120,24 @@ export interface ScoreSource {
  * The score of each unit: the mean, over the layers whose channels it ties, of each layer's channel
  * score divided by that layer's mean score (so layers of different widths and scales compare).
  * 'batchNormScale' uses BatchNormalization scales where a unit has any, kernel L1 norms elsewhere.
+ * A channel with a NaN weight scores +Infinity: like a NaN weight in magnitude pruning, it is never
+ * pruned silently.
  */
 export function unitScores(sources: ScoreSource[], score: ChannelScore): Map<number, number> {
   const add = (acc: Map<number, [number, number]>, values: Float64Array|null, units: ArrayLike<number>) => {
     if (values == null) return;
-    let mean = 0;
-    for (const v of values) mean += v;
-    mean /= Math.max(values.length, 1);
+    let mean = 0, finite = 0;
+    for (const v of values) {
+      if (Number.isFinite(v)) {
+        mean += v;
+        finite++;
+      }
+    }
+    mean /= Math.max(finite, 1);
     for (let c = 0; c < values.length; c++) {
       if (units[c] < 0) continue;
       const e = acc.get(units[c]) ?? [0, 0];
-      e[0] += mean > 0 ? values[c] / mean : 0;
+      e[0] += Number.isNaN(values[c]) ? Infinity : mean > 0 ? values[c] / mean : 0;
       e[1]++;
       acc.set(units[c], e);
     }
