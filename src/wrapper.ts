@@ -78,6 +78,12 @@ function normalisePoolingType(value: unknown): unknown {
  * `Wrapper` does. The inner layer's weights keep the inner layer's name scope (`dense/kernel`, as in
  * tfmot's saved models). The step is an int32 variable (tfmot: int64; the tfjs converter stores it
  * as int32 too).
+ *
+ * With `structure: 'channels'` (our extension; tfmot has none) the masks cover whole channels of the
+ * weights `channelPrunedWeights` lists (a kernel's output slices and the bias, a BatchNormalization's
+ * gamma and beta; the second mask is named `bias_mask`, `beta_mask`), decided for all tied layers
+ * together by the group `linkChannelPruning` gives the wrapper; the config adds `structure` and
+ * `channel_score`.
  */
 export class PruneLowMagnitude extends layers.Layer {
   /** @nocollapse */
