@@ -310,12 +310,12 @@ export class ChannelGraph {
   }
 
   /** The union-find key of channel `c` of tensor `t`. */
-  tensorKey(t: number, c: number): number {
+  private tensorKey(t: number, c: number): number {
     return this.tensorBase[t] + c;
   }
 
   /** The union-find key of channel slot `c` of a layer's side. */
-  slotKey(layer: Layer, side: 'in'|'out', c: number): number {
+  private slotKey(layer: Layer, side: 'in'|'out', c: number): number {
     return (this.slotBase.get(`${side}:${this.layerId(layer)}`) as number) + c;
   }
 
