@@ -9,7 +9,7 @@ import {dispose, Tensor, tensor} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {checkSparsity} from '../kernels/validate';
 import {cloneModel, stripPruning} from '../prune';
-import {ChannelAllocation, ChannelScore, checkChoice, layerChannelScores, ScoreSource, unitScores, unitsToRemove,
+import {ChannelAllocation, ChannelScore, checkChoice, ScoreSource, scoreSource, unitScores, unitsToRemove,
   VALID_CHANNEL_ALLOCATIONS, VALID_CHANNEL_SCORES} from '../pruning/channels';
 import {collectPrunableLayers, deserializeLayer} from '../wrapper';
 import {analyseChannels, ChannelGraph, depthMultiplier, ChannelStop, LayerChannelSpec, maskedZeroReader, maskSide, valueZeroReader,
@@ -157,15 +157,13 @@ function unitsToShrink(graph: ChannelGraph, values: Map<LayerVariable, Float32Ar
     for (const [layer, [node]] of graph.layerNodes) {
       const spec = node.spec as LayerChannelSpec;
       if (!spec.weights.some(w => w.masked)) continue;
-      const score = options.channelScore;
-      const norm = layerChannelScores(layer, score === 'batchNormScale' ? 'l1' : score, read);
-      const scale = score === 'batchNormScale' ? layerChannelScores(layer, score, read) : null;
-      const n = (norm ?? scale)?.length ?? 0;
+      const side = maskSide(spec);
+      const n = side === 'out' ? graph.tensors[node.outputs[0]].channels : graph.tensors[node.inputs[0]].channels;
       const slotUnits = Int32Array.from({length: n}, (_, c) => {
-        const u = graph.unitOfSlot(layer, maskSide(spec), c);
+        const u = graph.unitOfSlot(layer, side, c);
         return candidates.has(u) ? u : -1;
       });
-      sources.push({norm, scale, units: slotUnits});
+      sources.push(scoreSource(layer, options.channelScore, read, slotUnits));
     }
     const scores = unitScores(sources, options.channelScore);
     for (const u of unitsToRemove(scores, graph.populations(candidates), options.sparsity, options.allocation)) {

@@ -117,6 +117,19 @@ export interface ScoreSource {
 }
 
 /**
+ * A layer's scores for `unitScores` from its weights (`read` gives a variable's values): kernel
+ * norms ('l2' for 'l2', else 'l1'), and with 'batchNormScale' its |gamma| too.
+ */
+export function scoreSource(layer: Layer, score: ChannelScore, read: (v: LayerVariable) => ArrayLike<number>,
+                            units: ArrayLike<number>): ScoreSource {
+  return {
+    norm: layerChannelScores(layer, score === 'l2' ? 'l2' : 'l1', read),
+    scale: score === 'batchNormScale' ? layerChannelScores(layer, score, read) : null,
+    units,
+  };
+}
+
+/**
  * The score of each unit: the mean, over the layers whose channels it ties, of each layer's channel
  * score divided by that layer's mean score (so layers of different widths and scales compare).
  * 'batchNormScale' uses BatchNormalization scales where a unit has any, kernel L1 norms elsewhere.
@@ -281,11 +294,6 @@ export class ChannelPruning extends Pruning {
       dispose([mask, t]);
     });
   }
-
-  /** This layer's raw channel scores of kind 'norm' or 'scale' from its current weights. */
-  rawScores(score: ChannelScore): Float64Array|null {
-    return layerChannelScores(this.layer, score, v => v.read().dataSync());
-  }
 }
 
 /**
@@ -323,11 +331,8 @@ export class ChannelPruningGroup {
   /** Scores the units from the members' current weights and masks all but the best at `sparsity`. */
   updateMasks(sparsity: number): void {
     const score = this.members[0].channelScore;
-    const scores = unitScores(this.members.map(m => ({
-      norm: m.rawScores(score === 'batchNormScale' ? 'l1' : score),
-      scale: score === 'batchNormScale' ? m.rawScores(score) : null,
-      units: m.units as Int32Array,
-    })), score);
+    const scores = unitScores(this.members.map(m =>
+      scoreSource(m.layer, score, v => v.read().dataSync(), m.units as Int32Array)), score);
     const {kept, threshold} = keepBestUnits(scores, sparsity);
     for (const m of this.members) {
       const units = m.units as Int32Array;
