@@ -334,6 +334,39 @@ stops('a layer whose every channel is zero keeps one, so the model still builds'
 
 const structure = suite('shrinkModel(graph structures)');
 
+structure('Conv1D, Conv2DTranspose, PReLU, padding, cropping, upsampling, pooling and dropout layers are followed', async () => {
+  await useBackend('cpu');
+  const image = tfl.input({shape: [6, 6, 2]});
+  let x = L.conv2dTranspose({filters: 6, kernelSize: 3, name: 'up_conv'}).apply(image) as ST;
+  x = L.prelu({name: 'prelu'}).apply(x) as ST;
+  x = L.zeroPadding2d({padding: 1}).apply(x) as ST;
+  x = L.cropping2D({cropping: [[1, 0], [0, 1]]}).apply(x) as ST;
+  x = L.upSampling2d({size: [2, 2]}).apply(x) as ST;
+  x = L.averagePooling2d({poolSize: 2}).apply(x) as ST;
+  x = L.dropout({rate: 0.3}).apply(x) as ST;
+  const a = L.conv2d({filters: 5, kernelSize: 3, activation: 'elu', name: 'c'}).apply(x) as ST;
+  const pooled = L.globalAveragePooling2d({}).apply(a) as ST;
+  const seq = tfl.input({shape: [7, 3]});
+  const c1 = L.conv1d({filters: 4, kernelSize: 2, activation: 'tanh', name: 'c1d'}).apply(seq) as ST;
+  const m1 = L.globalMaxPooling1d({}).apply(c1) as ST;
+  const joined = L.concatenate().apply([pooled, m1]) as ST;
+  const out = L.dense({units: 2, name: 'out'}).apply(L.dense({units: 6, activation: 'relu', name: 'h'}).apply(joined)) as ST;
+  const model = tfl.model({inputs: [image, seq], outputs: out});
+  model.getLayer('prelu').setWeights([tf.tensor(normal(8 * 8 * 6, 4), [8, 8, 6])]);
+  const masked = maskChannels(model, 0.5);
+  const xs = [images(2, [6, 6, 2], 3), tf.tensor3d(normal(2 * 7 * 3, 5), [2, 7, 3])];
+  const r = await shrinkModel(masked);
+  assertClose(predict(r.model, xs), predict(masked, xs), 'layer zoo');
+  assert.equal(layerReport(r, 'up_conv').outputChannels, [6, 3]);
+  assert.equal(layerReport(r, 'prelu').outputChannels, [6, 3]);
+  assert.equal(layerReport(r, 'c').inputChannels, [6, 3]);
+  assert.equal(layerReport(r, 'c1d').outputChannels, [4, 2]);
+  assert.equal(layerReport(r, 'h').inputChannels, [9, 4]);
+  r.model.dispose();
+  model.dispose();
+  tf.dispose(xs);
+});
+
 structure('a shared layer loses the same channels at each call', async () => {
   await useBackend('cpu');
   const a = tfl.input({shape: [4]}), b = tfl.input({shape: [4]});
