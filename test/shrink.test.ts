@@ -2,6 +2,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import fc from 'fast-check';
 import {execFileSync} from 'node:child_process';
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
@@ -461,6 +462,98 @@ structure('a pruned model (PruneLowMagnitude wrappers) is stripped and shrunk', 
 
 // ---
 
+const generated = suite('shrinkModel(generated models with zeroed weights)');
+
+/** A generated CNN: conv, optional BatchNormalization, an activation, optional depthwise, optional residual Add. */
+interface NetCase {
+  filters: number;
+  batchNorm: boolean;
+  activation: 'relu'|'tanh'|'sigmoid'|'linear';
+  depthMultiplier: number;  // 0: no depthwise layer
+  residual: boolean;
+  units: number;
+  seed: number;
+  /** Per channel of the first conv, of the second conv and of the hidden Dense: zero its kernel slice, and its bias. */
+  zeroConv: boolean[];
+  zeroBias: boolean[];
+  zeroGammaBeta: boolean[];
+  zeroHidden: boolean[];
+}
+
+function generatedNet(c: NetCase): tfl.LayersModel {
+  const input = tfl.input({shape: [5, 5, 2]});
+  let x = L.conv2d({filters: c.filters, kernelSize: 3, padding: 'same', name: 'g1'}).apply(input) as ST;
+  if (c.batchNorm) x = L.batchNormalization({name: 'gbn'}).apply(x) as ST;
+  x = L.activation({activation: c.activation}).apply(x) as ST;
+  let y = x;
+  if (c.depthMultiplier > 0) {
+    y = L.depthwiseConv2d({kernelSize: 3, padding: 'same', depthMultiplier: c.depthMultiplier, name: 'gdw'}).apply(y) as ST;
+  }
+  y = L.conv2d({filters: c.filters, kernelSize: 1, activation: 'relu', name: 'g2'}).apply(y) as ST;
+  if (c.residual) y = L.add().apply([x, y]) as ST;
+  const h = L.dense({units: c.units, activation: 'relu', name: 'gh'}).apply(L.flatten().apply(y)) as ST;
+  const model = tfl.model({inputs: input, outputs: L.dense({units: 2, name: 'gout'}).apply(h) as ST});
+  let seed = c.seed;
+  for (const layer of model.layers) {
+    layer.setWeights(layer.getWeights().map(w => tf.tensor(normal(w.size, seed++).map((v, i) =>
+      layer.name === 'gbn' && w === layer.getWeights()[3] ? 1 + Math.abs(v) : v + (i % 3 === 0 ? 0.1 : 0)), w.shape)));
+  }
+  const zero = (name: string, flags: boolean[], which: number[]) => {
+    const layer = model.getLayer(name);
+    const weights = layer.getWeights();
+    const keep = tf.tensor1d(flags.map(f => (f ? 0 : 1)));
+    layer.setWeights(weights.map((w, i) => (which.includes(i) ? tf.mul(w, keep) : w)));
+  };
+  zero('g1', c.zeroConv, [0]);
+  zero('g1', c.zeroBias, [1]);
+  if (c.batchNorm) zero('gbn', c.zeroGammaBeta, [0, 1]);
+  zero('g2', c.zeroConv, [0, 1]);
+  zero('gh', c.zeroHidden, [0, 1]);
+  return model;
+}
+
+const netCase: fc.Arbitrary<NetCase> = fc.record({
+  filters: fc.integer({min: 1, max: 5}),
+  units: fc.integer({min: 1, max: 5}),
+}).chain(({filters, units}) => fc.record({
+  filters: fc.constant(filters),
+  units: fc.constant(units),
+  batchNorm: fc.boolean(),
+  activation: fc.constantFrom('relu' as const, 'tanh' as const, 'sigmoid' as const, 'linear' as const),
+  depthMultiplier: fc.integer({min: 0, max: 2}),
+  residual: fc.boolean(),
+  seed: fc.integer({min: 1, max: 1000}),
+  zeroConv: fc.array(fc.boolean(), {minLength: filters, maxLength: filters}),
+  zeroBias: fc.array(fc.boolean(), {minLength: filters, maxLength: filters}),
+  zeroGammaBeta: fc.array(fc.boolean(), {minLength: filters, maxLength: filters}),
+  zeroHidden: fc.array(fc.boolean(), {minLength: units, maxLength: units}),
+}));
+
+generated('the shrunk model computes what the model computes, whatever is zero (60 generated models)', async () => {
+  await useBackend('cpu');
+  const x = images(2, [5, 5, 2], 41);
+  let cases = 0, removedSome = 0;
+  await fc.assert(fc.asyncProperty(netCase, async c => {
+    cases++;
+    const model = generatedNet(c);
+    const before = tf.memory().numTensors;
+    const {model: small, report} = await shrinkModel(model);
+    if (report.removedChannels > 0) removedSome++;
+    try {
+      assertClose(predict(small, x), predict(model, x), JSON.stringify(c));
+    } finally {
+      small.dispose();
+      model.dispose();
+    }
+    assert.ok(tf.memory().numTensors <= before, 'no tensor left behind');
+  }), {seed: 20261206, numRuns: 60});
+  assert.is(cases, 60);
+  assert.ok(removedSome >= 20, `only ${removedSome} of 60 generated models had channels to remove`);
+  x.dispose();
+});
+
+// ---
+
 const plain = suite('shrinkModel(...) saves a plain layers model');
 
 plain('the shrunk model loads and predicts in a process that imports only tfjs packages', async () => {
@@ -530,5 +623,6 @@ bad('non-models and bad options are refused with the argument named', async () =
 equivalence.run();
 stops.run();
 structure.run();
+generated.run();
 plain.run();
 bad.run();
