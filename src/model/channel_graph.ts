@@ -290,7 +290,6 @@ export class ChannelGraph {
     }
     if (className === 'Activation' && activationName(config) === 'softmax') return 'softmax mixes the channels';
     if (className === 'Rescaling' && Number(config.offset ?? 0) !== 0) return 'a nonzero offset';
-    if (className === 'ThresholdedReLU' && Number(config.theta ?? 1) < 0) return 'a negative theta';
     if (spec.role === 'merge' && ins.some(t => t.channels !== out.channels)) return 'inputs broadcast along the channels';
     if (spec.role === 'channelwise' && ins[0].channels !== out.channels) return 'it changes the channel count';
     if (spec.role === 'depthwise' && out.channels !== ins[0].channels * depthMultiplier(layer)) {
