@@ -405,6 +405,20 @@ structure('Reshape merging trailing axes expands channels into features; Reshape
   assert.equal(layerReport(r, 'out').inputChannels, [36, 18]);
   r.model.dispose();
   model.dispose();
+  // A -1 in a leading axis of the target shape stays -1.
+  const inferred = tfl.sequential({layers: [
+    L.conv2d({inputShape: [5, 5, 1], filters: 6, kernelSize: 3, activation: 'relu', name: 'c'}),
+    L.reshape({targetShape: [-1, 6], name: 'rows'}),
+    L.globalAveragePooling1d({}),
+    L.dense({units: 2, name: 'out'}),
+  ]});
+  const masked2 = maskChannels(inferred, 0.5);
+  const r2 = await shrinkModel(masked2);
+  assertClose(predict(r2.model, x), predict(masked2, x), 'reshape with -1');
+  // tfjs keeps a -1 of targetShape as null in its config.
+  assert.equal(r2.model.getLayer('rows').getConfig().targetShape, [null, 3]);
+  r2.model.dispose();
+  inferred.dispose();
   x.dispose();
 });
 

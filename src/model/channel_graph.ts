@@ -261,14 +261,22 @@ export class ChannelGraph {
                                  outputs: graphNode.outputTensors.map(t => addTensor(t, index))};
       this.nodes.push(node);
       node.stop = this.stopReason(node);
-      if (node.stop == null) {
-        node.spec = CHANNEL_LAYERS[layer.getClassName()];
-        const list = this.layerNodes.get(layer);
-        if (list) list.push(node);
-        else this.layerNodes.set(layer, [node]);
-      }
     };
     for (const out of this.model.outputs) visitTensor(out);
+    // A shared layer is followed only if every call of it is: its weights serve them all.
+    const stopped = new Map<Layer, string>();
+    for (const node of this.nodes) if (node.stop != null && !stopped.has(node.layer)) stopped.set(node.layer, node.stop);
+    for (const node of this.nodes) {
+      const stop = stopped.get(node.layer);
+      if (stop != null) {
+        node.stop ??= `another call of this shared layer stops: ${stop}`;
+        continue;
+      }
+      node.spec = CHANNEL_LAYERS[node.layer.getClassName()];
+      const list = this.layerNodes.get(node.layer);
+      if (list) list.push(node);
+      else this.layerNodes.set(node.layer, [node]);
+    }
   }
 
   /** Why the channels cannot be followed through a node, or null. */

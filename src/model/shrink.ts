@@ -207,9 +207,13 @@ async function shrinkGraph(model: LayersModel, options: Required<ShrinkModelOpti
     }
     const spec = node.spec as LayerChannelSpec;
     const keepIn = keep[node.inputs[0]], keepOut = keep[node.outputs[0]];
-    const outShape = graph.tensors[node.outputs[0]].shape;
     if (spec.sizeKey) config[spec.sizeKey] = keepOut.length;
-    if (layer.getClassName() === 'Reshape') config.targetShape = [...outShape.slice(1, -1), keepOut.length];
+    if (layer.getClassName() === 'Reshape') {
+      // The last axis was a known multiple of the channels (else the analysis stops there).
+      const target = (config.targetShape as number[]).slice();
+      target[target.length - 1] = keepOut.length;
+      config.targetShape = target;
+    }
     const copy = deserializeLayer({className: layer.getClassName(), config});
     const sliced = layer.weights.map(w => sliceWeight(w, values.get(w) as Float32Array, spec, layer, keepIn, keepOut));
     pending.push({layer: copy, values: sliced});
