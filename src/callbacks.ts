@@ -5,6 +5,7 @@
  * writes files, so it is Node-only, while this callback also trains in the browser.)
  */
 import {Callback, LayersModel} from '@tensorflow/tfjs-layers';
+import {linkChannelPruning} from './pruning/channels';
 import {collectPrunableLayers, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
 
 /** The model's built pruning wrappers; throws when the callback was given no model. */
@@ -46,6 +47,7 @@ export class UpdatePruningStep extends Callback {
       if (w.pruningStep === -1) w.pruningStep = 0;
     }
     linkGlobalPruning(this.model);
+    linkChannelPruning(this.model);
   }
 
   override async onEpochEnd(_epoch?: number): Promise<void> {

@@ -19,6 +19,12 @@ export type {PruneLowMagnitudeOptions} from './prune';
 export {UpdatePruningStep} from './callbacks';
 export {PruneForSparseKernels, PruningPolicy} from './policy';
 export {pruneForBenchmark} from './tools';
+export {ChannelPruning, ChannelPruningGroup, channelPrunedWeights, linkChannelPruning, VALID_CHANNEL_ALLOCATIONS,
+  VALID_CHANNEL_SCORES, VALID_PRUNING_STRUCTURES} from './pruning/channels';
+export type {ChannelAllocation, ChannelScore, PruningStructure} from './pruning/channels';
+export type {ChannelStop} from './model/channel_graph';
+export {shrinkModel} from './model/shrink';
+export type {ShrinkLayerReport, ShrinkModelOptions, ShrinkReport, ShrinkResult} from './model/shrink';
 export type {PruneForBenchmarkArgs, PrunedWeightReport} from './tools';
 export {disableFastTraining, enableFastTraining, isFastTrainingEnabled} from './training/enable';
 export {FAST_DENSE_ACTIVATIONS, fastDenseCall, maskedDense} from './training/fast_dense';

@@ -8,6 +8,7 @@ import {input, LayersModel, layers, model as functionalModel, sequential, Sequen
 import {countNonzero} from './kernels/mask';
 import type {PruningPolicy} from './policy';
 import {BlockPoolingType} from './pruning';
+import {ChannelScore, linkChannelPruning, PruningStructure} from './pruning/channels';
 import {ConstantSparsity, PolynomialDecay, PruningSchedule} from './schedules';
 import {collectPrunableLayers, isPruneLowMagnitude, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
 
@@ -31,10 +32,17 @@ export interface PruneLowMagnitudeOptions {
    * weighted mean is the schedule's. Unstructured pruning only. tfmot has none.
    */
   globalPruning?: boolean;
+  /**
+   * 'weights' (default) or 'channels': whole output channels, tied across BatchNormalization,
+   * depthwise layers and residual branches, so `shrinkModel` can remove them. tfmot has none.
+   */
+  structure?: PruningStructure;
+  /** Channel score with `structure: 'channels'`: 'l1' (default), 'l2' or 'batchNormScale'. */
+  channelScore?: ChannelScore;
 }
 
 const OPTION_NAMES = ['pruningSchedule', 'blockSize', 'blockPoolingType', 'pruningPolicy', 'sparsityMByN',
-  'globalPruning'];
+  'globalPruning', 'structure', 'channelScore'];
 
 /** tfmot's dispatch error, for anything `pruneLowMagnitude` cannot prune. */
 function unsupportedTypeError(toPrune: unknown): Error {
@@ -107,6 +115,7 @@ export function pruneLowMagnitude(toPrune: Layer|Layer[]|LayersModel, options: P
     };
     const pruned = cloneModel(toPrune, addWrapper);
     if (params.globalPruning === true) linkGlobalPruning(pruned);
+    if (params.structure === 'channels') linkChannelPruning(pruned);
     return pruned;
   }
   if (toPrune instanceof layers.Layer) {

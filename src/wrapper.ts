@@ -6,6 +6,8 @@
 import {initializers, LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {scalar, serialization, Tensor} from '@tensorflow/tfjs-core';
 import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES} from './pruning';
+import {ChannelPruning, channelPrunedWeights, ChannelScore, checkChoice, normaliseChannelScore, PruningStructure,
+  VALID_CHANNEL_SCORES, VALID_PRUNING_STRUCTURES} from './pruning/channels';
 import {checkPrunable, getPrunableWeights} from './registry';
 import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
 import {fastDenseCall} from './training/fast_dense';
@@ -39,6 +41,13 @@ export interface PruneLowMagnitudeArgs extends LayerArgs {
    * `UpdatePruningStep` at train begin, or by `pruneLowMagnitude`). tfmot has no such option.
    */
   globalPruning?: boolean;
+  /**
+   * What is pruned: 'weights' (default; single weights or blocks) or 'channels' (whole output
+   * channels, tied across the model so `shrinkModel` can remove them). tfmot has no such option.
+   */
+  structure?: PruningStructure;
+  /** How channels are scored with `structure: 'channels'`: 'l1' (default), 'l2' or 'batchNormScale'. */
+  channelScore?: ChannelScore;
 }
 
 function describe(value: unknown): string {
@@ -69,6 +78,12 @@ function normalisePoolingType(value: unknown): unknown {
  * `Wrapper` does. The inner layer's weights keep the inner layer's name scope (`dense/kernel`, as in
  * tfmot's saved models). The step is an int32 variable (tfmot: int64; the tfjs converter stores it
  * as int32 too).
+ *
+ * With `structure: 'channels'` (our extension; tfmot has none) the masks cover whole channels of the
+ * weights `channelPrunedWeights` lists (a kernel's output slices and the bias, a BatchNormalization's
+ * gamma and beta; the second mask is named `bias_mask`, `beta_mask`), decided for all tied layers
+ * together by the group `linkChannelPruning` gives the wrapper; the config adds `structure` and
+ * `channel_score`.
  */
 export class PruneLowMagnitude extends layers.Layer {
   /** @nocollapse */
@@ -79,6 +94,8 @@ export class PruneLowMagnitude extends layers.Layer {
   readonly blockPoolingType: BlockPoolingType;
   readonly sparsityMByN: [number, number]|null;
   readonly globalPruning: boolean;
+  readonly structure: PruningStructure;
+  readonly channelScore: ChannelScore;
   /** The mask math; set in `build`. */
   pruningObj: Pruning|null = null;
   /** The shared-threshold group when `globalPruning` is set; linked by `linkGlobalPruning`. */
@@ -140,6 +157,11 @@ export class PruneLowMagnitude extends layers.Layer {
     this.globalPruning = args.globalPruning === true;
     if (this.globalPruning && (this.sparsityMByN != null || blockSize[0] !== 1 || blockSize[1] !== 1)) {
       throw new Error('globalPruning supports unstructured pruning only: use blockSize [1, 1] and no sparsityMByN');
+    }
+    this.structure = checkChoice(args.structure ?? 'weights', VALID_PRUNING_STRUCTURES, 'structure', 'PruneLowMagnitude');
+    this.channelScore = checkChoice(args.channelScore ?? 'l1', VALID_CHANNEL_SCORES, 'channelScore', 'PruneLowMagnitude');
+    if (this.structure === 'channels' && (this.globalPruning || this.sparsityMByN != null || blockSize[0] * blockSize[1] > 1)) {
+      throw new Error("structure 'channels' prunes whole channels: it takes no blockSize, sparsityMByN or globalPruning");
     }
     checkPrunable(inner);
     this.supportsMasking = inner.supportsMasking;
@@ -226,7 +248,8 @@ export class PruneLowMagnitude extends layers.Layer {
       this.layer.built = true;
       this.rescopeInnerWeights();
     }
-    const weights = getPrunableWeights(this.layer);
+    const channels = this.structure === 'channels';
+    const weights = channels ? channelPrunedWeights(this.layer).map(w => w.variable) : getPrunableWeights(this.layer);
     const unsupported = this.sparsityMByN == null ? undefined : weights.find(w => w.shape.length !== 2 && w.shape.length !== 4);
     if (unsupported) {
       // Refused before the masks are made; the inner weights this build made are freed, so a failed
@@ -236,22 +259,28 @@ export class PruneLowMagnitude extends layers.Layer {
           `or rank-4 weights (layer ${this.layer.name}, weight ${unsupported.originalName}).`);
     }
     // Keras numbers repeated names: mask, mask_1, ... (tfjs rejects duplicates within a layer).
-    const suffix = (i: number) => (i === 0 ? '' : `_${i}`);
+    // Channel masks (ours) are named by weight instead (mask, bias_mask): tfjs makes a second
+    // wrapper's 'mask' unique as 'mask_1', which would collide with a first wrapper's 'mask_1'.
+    const name = (base: string, w: LayerVariable, i: number) => i === 0 ? base :
+        channels ? `${w.originalName.slice(w.originalName.lastIndexOf('/') + 1)}_${base}` : `${base}_${i}`;
     this.masks = weights.map((w, i) =>
-      this.addWeight(`mask${suffix(i)}`, w.shape, w.dtype, initializers.ones(), undefined, false));
+      this.addWeight(name('mask', w, i), w.shape, w.dtype, initializers.ones(), undefined, false));
     this.thresholds = weights.map((w, i) =>
-      this.addWeight(`threshold${suffix(i)}`, [], w.dtype, initializers.zeros(), undefined, false));
+      this.addWeight(name('threshold', w, i), [], w.dtype, initializers.zeros(), undefined, false));
     // Created as 0 and set to -1: tfjs's constant initializer makes float32 values, whose int32 cast
     // inside tf.variable is never disposed (one leaked tensor per layer).
     this.pruningStepVar = this.addWeight('pruning_step', [], 'int32', initializers.zeros(), undefined, false);
     this.pruningStep = -1;
-    this.pruningObj = new Pruning({
-      pruningVars: weights.map((weight, i) => ({weight, mask: this.masks[i], threshold: this.thresholds[i]})),
-      pruningSchedule: this.pruningSchedule,
-      blockSize: this.blockSize,
-      blockPoolingType: this.blockPoolingType,
-      sparsityMByN: this.sparsityMByN,
-    });
+    this.pruningObj = channels ?
+        new ChannelPruning({layer: this.layer, masks: this.masks, thresholds: this.thresholds,
+                            pruningSchedule: this.pruningSchedule, channelScore: this.channelScore}) :
+        new Pruning({
+          pruningVars: weights.map((weight, i) => ({weight, mask: this.masks[i], threshold: this.thresholds[i]})),
+          pruningSchedule: this.pruningSchedule,
+          blockSize: this.blockSize,
+          blockPoolingType: this.blockPoolingType,
+          sparsityMByN: this.sparsityMByN,
+        });
     this.built = true;
   }
 
@@ -326,6 +355,7 @@ export class PruneLowMagnitude extends layers.Layer {
       sparsityMByN: this.sparsityMByN == null ? null : [...this.sparsityMByN],
     };
     if (this.globalPruning) config.globalPruning = true;
+    if (this.structure === 'channels') Object.assign(config, {structure: this.structure, channelScore: this.channelScore});
     return config;
   }
 
@@ -335,9 +365,10 @@ export class PruneLowMagnitude extends layers.Layer {
    */
   static override fromConfig<T extends serialization.Serializable>(
       cls: serialization.SerializableConstructor<T>, config: serialization.ConfigDict): T {
-    const {layer, pruningSchedule, blockPoolingType, ...rest} = config;
+    const {layer, pruningSchedule, blockPoolingType, channelScore, ...rest} = config;
     const args = {
       ...rest,
+      channelScore: normaliseChannelScore(channelScore ?? undefined),
       layer: deserializeLayer(layer),
       pruningSchedule: deserializeSchedule(pruningSchedule as unknown as SerializedSchedule),
       blockPoolingType: normalisePoolingType(blockPoolingType ?? 'AVG'),

@@ -8,7 +8,7 @@ import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, magnitudeThreshold, maskFromThreshold,
-  PolynomialDecay, PrunableLayer, pruneLowMagnitude, stripPruning, toSparse, UpdatePruningStep} from '../src/index';
+  PolynomialDecay, PrunableLayer, pruneLowMagnitude, shrinkModel, stripPruning, toSparse, UpdatePruningStep} from '../src/index';
 import {normal, useBackend} from './helpers';
 
 function baseModel(): tfl.Sequential {
@@ -203,6 +203,31 @@ examples('a pruned convnet on the channel-major kernels', async () => {
   tf.dispose([x, want, got]);
   fast.dispose();
   convnet.dispose();
+});
+
+examples('channel pruning and shrinkModel', async () => {
+  const [x, y] = [xTrain(), yTrain()];
+  const pretrained = baseModel();
+  // example: channels
+  const pruned = pruneLowMagnitude(baseModel(), {
+    structure: 'channels',      // whole output channels (Dense units, Conv filters), tied across the model
+    channelScore: 'l1',         // or 'l2', or 'batchNormScale' (Network Slimming)
+    pruningSchedule: new PolynomialDecay({initialSparsity: 0, finalSparsity: 0.5, beginStep: 0, endStep: 2, frequency: 1}),
+  });
+  pruned.compile({optimizer: 'adam', loss: 'categoricalCrossentropy'});
+  await pruned.fit(x, y, {epochs: 2, batchSize: 32, verbose: 0, callbacks: [new UpdatePruningStep()]});
+  // A smaller plain tfjs-layers model; report.layers has each layer's channels before and after.
+  const {model: small, report} = await shrinkModel(pruned);
+  // One-shot, without training: remove 30 % of a pretrained model's channels (then fine-tune if needed).
+  const {model: oneShot} = await shrinkModel(pretrained, {sparsity: 0.3, allocation: 'uniform'});
+  // end
+  assert.equal(report.layers[0].outputChannels, [32, 16]);
+  assert.equal(oneShot.layers[0].outputShape, [null, 22]);
+  const expected = pruned.predict(x) as tf.Tensor, got = small.predict(x) as tf.Tensor;
+  assert.ok(tf.max(tf.abs(tf.sub(expected, got))).dataSync()[0] < 1e-5);
+  tf.dispose([x, y, expected, got]);
+  small.dispose();
+  oneShot.dispose();
 });
 
 examples.run();

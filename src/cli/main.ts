@@ -5,12 +5,13 @@
  */
 import {Command, CommanderError, InvalidArgumentError} from 'commander';
 import {runBench} from './bench';
+import {runInspectChannels, runPruneChannels} from './channels_cmd';
 import {runConvert} from './convert';
 import {runDemo} from './demo';
 import {runInspect} from './inspect';
 import {runPrune} from './prune_cmd';
 import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
-import {isUsageError} from './usage';
+import {isUsageError, UsageError} from './usage';
 
 /** Parses a fraction in [0, 1) for --sparsity style flags. */
 export function parseSparsity(value: string): number {
@@ -66,13 +67,23 @@ export function buildProgram(): Command {
       .option('--block <HxW>', 'block size, e.g. 1x16 (Dense/rank-2 weights only)', parseBlock)
       .option('--pooling <type>', 'block pooling: avg or max', 'avg')
       .requiredOption('--out <dir>', 'folder to write the pruned model to')
-      .action(runPrune);
+      .option('--structure <kind>', 'weights (zeros in place, default) or channels (remove whole channels: a smaller ' +
+          'dense model, and shrink-report.json)', 'weights')
+      .option('--score <score>', 'with --structure channels: channel score l1, l2 or batchNormScale', 'l1')
+      .option('--allocation <how>', 'with --structure channels: uniform (each layer) or global (ranked over the model)',
+              'uniform')
+      .action(async (path, opts) => {
+        if (opts.structure === 'channels') await runPruneChannels(path, opts);
+        else if (opts.structure === 'weights') await runPrune(path, opts);
+        else throw new UsageError(`--structure must be weights or channels, but got '${opts.structure}'`);
+      });
 
   program.command('inspect')
       .description('per-layer sparsity table of a saved layers-model (pruned, stripped or sparse)')
       .argument('<model.json>', 'path of a tfjs layers-model')
       .option('--json', 'print JSON instead of a table')
-      .action(runInspect);
+      .option('--channels', 'per-layer channel counts before and after channel removal (shrinkModel)')
+      .action((path, opts) => (opts.channels ? runInspectChannels(path, opts) : runInspect(path, opts)));
 
   program.command('convert')
       .description('convert a pruned or stripped model to a compact block-sparse model (toSparse)')
