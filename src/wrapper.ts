@@ -9,6 +9,7 @@ import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES
 import {checkPrunable, getPrunableWeights} from './registry';
 import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
 import {fastDenseCall} from './training/fast_dense';
+import {booleanOption} from './util/options';
 
 type Layer = layers.Layer;
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
@@ -130,14 +131,16 @@ export class PruneLowMagnitude extends layers.Layer {
     this.blockPoolingType = pooling;
     if (args.sparsityMByN != null) {
       const [m, n] = checkPairOfInts(args.sparsityMByN, 'sparsityMByN');
-      if (!(m >= 1 && m < n)) {
+      // tfmot's message (typo included), which tfmot raises at the first mask update.
+      if (m >= n) throw new Error(`Argument m_by_n received (${m}, ${n}), m be must smaller than n.`);
+      if (m < 1) {
         throw new Error(`sparsityMByN [m, n] (m zeros in every n weights) needs 1 <= m < n, but got [${m}, ${n}]`);
       }
       this.sparsityMByN = [m, n];
     } else {
       this.sparsityMByN = null;
     }
-    this.globalPruning = args.globalPruning === true;
+    this.globalPruning = booleanOption(args.globalPruning, 'globalPruning', 'PruneLowMagnitude') ?? false;
     if (this.globalPruning && (this.sparsityMByN != null || blockSize[0] !== 1 || blockSize[1] !== 1)) {
       throw new Error('globalPruning supports unstructured pruning only: use blockSize [1, 1] and no sparsityMByN');
     }

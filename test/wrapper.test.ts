@@ -4,9 +4,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {BLOCK_RANK_ERROR_MSG, collectPrunableLayers, ConstantSparsity, PolynomialDecay, PRUNE_CALLBACK_ERROR_MSG,
   PruneLowMagnitude} from '../src/index';
+import {readFileSync} from 'node:fs';
 import {noLeak, useBackend} from './helpers';
 
 const L = tfl.layers;
+
+/** The misuse errors tfmot 0.8.1 raised (test/fixtures/masks.json). */
+function masksFixture(): {errors: Array<{case: string; error: string|null; message?: string}>} {
+  return JSON.parse(readFileSync(new URL('./fixtures/masks.json', import.meta.url), 'utf8'));
+}
 
 function wrapDense(args: Partial<ConstructorParameters<typeof PruneLowMagnitude>[0]> = {}, units = 3): PruneLowMagnitude {
   return new PruneLowMagnitude({layer: L.dense({units, inputShape: [4]}), ...args});
@@ -70,11 +76,20 @@ ctorSuite('validates blockSize, sparsityMByN, pruningSchedule and globalPruning 
   assert.throws(() => wrapDense({blockSize: [1] as unknown as [number, number]}), /blockSize must be a list of 2 integers/);
   assert.throws(() => wrapDense({blockSize: [0, 2]}), /blockSize must be 2 positive integers/);
   assert.throws(() => wrapDense({blockSize: [1.5, 2]}), /blockSize must be a list of 2 integers, but got \[1.5,2\]/);
-  assert.throws(() => wrapDense({sparsityMByN: [4, 4]}), /1 <= m < n, but got \[4, 4\]/);
-  assert.throws(() => wrapDense({sparsityMByN: [5, 4]}), /1 <= m < n/);
+  // tfmot's own message for m >= n (test/fixtures/masks.json, produced by tfmot 0.8.1), typo included.
+  const tfmotMessage = masksFixture().errors.find(e => e.case.startsWith('sparsity_m_by_n (4,4)'))!.message!;
+  assert.is(tfmotMessage, 'Argument m_by_n received (4, 4), m be must smaller than n.');
+  assert.throws(() => wrapDense({sparsityMByN: [4, 4]}), (e: Error) => e.message === tfmotMessage);
+  assert.throws(() => wrapDense({sparsityMByN: [5, 4]}), (e: Error) => e.message === 'Argument m_by_n received (5, 4), m be must smaller than n.');
+  assert.throws(() => wrapDense({sparsityMByN: [0, 4]}), /1 <= m < n, but got \[0, 4\]/);
   assert.throws(() => wrapDense({sparsityMByN: 2 as unknown as [number, number]}), /sparsityMByN must be a list of 2 integers/);
   assert.throws(() => wrapDense({pruningSchedule: {} as ConstantSparsity}), /pruningSchedule must be a PruningSchedule/);
   assert.throws(() => wrapDense({globalPruning: true, blockSize: [1, 4]}), /globalPruning supports unstructured pruning only/);
+  for (const value of ['yes', 1, null]) {
+    assert.throws(() => wrapDense({globalPruning: value as unknown as boolean}),
+        /PruneLowMagnitude: globalPruning must be true or false, but got/, String(value));
+  }
+  assert.is(wrapDense({globalPruning: false}).globalPruning, false);
 });
 
 ctorSuite('defaults to ConstantSparsity(0.5, 0, -1, 100), block [1, 1], AVG, no M:N', () => {

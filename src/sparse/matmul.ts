@@ -6,11 +6,14 @@
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8} from '../kernels/spmm';
 import {checkRank, float32Arg} from '../kernels/validate';
+import {checkOptions} from '../util/options';
 import {BlockSparseMatrix} from './format';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
 export const VALID_BLOCK_SPARSE_ACTIVATIONS: BlockSparseActivation[] = ['linear', 'relu'];
+
+const MATMUL_OPTIONS = ['bias', 'activation', 'kernel'];
 
 /** Options of `blockSparseMatMul`. */
 export interface BlockSparseMatMulOptions {
@@ -186,8 +189,9 @@ function taping(): boolean {
  *   is recording.
  */
 export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatrix,
-                                  options: BlockSparseMatMulOptions = {}): Tensor {
+                                  options?: BlockSparseMatMulOptions): Tensor {
   const op = 'blockSparseMatMul';
+  options = checkOptions(options, MATMUL_OPTIONS, op);
   checkPacked(packed, op);
   const activation = options.activation ?? 'linear';
   if (!VALID_BLOCK_SPARSE_ACTIVATIONS.includes(activation)) {
