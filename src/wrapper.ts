@@ -10,6 +10,7 @@ import {checkPrunable, getPrunableWeights} from './registry';
 import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
 import {fastDenseCall} from './training/fast_dense';
 import {booleanOption} from './util/options';
+import {acceptWrappedWeightNames} from './pruning/weight_names';
 
 type Layer = layers.Layer;
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
@@ -67,9 +68,8 @@ function normalisePoolingType(value: unknown): unknown {
  *
  * Porting Notes: tfjs-layers exports no `Wrapper`, so this subclasses `Layer` and delegates
  * `trainable`, the trainable weights, `getWeights` and `setWeights` to the inner layer as Keras's
- * `Wrapper` does. The inner layer's weights keep the inner layer's name scope (`dense/kernel`, as in
- * tfmot's saved models). The step is an int32 variable (tfmot: int64; the tfjs converter stores it
- * as int32 too).
+ * `Wrapper` does. The inner layer's weights are named as tfmot names them (see `build`). The step is
+ * an int32 variable (tfmot: int64; the tfjs converter stores it as int32 too).
  */
 export class PruneLowMagnitude extends layers.Layer {
   /** @nocollapse */
@@ -220,13 +220,14 @@ export class PruneLowMagnitude extends layers.Layer {
 
   /**
    * Builds the inner layer (unless built), then adds a mask and a threshold per prunable weight and
-   * the step. Inner weights are named in the inner layer's own scope (`dense/kernel`).
+   * the step. As in tfmot, the weights of an inner layer built here are named in this wrapper's
+   * scope (`prune_low_magnitude_dense/kernel`); a layer built before wrapping keeps its names
+   * (`dense/kernel`). Loading accepts either (`acceptWrappedWeightNames`).
    */
   override build(inputShape: Shape): void {
     if (!this.layer.built) {
       this.layer.build(inputShape);
       this.layer.built = true;
-      this.rescopeInnerWeights();
     }
     const weights = getPrunableWeights(this.layer);
     if (this.sparsityMByN != null) {
@@ -255,18 +256,6 @@ export class PruneLowMagnitude extends layers.Layer {
       sparsityMByN: this.sparsityMByN,
     });
     this.built = true;
-  }
-
-  /** Renames weights built inside this wrapper's scope (`prune_low_magnitude_dense/kernel`) to `dense/kernel`. */
-  private rescopeInnerWeights(): void {
-    const from = `${this.name}/`, to = `${this.layer.name}/`;
-    for (const w of this.layer.weights) {
-      const at = w.originalName.lastIndexOf(from);
-      if (at >= 0 && (at === 0 || w.originalName[at - 1] === '/')) {
-        (w as {originalName: string}).originalName =
-            w.originalName.slice(0, at) + to + w.originalName.slice(at + from.length);
-      }
-    }
   }
 
   /**
@@ -348,6 +337,7 @@ export class PruneLowMagnitude extends layers.Layer {
   }
 }
 serialization.registerClass(PruneLowMagnitude);
+acceptWrappedWeightNames();
 
 /** Builds a layer from `{className, config}` through the classes registered with tfjs. */
 export function deserializeLayer(spec: unknown): Layer {

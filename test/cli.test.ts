@@ -130,7 +130,7 @@ flags('--out "" and --out naming a file exit 2 naming the flag, before any work'
 flags('bench validates --blocks and --sparsities before training', async () => {
   const out = join(dir, 'bench-out');
   for (const [blocks, pattern] of [['99999999999999999999x1', /--blocks: '99999999999999999999x1' must be HEIGHTxWIDTH/],
-                                   ['1x16,4096x1', /--blocks: 4096x1 does not fit the benchmarked weight \[2028,256\]/]]) {
+                                   ['1x16,4096x1', /--blocks: 4096x1 does not fit the benchmarked weight \[2028,256\]/]] as const) {
     const r = await run(['bench', '--blocks', blocks, '--out', out, '--quiet']);
     assert.is(r.code, 2, r.err);
     assert.match(r.err, pattern);

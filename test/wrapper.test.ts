@@ -109,21 +109,28 @@ const buildSuite = suite('PruneLowMagnitude.build');
 buildSuite.before(() => useBackend('wasm'));
 
 buildSuite('Dense, Embedding, Conv2D get one mask each; weights named as tfmot\'s', () => {
-  const cases: Array<[tfl.layers.Layer, number[]]> = [
-    [L.dense({units: 3, name: 'dense_a'}), [4]],
-    [L.embedding({inputDim: 10, outputDim: 3, name: 'emb_a'}), [5]],
-    [L.conv2d({filters: 2, kernelSize: 3, name: 'conv_a'}), [6, 6, 1]],
+  const cases: Array<[() => tfl.layers.Layer, number[]]> = [
+    [() => L.dense({units: 3, name: 'dense_a'}), [4]],
+    [() => L.embedding({inputDim: 10, outputDim: 3, name: 'emb_a'}), [5]],
+    [() => L.conv2d({filters: 2, kernelSize: 3, name: 'conv_a'}), [6, 6, 1]],
   ];
-  for (const [layer, shape] of cases) {
-    const w = new PruneLowMagnitude({layer});
-    w.apply(tfl.input({shape}));
-    assert.is(w.maskWeights.length, 1);
-    assert.is(w.thresholdWeights.length, 1);
-    const own = w.nonTrainableWeights.map(v => v.originalName);
-    assert.equal(own, [`prune_low_magnitude_${layer.name}/mask`, `prune_low_magnitude_${layer.name}/threshold`,
-      `prune_low_magnitude_${layer.name}/pruning_step`]);
-    assert.ok(w.trainableWeights.every(v => v.originalName.startsWith(`${layer.name}/`)),
-        `inner weights keep the inner scope: ${w.trainableWeights.map(v => v.originalName)}`);
+  for (const [make, shape] of cases) {
+    // tfmot names a variable by the scope it is created in: the wrapper's when the wrapper builds
+    // the layer, the layer's own when it was built before wrapping.
+    for (const builtFirst of [false, true]) {
+      const layer = make();
+      if (builtFirst) layer.apply(tfl.input({shape}));
+      const w = new PruneLowMagnitude({layer});
+      w.apply(tfl.input({shape}));
+      assert.is(w.maskWeights.length, 1);
+      assert.is(w.thresholdWeights.length, 1);
+      const own = w.nonTrainableWeights.map(v => v.originalName);
+      assert.equal(own, [`prune_low_magnitude_${layer.name}/mask`, `prune_low_magnitude_${layer.name}/threshold`,
+        `prune_low_magnitude_${layer.name}/pruning_step`]);
+      const scope = builtFirst ? `${layer.name}/` : `prune_low_magnitude_${layer.name}/`;
+      assert.ok(w.trainableWeights.length > 0 && w.trainableWeights.every(v => v.originalName.startsWith(scope)),
+          `${builtFirst ? 'built first' : 'built by the wrapper'}: ${w.trainableWeights.map(v => v.originalName)}`);
+    }
   }
 });
 
