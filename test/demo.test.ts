@@ -78,6 +78,10 @@ demo('npx tfjs-sparsity demo trains, prunes, strips, sparsifies and reports ever
   assert.is(eventFiles.length, 1);
   const events = await readEventFile(join(logs, eventFiles[0]));
   assert.ok(events.some(e => e.values.some(v => v.tag.endsWith('/mask:0/sparsity'))), 'TensorBoard sparsity scalars');
+  // Keras's train run beside tfmot's metrics: the loss and accuracy curves and the model graph.
+  const trainDir = join(out, 'logs', 'pruned-80', 'train');
+  const trainTags = new Set((await readEventFile(join(trainDir, readdirSync(trainDir)[0]))).flatMap(e => e.values.map(v => v.tag)));
+  assert.equal([...trainTags].sort(), ['epoch_acc', 'epoch_loss', 'keras']);
   for (const m of ['dense', 'pruned-80-sparse-int8', 'pruned-90-1x16-sparse-float32']) {
     assert.ok(existsSync(join(out, 'models', m, 'model.json')), m);
   }
