@@ -64,8 +64,10 @@ export function runCli(args: string[], {via = 'node', cwd = ROOT, nodeArgs = [],
   const [command, argv] = via === 'npx' ?
       ['npx', ['--no-install', 'tfjs-sparsity', ...args]] : [process.execPath, [...nodeArgs, CLI, ...args]];
   return new Promise((done, fail) => {
-    // NODE_OPTIONS may carry the test runner's loader (tsx): the command must run as a user runs it.
-    const child = spawn(command, argv, {cwd, env: {...process.env, NODE_OPTIONS: ''}, stdio: ['ignore', 'pipe', 'pipe']});
+    // NODE_OPTIONS may carry the test runner's loader (tsx), FORCE_COLOR its colours: the command
+    // must run as a user runs it, its output piped.
+    const env = {...process.env, NODE_OPTIONS: '', FORCE_COLOR: '0'};
+    const child = spawn(command, argv, {cwd, env, stdio: ['ignore', 'pipe', 'pipe']});
     let stdout = '', stderr = '';
     const interrupt = () => { child.kill('SIGINT'); };
     child.stdout.on('data', (chunk: Buffer) => {
