@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import {existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import type {Row as DemoRow} from '../src/cli/demo';
 import {readEventFile} from '../src/index';
 import {launchChromium} from './helpers';
 import {runCli} from './spawn';
@@ -19,15 +20,8 @@ demo.before(() => {
 });
 demo.after(() => rmSync(out, {recursive: true, force: true}));
 
-/** One row of the table the demo prints. */
-interface Row {
-  model: string;
-  accuracy: number;
-  sparsity: number;
-  bytes: number;
-  gzipBytes: number;
-  latency1: number;
-  latency32: number;
+/** One row of the table the demo prints, with its speedups over the dense model. */
+interface Row extends DemoRow {
   speedup1: number;
   speedup32: number;
 }

@@ -29,7 +29,7 @@ export interface DemoOptions {
 }
 
 /** One row of the results table. */
-interface Row {
+export interface Row {
   model: string;
   accuracy: number;
   sparsity: number;
