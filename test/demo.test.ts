@@ -57,12 +57,8 @@ demo('npx tfjs-sparsity demo trains, prunes, strips, sparsifies and reports ever
   assert.ok(dense.bytes / byName['pruned-80 sparse int8'].bytes >= 12, 'int8 at least 12x smaller');
   for (const row of rows) {
     assert.ok(row.latency1 > 0 && row.latency32 > 0 && row.gzipBytes > 0, row.model);
-    // The speedup columns are the dense model's latency over the row's (printed to 3 and 2 decimals).
-    for (const [speedup, latency, denseLatency] of [[row.speedup1, row.latency1, dense.latency1],
-                                                    [row.speedup32, row.latency32, dense.latency32]]) {
-      const low = (denseLatency - 5e-4) / (latency + 5e-4), high = (denseLatency + 5e-4) / Math.max(latency - 5e-4, 1e-9);
-      assert.ok(speedup >= low - 5e-3 && speedup <= high + 5e-3, `${row.model}: speedup ${speedup} for ${denseLatency} / ${latency}`);
-    }
+    // Speedups over the dense model, timed in alternation with it (so not the ratio of the latency columns).
+    assert.ok(row.speedup1 > 0 && row.speedup32 > 0, `${row.model}: ${row.speedup1}x, ${row.speedup32}x`);
   }
   assert.is(dense.speedup1, 1);
   assert.is(dense.speedup32, 1);

@@ -76,27 +76,47 @@ export function accuracy(model: {predict(x: tf.Tensor): tf.Tensor|tf.Tensor[]}, 
   return correct / split.count;
 }
 
-/** Median milliseconds of `fn` over `runs` calls, after three warm-up calls. */
-export function medianMs(fn: () => void, runs: number): number {
-  for (let i = 0; i < 3; i++) fn();
-  const times: number[] = [];
+/**
+ * Median milliseconds per call of each of `fns` over `runs` rounds that call each once in turn,
+ * after three warm-up rounds: on a shared machine every function sees the same moments of load, so
+ * their ratios are fair where separately timed blocks would not be.
+ */
+export function medianMsAlternating(fns: Array<() => void>, runs: number): number[] {
+  for (let i = 0; i < 3; i++) fns.forEach(fn => fn());
+  const times = fns.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
+    fns.forEach((fn, j) => {
+      const t0 = performance.now();
+      fn();
+      times[j].push(performance.now() - t0);
+    });
   }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
+  return times.map(t => t.sort((a, b) => a - b)[t.length >> 1]);
 }
 
-/** Median wall time in ms of `model.predict` on a batch (outputs read back, as a user would). */
-export function latencyMs(model: {predict(x: tf.Tensor): tf.Tensor|tf.Tensor[]}, batch: number, runs = 30): number {
+/** Median milliseconds of `fn` over `runs` calls, after three warm-up calls. */
+export function medianMs(fn: () => void, runs: number): number {
+  return medianMsAlternating([fn], runs)[0];
+}
+
+type Predictor = {predict(x: tf.Tensor): tf.Tensor|tf.Tensor[]};
+
+/**
+ * Median wall times in ms of `predict` on one batch for each model, timed in alternation (see
+ * `medianMsAlternating`), outputs read back as a user would.
+ */
+export function latenciesMs(models: Predictor[], batch: number, runs = 30): number[] {
   const x = tf.randomUniform([batch, IMAGE_SIZE, IMAGE_SIZE, 1], 0, 1, 'float32', 7);
-  const ms = medianMs(() => {
+  const ms = medianMsAlternating(models.map(model => () => {
     const y = model.predict(x) as tf.Tensor;
     y.dataSync();
     y.dispose();
-  }, runs);
+  }), runs);
   x.dispose();
   return ms;
+}
+
+/** Median wall time in ms of `model.predict` on a batch (outputs read back, as a user would). */
+export function latencyMs(model: Predictor, batch: number, runs = 30): number {
+  return latenciesMs([model], batch, runs)[0];
 }
