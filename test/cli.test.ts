@@ -273,7 +273,7 @@ commands('inspect reports sparse models from their decoded kernels (f32 and int8
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /\| prune_low_magnitude_h \| PruneLowMagnitude \| prune_low_magnitude_h\/mask \| pruning state \|/);
   assert.match(r.out, /prunable weights: 80 parameters, 16 nonzero, 80\.00% sparse/);
-  const biasNonzeros = Number(/\| h\/bias \| other \| \[10\] \| 10 \| (\d+) \|/.exec(r.out)?.[1]);
+  const biasNonzeros = Number(/\| prune_low_magnitude_h\/bias \| other \| \[10\] \| 10 \| (\d+) \|/.exec(r.out)?.[1]);
   const all = 16 + biasNonzeros;
   assert.match(r.out, new RegExp(`all weights: 90 parameters, ${all} nonzero, ${(100 * (1 - all / 90)).toFixed(2)}% sparse ` +
       '\\(pruning masks, thresholds and steps not counted\\)'));

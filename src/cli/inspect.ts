@@ -1,7 +1,7 @@
 /** `tfjs-sparsity inspect`: per-layer sparsity of a saved model. */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {getPrunableWeights, SparseConv2D, SparseDense, supportsPruning, unpackBlockSparse} from '../index';
+import {getPrunableWeights, SparseConv2D, SparseDense, supportsPruning} from '../index';
 import {isPruneLowMagnitude} from '../wrapper';
 import {initCliBackend} from './backend';
 import {loadModel} from './model_files';
@@ -54,21 +54,24 @@ function variableRow(layer: tfl.layers.Layer, v: tfl.LayerVariable, role: Weight
   return row(layer, v.originalName, role, v.shape.map(d => d ?? -1), v.read().dataSync());
 }
 
+/**
+ * True for a `SparseDense` or `SparseConv2D`, also one made by another copy of this library in the
+ * process (the class registered for deserialization is the last copy loaded).
+ */
+function isSparseLayer(layer: tfl.layers.Layer): layer is SparseDense {
+  return [SparseDense.className, SparseConv2D.className].includes(layer.getClassName());
+}
+
 /** The logical kernel of a sparse layer, decoded from its stored positions and values. */
 function sparseKernelRow(layer: SparseDense): WeightSparsity {
-  const kernel = unpackBlockSparse(layer.packedKernel());
-  try {
-    const shape = layer instanceof SparseConv2D ?
-        [...layer.kernelSize, layer.inputChannels, layer.units] : [layer.inputDim, layer.units];
-    return row(layer, `${layer.name}/kernel`, 'pruned', shape, kernel.dataSync());
-  } finally {
-    kernel.dispose();
-  }
+  const shape = layer.getClassName() === SparseConv2D.className ?
+      [...(layer as SparseConv2D).kernelSize, (layer as SparseConv2D).inputChannels, layer.units] : [layer.inputDim, layer.units];
+  return row(layer, `${layer.name}/kernel`, 'pruned', shape, layer.decodedKernel());
 }
 
 function layerRows(layer: tfl.layers.Layer): WeightSparsity[] {
   if (layer instanceof tfl.LayersModel) return layer.layers.flatMap(layerRows);
-  if (layer instanceof SparseDense) {
+  if (isSparseLayer(layer)) {
     const bias = layer.weights.find(w => w.originalName.endsWith('/bias'));
     return [sparseKernelRow(layer), ...(bias ? [variableRow(layer, bias, 'other')] : [])];
   }
