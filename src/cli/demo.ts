@@ -18,7 +18,7 @@ import {loadMnist, MnistData} from './mnist';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {ReportSection, writeReport} from './report';
 import {initCliBackend} from './backend';
-import {accuracy, buildCnn, compileForMnist, latenciesMs, progressBar, splitTensors} from './train';
+import {accuracy, buildCnn, compileForMnist, median, predictTimesMs, progressBar, splitTensors} from './train';
 import {outputDir} from './usage';
 
 export interface DemoOptions {
@@ -122,19 +122,24 @@ function prunableSparsity(model: tfl.LayersModel): number {
 }
 
 /**
- * Saves and measures a model; `sparsity` is given for converted models, whose kernels are encoded.
- * Latencies are timed in alternation with `dense` (the dense model; omitted for itself), so the
- * speedups compare the two under the same load.
+ * The median latency of `model` at `batch` and its median speedup over `dense` (the dense model;
+ * omitted for itself), timed in alternation: each round's pair of calls sees the same load, so the
+ * median of the per-round ratios holds on a shared machine where a ratio of separate medians swings.
  */
+function latencyAndSpeedup(model: tfl.LayersModel, dense: tfl.LayersModel|undefined, batch: number, runs: number) {
+  const [own, reference = own] = predictTimesMs(dense ? [model, dense] : [model], batch, runs);
+  return {latency: median(own), speedup: median(own.map((t, i) => reference[i] / t))};
+}
+
+/** Saves and measures a model; `sparsity` is given for converted models, whose kernels are encoded. */
 async function measure(name: string, model: tfl.LayersModel, data: MnistData, dir: string,
                        dense?: tfl.LayersModel, sparsity?: number): Promise<Row> {
   await saveModel(model, dir);
   const {bytes, gzipBytes} = modelBytes(dir);
-  const [latency1, dense1 = latency1] = latenciesMs(dense ? [model, dense] : [model], 1);
-  const [latency32, dense32 = latency32] = latenciesMs(dense ? [model, dense] : [model], 32, 15);
+  const one = latencyAndSpeedup(model, dense, 1, 30), many = latencyAndSpeedup(model, dense, 32, 15);
   return {
     model: name, accuracy: accuracy(model, data.test), sparsity: sparsity ?? prunableSparsity(model), bytes, gzipBytes,
-    latency1, latency32, speedup1: dense1 / latency1, speedup32: dense32 / latency32,
+    latency1: one.latency, latency32: many.latency, speedup1: one.speedup, speedup32: many.speedup,
   };
 }
 
@@ -208,8 +213,8 @@ function demoSections(rows: Row[], curves: Array<[string, Curve]>): ReportSectio
     {
       heading: 'Results',
       note: 'Test accuracy on the held-out split; bytes of model.json + weights.bin; latency is the median wall time of ' +
-          'model.predict on tfjs-wasm; speedup is the dense model\'s latency over the model\'s, both timed in alternation ' +
-          '(above 1: faster than dense).',
+          'model.predict on tfjs-wasm; speedup is the median, over rounds alternating the two models, of the dense ' +
+          'model\'s time over the model\'s (above 1: faster than dense).',
       table: {
         columns: ['model', 'test accuracy', 'sparsity', 'bytes', 'gzip bytes', 'batch-1 ms', 'batch-32 ms',
                   'speedup b1', 'speedup b32'],
