@@ -136,7 +136,8 @@ async function measure(name: string, model: tfl.LayersModel, data: MnistData, di
                        dense?: tfl.LayersModel, sparsity?: number): Promise<Row> {
   await saveModel(model, dir);
   const {bytes, gzipBytes} = modelBytes(dir);
-  const one = latencyAndSpeedup(model, dense, 1, 30), many = latencyAndSpeedup(model, dense, 32, 15);
+  // 40 rounds: with fewer, the batch-32 pairs of a loaded 2-core machine left single runs off by 3x.
+  const one = latencyAndSpeedup(model, dense, 1, 40), many = latencyAndSpeedup(model, dense, 32, 40);
   return {
     model: name, accuracy: accuracy(model, data.test), sparsity: sparsity ?? prunableSparsity(model), bytes, gzipBytes,
     latency1: one.latency, latency32: many.latency, speedup1: one.speedup, speedup32: many.speedup,
