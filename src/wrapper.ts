@@ -234,7 +234,7 @@ export class PruneLowMagnitude extends layers.Layer {
       for (const w of weights) {
         if (w.shape.length !== 2 && w.shape.length !== 4) {
           throw new Error(`weight tensor with shape: [${w.shape}] is not supported. sparsityMByN needs rank-2 ` +
-              `or rank-4 weights (layer ${this.layer.name}, weight ${this.layer.name}/${w.originalName.split('/').pop()}).`);
+              `or rank-4 weights (layer ${this.layer.name}, weight ${w.originalName}).`);
         }
       }
     }
