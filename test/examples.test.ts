@@ -45,42 +45,59 @@ function installedPackages(): string[] {
   return line[1].trim().split(/\s+/);
 }
 
-/**
- * What each example needs that the README leaves to the reader (setup), and what it claims
- * (check), by heading. An example under a heading missing here fails the test: add its harness.
- */
-const HARNESS: Record<string, {setup: string; check: string}> = {
-  'Guide': {
+/** What a README example needs that the README leaves to the reader, and what it claims. */
+interface Harness {
+  /** Text of the block (its first distinctive line) that this harness is for. */
+  match: string;
+  /** Code run before the block, in its scope: the README's `model`, `x`, `y`, `path`. */
+  setup: string;
+  /** Code run after the block: checks of what the README says it does. */
+  check: string;
+  /** The block continues the one before it, in the same scope (its names carry over). */
+  continues?: boolean;
+}
+
+/** One harness per README block; a block none matches fails the test: add its harness. */
+const HARNESS: Harness[] = [
+  {
+    match: 'await tf.ready();',
     setup: '',
     check: `expect(tf.getBackend() === 'wasm', 'on tfjs-wasm');
       expect(tf.Tensor.prototype.flatten === undefined, 'no chained ops (the union package is not loaded)');`,
   },
-  'Prune a whole model': {
+  {
+    match: 'new PolynomialDecay({initialSparsity: 0.5, finalSparsity: 0.8',
     setup: 'const model = baseModel(); const [x, y] = data();',
     check: `expect(getModelSparsity(pruned) === 0.8, 'sparsity 0.8');`,
   },
-  'Prune some layers': {
+  {
+    match: 'const pruned = cloneModel(model',
     setup: 'const model = baseModel();',
     check: `const wrapped = collectPrunableLayers(pruned);
       expect(wrapped.length === 1 && wrapped[0].layer === model.layers[0], 'only the first Dense is wrapped');`,
   },
-  'Custom layers': {
+  {
+    match: 'class MyDense extends tfl.layers.Layer implements PrunableLayer',
     setup: '',
     check: `expect(collectPrunableLayers(model)[0].maskWeights.length === 2, 'kernel and bias pruned');`,
   },
-  'Custom training loop': {
+  {
+    match: 'step.setModel(pruned);',
     setup: 'const [x, y] = data();',
     check: `expect(getModelSparsity(pruned) === 0.5, 'sparsity 0.5');
       expect(collectPrunableLayers(pruned).every(w => w.pruningStep === 8), '8 training calls');`,
   },
-  'Save, load and resume': {
+  {
+    match: 'const restored = await tfl.loadLayersModel(',
     setup: `const [x, y] = data(); const path = join(workDir, 'pruned');
       const pruned = pruneLowMagnitude(baseModel(), {pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0, frequency: 1})});
       pruned.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
       await pruned.fit(x, y, {epochs: 1, verbose: 0, callbacks: [new UpdatePruningStep()]});`,
     check: `expect(collectPrunableLayers(restored)[0].pruningStep === 4, 'resumed at step 2, 2 more batches');`,
   },
-  'Strip and deploy': {
+  {
+    match: 'const deployed = stripPruning(restored);',
+    continues: true,
     setup: '',
     check: `expect(deployed.layers.map(l => l.getClassName()).join() === 'Dense,Dense', 'plain Dense layers');
       const [a, b] = [restored.predict(x), deployed.predict(x)];
@@ -89,20 +106,35 @@ const HARNESS: Record<string, {setup: string; check: string}> = {
       const loaded = await tfl.loadLayersModel('file://' + path + '-sparse/model.json');
       expect(loaded.layers.some(l => l.getClassName() === 'SparseDense'), 'the sparse model loads');`,
   },
-  'Block sparsity, M:N, global pruning, summaries': {
+  {
+    match: 'await toSparse(convnet);',
+    setup: 'const convnet = prunedInvertedResidual();',
+    check: `const byName = Object.fromEntries(report.map(r => [r.name, r]));
+      expect(byName.expand.newClassName === 'SparseConv2D' && byName.expand.layout === 'channelsFirst', 'expand runs channel-major');
+      expect(byName.depthwise.newClassName === 'DepthwiseConv2DChannelsFirst', 'depthwise runs channel-major');`,
+  },
+  {
+    match: 'blockSize: [1, 16],\n  blockPoolingType: \'AVG\',',
     setup: '',
     check: `expect(collectPrunableLayers(pruned).every(w => w.blockSize.join() === '1,16'), '1x16 blocks');`,
   },
-  'Kernel ops': {
+  {
+    match: 'const t = magnitudeThreshold(w, 0.9);',
+    // One x and one bias serve every op of the block: 64 channels throughout.
     setup: `const w = tf.randomNormal([64, 64], 0, 1, 'float32', 1), x = tf.randomNormal([4, 64], 0, 1, 'float32', 2);
-      const bias = tf.zeros([64]);`,
+      const bias = tf.zeros([64]);
+      const [K, N] = [8, 64], kernelValues = tf.randomNormal([K * N], 0, 1, 'float32', 3).dataSync();
+      const xNchw = tf.randomNormal([1, 64, K, 8], 0, 1, 'float32', 4), filterC133 = tf.randomNormal([64, 1, 3, 3], 0, 1, 'float32', 5);`,
     check: `expect(y.shape.join() === '4,64', 'y is [4, 64]');
       expect(t.dataSync()[0] > 0 && mask.shape.join() === '64,64' && threshold.rank === 0, 'threshold and mask');`,
   },
-};
+];
 
-/** Blocks that continue the one before them, in the same scope (their names carry over). */
-const CONTINUES = new Set(['Strip and deploy']);
+/** The harness of a README block. */
+function harnessOf(code: string): Harness|undefined {
+  const found = HARNESS.filter(h => code.includes(h.match));
+  return found.length === 1 ? found[0] : undefined;
+}
 
 /** The harness's own helpers: fresh models and data, a work folder, checks. */
 const HELPERS = `
@@ -115,6 +147,25 @@ const data = () => [tf.randomNormal([64, 20], 0, 1, 'float32', 7),
                     tf.cast(tf.oneHot(tf.tensor1d(Array.from({length: 64}, (_, i) => i % 10), 'int32'), 10), 'float32')];
 function expect(ok, what) {
   if (!ok) throw new Error('check failed: ' + what);
+}
+/** A MobileNetV2 block (1x1 expand, BatchNorm, ReLU6, 3x3 depthwise, ..., Add), its 1x1 convolutions pruned to 90 %. */
+function prunedInvertedResidual() {
+  const input = tfl.input({shape: [12, 12, 16]});
+  const ap = (layer, x) => layer.apply(x);
+  let x = ap(tfl.layers.conv2d({filters: 64, kernelSize: 1, useBias: false, name: 'expand'}), input);
+  x = ap(tfl.layers.reLU({maxValue: 6}), ap(tfl.layers.batchNormalization({}), x));
+  x = ap(tfl.layers.depthwiseConv2d({kernelSize: 3, padding: 'same', useBias: false, name: 'depthwise'}), x);
+  x = ap(tfl.layers.reLU({maxValue: 6}), ap(tfl.layers.batchNormalization({}), x));
+  x = ap(tfl.layers.conv2d({filters: 16, kernelSize: 1, useBias: false, name: 'project'}), x);
+  x = ap(tfl.layers.add(), [input, ap(tfl.layers.batchNormalization({}), x)]);
+  const model = tfl.model({inputs: input, outputs: x});
+  for (const layer of model.layers.filter(l => l.name === 'expand' || l.name === 'project')) {
+    const [kernel] = layer.getWeights();
+    const pruned = tf.tidy(() => tf.mul(kernel, maskFromThreshold(kernel, magnitudeThreshold(kernel, 0.9))));
+    layer.setWeights([pruned]);
+    pruned.dispose();
+  }
+  return model;
 }
 `;
 
@@ -135,15 +186,15 @@ function guideScript(examples: Example[]): string {
     }
     return '';
   }));
-  // Names the checks use beyond what the README imports.
-  named.get('tfjs-sparsity')?.add('collectPrunableLayers');
+  // Names the harness uses beyond what the README imports.
+  for (const name of ['collectPrunableLayers', 'magnitudeThreshold', 'maskFromThreshold']) named.get('tfjs-sparsity')?.add(name);
   const imports = [...plain, ...[...named].map(([from, names]) => `import {${[...names].join(', ')}} from '${from}';`),
                    `import {join} from 'node:path';`];
   const parts = [imports.join('\n'), HELPERS];
   examples.forEach((example, i) => {
-    const harness = HARNESS[example.heading];
-    const opens = !CONTINUES.has(example.heading), closes = !CONTINUES.has(examples[i + 1]?.heading ?? '');
-    parts.push(`${opens ? '{\n' : ''}console.log('--- ' + ${JSON.stringify(example.heading)});\n${harness.setup}\n` +
+    const harness = harnessOf(example.code)!;
+    const opens = !harness.continues, closes = !harnessOf(examples[i + 1]?.code ?? '')?.continues;
+    parts.push(`${opens ? '{\n' : ''}console.log('--- ' + ${JSON.stringify(`${i} ${example.heading}`)});\n${harness.setup}\n` +
                `${bodies[i]}\n${harness.check}\n${closes ? '}' : ''}`);
   });
   parts.push(`console.log('--- done');`);
@@ -156,7 +207,9 @@ guide('every example of the guide runs with exactly the packages of the install 
   ensureBuilt();
   const examples = readmeExamples();
   assert.ok(examples.length >= 9, `found ${examples.length} examples`);
-  for (const {heading} of examples) assert.ok(HARNESS[heading], `no harness for the README example under '${heading}'`);
+  for (const {heading, code} of examples) {
+    assert.ok(harnessOf(code), `no harness (or several) for the README example under '${heading}':\n${code}`);
+  }
 
   // A user's project: node_modules holds the install line's packages and nothing else.
   const project = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-guide-'));
@@ -191,14 +244,14 @@ guide('every example of the guide runs with exactly the packages of the install 
           (error, out, err) => done({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: out, stderr: err}));
     });
     assert.is(code, 0, `${stderr}\n--- stdout:\n${stdout}`);
-    const sections = new Map(stdout.split('--- ').slice(1).map(s => [s.slice(0, s.indexOf('\n')), s.slice(s.indexOf('\n') + 1)]));
-    assert.equal([...sections.keys()], [...new Set(examples.map(e => e.heading)), 'done']);
+    const sections = stdout.split('--- ').slice(1).map(s => [s.slice(0, s.indexOf('\n')), s.slice(s.indexOf('\n') + 1)]);
+    assert.equal(sections.map(([marker]) => marker), [...examples.map((e, i) => `${i} ${e.heading}`), 'done']);
     // What the README says a console.log prints (`console.log(...);  // value`), it prints.
-    for (const {heading, code: source} of examples) {
+    examples.forEach(({heading, code: source}, i) => {
       for (const [, value] of source.matchAll(/console\.log\(.*\);\s*\/\/ (.+)$/gm)) {
-        assert.ok(sections.get(heading)?.split('\n').includes(value.trim()), `'${heading}' prints ${value}: ${sections.get(heading)}`);
+        assert.ok(sections[i][1].split('\n').includes(value.trim()), `'${heading}' prints ${value}: ${sections[i][1]}`);
       }
-    }
+    });
   } finally {
     rmSync(project, {recursive: true, force: true});
   }

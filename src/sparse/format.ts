@@ -17,10 +17,10 @@
  * activation tables of the int8 kernel) and int8 values as the bytes of an int32 tensor (tfjs has
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
+import {checkOptions} from '../util/options';
 import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tidy} from '@tensorflow/tfjs-core';
 import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
 import {blockSizeArg, checkRank, checkSameShape, float32Arg} from '../kernels/validate';
-import {checkOptions} from '../util/options';
 
 /** The value types of a packed weight. */
 export type BlockSparseDtype = 'float32'|'int8';

@@ -3,10 +3,10 @@
  * sparsity to our sparse kernels, our dense SIMD kernels, or `tf.matMul` itself, whichever the
  * benchmarks found fastest, so that packing a weight never makes a layer slower than `tf.matMul`.
  */
+import {checkOptions} from '../util/options';
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8} from '../kernels/spmm';
 import {checkRank, float32Arg} from '../kernels/validate';
-import {checkOptions} from '../util/options';
 import {BlockSparseMatrix} from './format';
 
 /** Activations fused into the matmul. */
