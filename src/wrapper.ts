@@ -68,8 +68,9 @@ function normalisePoolingType(value: unknown): unknown {
  *
  * Porting Notes: tfjs-layers exports no `Wrapper`, so this subclasses `Layer` and delegates
  * `trainable`, the trainable weights, `getWeights` and `setWeights` to the inner layer as Keras's
- * `Wrapper` does. The inner layer's weights are named as tfmot names them (see `build`). The step is
- * an int32 variable (tfmot: int64; the tfjs converter stores it as int32 too).
+ * `Wrapper` does. The inner layer's weights are named as tfmot names them (see `build`). The
+ * step is an int32 variable (tfmot: int64; the tfjs converter stores it
+ * as int32 too).
  */
 export class PruneLowMagnitude extends layers.Layer {
   /** @nocollapse */
