@@ -73,19 +73,19 @@ const HARNESS: Harness[] = [
   {
     match: 'const pruned = cloneModel(model',
     setup: 'const model = baseModel();',
-    check: `const wrapped = collectPrunableLayers(pruned);
+    check: `const wrapped = lib.collectPrunableLayers(pruned);
       expect(wrapped.length === 1 && wrapped[0].layer === model.layers[0], 'only the first Dense is wrapped');`,
   },
   {
     match: 'class MyDense extends tfl.layers.Layer implements PrunableLayer',
     setup: '',
-    check: `expect(collectPrunableLayers(model)[0].maskWeights.length === 2, 'kernel and bias pruned');`,
+    check: `expect(lib.collectPrunableLayers(model)[0].maskWeights.length === 2, 'kernel and bias pruned');`,
   },
   {
     match: 'step.setModel(pruned);',
     setup: 'const [x, y] = data();',
     check: `expect(getModelSparsity(pruned) === 0.5, 'sparsity 0.5');
-      expect(collectPrunableLayers(pruned).every(w => w.pruningStep === 8), '8 training calls');`,
+      expect(lib.collectPrunableLayers(pruned).every(w => w.pruningStep === 8), '8 training calls');`,
   },
   {
     match: 'const restored = await tfl.loadLayersModel(',
@@ -93,7 +93,7 @@ const HARNESS: Harness[] = [
       const pruned = pruneLowMagnitude(baseModel(), {pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0, frequency: 1})});
       pruned.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
       await pruned.fit(x, y, {epochs: 1, verbose: 0, callbacks: [new UpdatePruningStep()]});`,
-    check: `expect(collectPrunableLayers(restored)[0].pruningStep === 4, 'resumed at step 2, 2 more batches');`,
+    check: `expect(lib.collectPrunableLayers(restored)[0].pruningStep === 4, 'resumed at step 2, 2 more batches');`,
   },
   {
     match: 'const deployed = stripPruning(restored);',
@@ -114,9 +114,15 @@ const HARNESS: Harness[] = [
       expect(byName.depthwise.newClassName === 'DepthwiseConv2DChannelsFirst', 'depthwise runs channel-major');`,
   },
   {
+    match: 'await shrinkModel(pruned)',
+    setup: 'const [x, y] = data(); const pretrained = baseModel();',
+    check: `expect(report.layers.some(l => l.outputChannels[1] < l.outputChannels[0]), 'channels removed');
+      expect(small.countParams() < pruned.countParams() && oneShot.countParams() < pretrained.countParams(), 'smaller models');`,
+  },
+  {
     match: 'blockSize: [1, 16],\n  blockPoolingType: \'AVG\',',
     setup: '',
-    check: `expect(collectPrunableLayers(pruned).every(w => w.blockSize.join() === '1,16'), '1x16 blocks');`,
+    check: `expect(lib.collectPrunableLayers(pruned).every(w => w.blockSize.join() === '1,16'), '1x16 blocks');`,
   },
   {
     match: 'const t = magnitudeThreshold(w, 0.9);',
@@ -161,7 +167,7 @@ function prunedInvertedResidual() {
   const model = tfl.model({inputs: input, outputs: x});
   for (const layer of model.layers.filter(l => l.name === 'expand' || l.name === 'project')) {
     const [kernel] = layer.getWeights();
-    const pruned = tf.tidy(() => tf.mul(kernel, maskFromThreshold(kernel, magnitudeThreshold(kernel, 0.9))));
+    const pruned = tf.tidy(() => tf.mul(kernel, lib.maskFromThreshold(kernel, lib.magnitudeThreshold(kernel, 0.9))));
     layer.setWeights([pruned]);
     pruned.dispose();
   }
@@ -186,10 +192,9 @@ function guideScript(examples: Example[]): string {
     }
     return '';
   }));
-  // Names the harness uses beyond what the README imports.
-  for (const name of ['collectPrunableLayers', 'magnitudeThreshold', 'maskFromThreshold']) named.get('tfjs-sparsity')?.add(name);
+  // The harness reaches the library through `lib`, so it adds no names beside the README's imports.
   const imports = [...plain, ...[...named].map(([from, names]) => `import {${[...names].join(', ')}} from '${from}';`),
-                   `import {join} from 'node:path';`];
+                   `import * as lib from 'tfjs-sparsity';`, `import {join} from 'node:path';`];
   const parts = [imports.join('\n'), HELPERS];
   examples.forEach((example, i) => {
     const harness = harnessOf(example.code)!;
