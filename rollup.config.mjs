@@ -1,6 +1,6 @@
 // Node: dual ESM/CJS bundles with one .d.ts; tfjs and Node built-ins stay external (peer dependencies).
 // Browser: one ESM bundle from src/browser.ts, tfjs external (a page maps it with an import map).
-import {existsSync, readFileSync, statSync} from 'node:fs';
+import {chmodSync, existsSync, readFileSync, statSync} from 'node:fs';
 import {dirname, resolve} from 'node:path';
 import typescript from '@rollup/plugin-typescript';
 import {dts} from 'rollup-plugin-dts';
@@ -54,6 +54,19 @@ function transpileTs() {
   };
 }
 
+/**
+ * Makes the written file executable: npm sets a bin's mode when it installs a package, but a build
+ * after a clean checkout (`npm run build`) would leave `npx tfjs-sparsity` with "Permission denied".
+ */
+export function executable() {
+  return {
+    name: 'tfjs-sparsity-executable',
+    writeBundle(options) {
+      chmodSync(options.file, 0o755);
+    },
+  };
+}
+
 /** The browser bundle's rollup options (the browser test builds it into a temporary folder). */
 export function browserBundle(file = 'dist/tfjs-sparsity.browser.mjs') {
   return {
@@ -84,7 +97,7 @@ export default [
     // The `tfjs-sparsity` command (package.json "bin").
     input: 'src/cli/bin.ts',
     external,
-    plugins: [typescript(tsOptions)],
+    plugins: [typescript(tsOptions), executable()],
     output: {file: 'dist/cli.mjs', format: 'es', sourcemap: true, banner: '#!/usr/bin/env node'},
   },
   browserBundle(),

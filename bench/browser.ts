@@ -1,14 +1,14 @@
 // The kernels in headless Chromium: an ordinary page (tfjs-wasm's single-threaded build, our
 // kernels on its heap, zero copy) against a cross-origin-isolated one (threaded build, shared heap,
 // so the bridge copies through a private memory). Times per call in ms, tf.mul as the yardstick.
-// Run: node --import tsx bench/browser.ts   (needs /usr/bin/chromium)
+// Run: node --import tsx bench/browser.ts   (needs Chromium or Chrome: CHROME_PATH, or a usual install location)
 import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {chromium} from 'playwright-core';
 import {rollup} from 'rollup';
 import {browserBundle} from '../rollup.config.mjs';
 import {serveStatic} from '../src/cli/serve';
+import {launchChromium} from '../test/helpers';
 
 const SIZES = [4096, 262144, 1048576];
 
@@ -40,8 +40,7 @@ const bundle = await rollup(options);
 await bundle.write(options.output);
 await bundle.close();
 const mounts = {'/node_modules/@tensorflow/': 'node_modules/@tensorflow', '/dist/': dir, '/browser/': 'browser'};
-const browser = await chromium.launch({executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox',
-  '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']});
+const browser = await launchChromium();
 const results: Record<string, Array<{n: number; op: string; ms: number}>> = {};
 for (const mode of ['plain', 'isolated']) {
   const server = await serveStatic({mounts, crossOriginIsolated: mode === 'isolated'});

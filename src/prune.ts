@@ -10,6 +10,7 @@ import type {PruningPolicy} from './policy';
 import {BlockPoolingType} from './pruning';
 import {ChannelScore, linkChannelPruning, PruningStructure} from './pruning/channels';
 import {ConstantSparsity, PolynomialDecay, PruningSchedule} from './schedules';
+import {checkOptions, describeValue} from './util/options';
 import {collectPrunableLayers, isPruneLowMagnitude, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
 
 type Layer = layers.Layer;
@@ -83,18 +84,14 @@ export function pruneLowMagnitude(toPrune: Sequential, options?: PruneLowMagnitu
 export function pruneLowMagnitude(toPrune: LayersModel, options?: PruneLowMagnitudeOptions): LayersModel;
 export function pruneLowMagnitude(toPrune: Layer, options?: PruneLowMagnitudeOptions): PruneLowMagnitude;
 export function pruneLowMagnitude(toPrune: Layer[], options?: PruneLowMagnitudeOptions): Layer[];
-export function pruneLowMagnitude(toPrune: Layer|Layer[]|LayersModel, options: PruneLowMagnitudeOptions = {}):
+export function pruneLowMagnitude(toPrune: Layer|Layer[]|LayersModel, options?: PruneLowMagnitudeOptions):
     PruneLowMagnitude|Layer[]|LayersModel {
-  if (options == null || typeof options !== 'object') {
-    throw new Error(`pruneLowMagnitude options must be an object {${OPTION_NAMES.join(', ')}}, but got ` +
-        String(options));
+  const {pruningPolicy, ...params} = checkOptions(options, OPTION_NAMES, 'pruneLowMagnitude');
+  if (pruningPolicy != null && (typeof pruningPolicy.allowPruning !== 'function' ||
+      typeof pruningPolicy.ensureModelSupportsPruning !== 'function')) {
+    throw new Error('pruneLowMagnitude: pruningPolicy must be a PruningPolicy (allowPruning and ' +
+        `ensureModelSupportsPruning), but got ${describeValue(pruningPolicy)}`);
   }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(key)) {
-      throw new Error(`pruneLowMagnitude got an unknown option '${key}'; valid options are ${OPTION_NAMES.join(', ')}`);
-    }
-  }
-  const {pruningPolicy, ...params} = options;
   const wrap = (layer: Layer) => new PruneLowMagnitude({layer, ...params});
 
   if (Array.isArray(toPrune)) {

@@ -15,11 +15,17 @@ import {crc32c} from '@aws-crypto/crc32c';
 import {io} from '@tensorflow/tfjs-core';
 import {Reader, Writer} from 'protobufjs/minimal.js';
 
-/** A value of a summary: a scalar (`simpleValue`) or a histogram (`histo`). */
+/**
+ * A value of a summary: a scalar (`simpleValue`), a histogram (`histo`), or a scalar string tensor
+ * (`stringTensor`) read by the plugin its `metadata` names.
+ */
 export interface SummaryValue {
   tag: string;
   simpleValue?: number;
   histo?: Histogram;
+  stringTensor?: string;
+  /** `SummaryMetadata.plugin_data`: the plugin's name and its content bytes (as UTF-8 text). */
+  metadata?: {pluginName: string; content: string};
 }
 
 /** tensorflow's `HistogramProto`: bucket `i` counts the values in `[bucketLimit[i-1], bucketLimit[i])`. */
@@ -51,6 +57,10 @@ const FOOTER_BYTES = 4;
 
 // Protobuf wire types.
 const VARINT = 0, FIXED64 = 1, LENGTH_DELIMITED = 2, FIXED32 = 5;
+// tensorflow/core/framework/types.proto.
+const DT_STRING = 7;
+/** The plugin of Keras's model-config summary (tf_keras `keras_model_summary`), content version "1". */
+const KERAS_MODEL_PLUGIN = {pluginName: 'graph_keras_model', content: '1'};
 const tagOf = (field: number, wireType: number) => (field << 3) | wireType;
 
 /** TFRecord's masked CRC-32C: rotate right by 15 bits and add a constant. */
@@ -84,6 +94,21 @@ function encodeEvent(wallTime: number, step: number, fileVersion: string | undef
       w.uint32(tagOf(1, LENGTH_DELIMITED)).string(v.tag);
       if (v.simpleValue !== undefined) w.uint32(tagOf(2, FIXED32)).float(v.simpleValue);
       if (v.histo !== undefined) encodeHistogram(w.uint32(tagOf(5, LENGTH_DELIMITED)).fork(), v.histo).ldelim();
+      if (v.stringTensor !== undefined) {
+        w.uint32(tagOf(8, LENGTH_DELIMITED)).fork();  // Value.tensor: TensorProto
+        w.uint32(tagOf(1, VARINT)).int32(DT_STRING);  // dtype
+        w.uint32(tagOf(2, LENGTH_DELIMITED)).fork().ldelim();  // tensor_shape: a scalar has no dims
+        w.uint32(tagOf(8, LENGTH_DELIMITED)).string(v.stringTensor);  // string_val
+        w.ldelim();
+      }
+      if (v.metadata !== undefined) {
+        w.uint32(tagOf(9, LENGTH_DELIMITED)).fork();  // Value.metadata: SummaryMetadata
+        w.uint32(tagOf(1, LENGTH_DELIMITED)).fork();  // plugin_data
+        w.uint32(tagOf(1, LENGTH_DELIMITED)).string(v.metadata.pluginName);
+        w.uint32(tagOf(2, LENGTH_DELIMITED)).string(v.metadata.content);
+        w.ldelim();
+        w.ldelim();
+      }
       w.ldelim();
     }
     w.ldelim();
@@ -146,12 +171,44 @@ function decodeHistogram(r: Reader, end: number): Histogram {
   return h;
 }
 
+/** A TensorProto's string value, when it is a scalar string tensor (other tensors are skipped). */
+function decodeStringTensor(r: Reader, end: number): string|undefined {
+  let dtype = 0;
+  const strings: string[] = [];
+  readFields(r, end, (field, wireType) => {
+    if (field === 1 && wireType === VARINT) dtype = r.int32();
+    else if (field === 8 && wireType === LENGTH_DELIMITED) strings.push(r.string());
+    else return false;
+    return true;
+  });
+  return dtype === DT_STRING && strings.length === 1 ? strings[0] : undefined;
+}
+
+function decodeMetadata(r: Reader, end: number): SummaryValue['metadata'] {
+  const metadata = {pluginName: '', content: ''};
+  readFields(r, end, (field, wireType) => {
+    if (field !== 1 || wireType !== LENGTH_DELIMITED) return false;
+    readFields(r, r.uint32() + r.pos, (f, wt) => {
+      if (f === 1 && wt === LENGTH_DELIMITED) metadata.pluginName = r.string();
+      else if (f === 2 && wt === LENGTH_DELIMITED) metadata.content = r.string();
+      else return false;
+      return true;
+    });
+    return true;
+  });
+  return metadata;
+}
+
 function decodeValue(r: Reader, end: number): SummaryValue {
   const v: SummaryValue = {tag: ''};
   readFields(r, end, (field, wireType) => {
     if (field === 1 && wireType === LENGTH_DELIMITED) v.tag = r.string();
     else if (field === 2 && wireType === FIXED32) v.simpleValue = r.float();
     else if (field === 5 && wireType === LENGTH_DELIMITED) v.histo = decodeHistogram(r, r.uint32() + r.pos);
+    else if (field === 8 && wireType === LENGTH_DELIMITED) {
+      const text = decodeStringTensor(r, r.uint32() + r.pos);
+      if (text !== undefined) v.stringTensor = text;
+    } else if (field === 9 && wireType === LENGTH_DELIMITED) v.metadata = decodeMetadata(r, r.uint32() + r.pos);
     else return false;
     return true;
   });
@@ -350,6 +407,21 @@ export class SummaryWriter {
       throw new Error(`SummaryWriter.histogram('${tag}'): values must be a Float32Array or number[]`);
     }
     this.push(step, {tag, histo: histogramOf(values, tag)});
+  }
+
+  /**
+   * Queues a Keras model-config summary, as Keras's TensorBoard callback writes at train begin
+   * (tag 'keras', step 0): `json` (a model's Keras JSON, e.g. `model.toJSON(null, false)` stringified)
+   * as a string tensor for TensorBoard's `graph_keras_model` plugin, which draws it in the Graphs
+   * dashboard.
+   * @throws Error for an empty tag, a non-string `json`, a bad step, or a closed writer.
+   */
+  kerasModel(json: string, step = 0, tag = 'keras'): void {
+    this.checkRecord('kerasModel', tag, step);
+    if (typeof json !== 'string') {
+      throw new Error(`SummaryWriter.kerasModel('${tag}'): json must be a string, but got ${typeof json}`);
+    }
+    this.push(step, {tag, stringTensor: json, metadata: KERAS_MODEL_PLUGIN});
   }
 
   /**

@@ -10,6 +10,7 @@ import {applyMask} from './kernels/mask';
 import {pruneMask} from './kernels/prune_mask';
 import {checkSparsity, blockSizeArg} from './kernels/validate';
 import {getPrunableWeights, supportsPruning} from './registry';
+import {checkOptions} from './util/options';
 
 export interface PruneForBenchmarkArgs {
   /** Block shape for rank-2 (Dense-like) weights; other weights are pruned element by element. */
@@ -40,8 +41,9 @@ function* allLayers(model: LayersModel): Generator<Layer> {
  * @param targetSparsity in [0, 1).
  */
 export function pruneForBenchmark(model: LayersModel, targetSparsity: number,
-                                  {blockSize = [1, 1], blockPoolingType = 'AVG'}: PruneForBenchmarkArgs = {}): PrunedWeightReport[] {
+                                  options?: PruneForBenchmarkArgs): PrunedWeightReport[] {
   const op = 'pruneForBenchmark';
+  const {blockSize = [1, 1], blockPoolingType = 'AVG'} = checkOptions(options, ['blockSize', 'blockPoolingType'], op);
   if (!(model instanceof LayersModel)) {
     throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${String(model)}`);
   }

@@ -11,6 +11,8 @@ import {ChannelPruning, channelPrunedWeights, ChannelScore, checkChoice, normali
 import {checkPrunable, getPrunableWeights} from './registry';
 import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
 import {fastDenseCall} from './training/fast_dense';
+import {booleanOption} from './util/options';
+import {acceptWrappedWeightNames} from './pruning/weight_names';
 
 type Layer = layers.Layer;
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
@@ -75,8 +77,8 @@ function normalisePoolingType(value: unknown): unknown {
  *
  * Porting Notes: tfjs-layers exports no `Wrapper`, so this subclasses `Layer` and delegates
  * `trainable`, the trainable weights, `getWeights` and `setWeights` to the inner layer as Keras's
- * `Wrapper` does. The inner layer's weights keep the inner layer's name scope (`dense/kernel`, as in
- * tfmot's saved models). The step is an int32 variable (tfmot: int64; the tfjs converter stores it
+ * `Wrapper` does. The inner layer's weights are named as tfmot names them (see `build`). The
+ * step is an int32 variable (tfmot: int64; the tfjs converter stores it
  * as int32 too).
  *
  * With `structure: 'channels'` (our extension; tfmot has none) the masks cover whole channels of the
@@ -147,14 +149,16 @@ export class PruneLowMagnitude extends layers.Layer {
     this.blockPoolingType = pooling;
     if (args.sparsityMByN != null) {
       const [m, n] = checkPairOfInts(args.sparsityMByN, 'sparsityMByN');
-      if (!(m >= 1 && m < n)) {
+      // tfmot's message (typo included), which tfmot raises at the first mask update.
+      if (m >= n) throw new Error(`Argument m_by_n received (${m}, ${n}), m be must smaller than n.`);
+      if (m < 1) {
         throw new Error(`sparsityMByN [m, n] (m zeros in every n weights) needs 1 <= m < n, but got [${m}, ${n}]`);
       }
       this.sparsityMByN = [m, n];
     } else {
       this.sparsityMByN = null;
     }
-    this.globalPruning = args.globalPruning === true;
+    this.globalPruning = booleanOption(args.globalPruning, 'globalPruning', 'PruneLowMagnitude') ?? false;
     if (this.globalPruning && (this.sparsityMByN != null || blockSize[0] !== 1 || blockSize[1] !== 1)) {
       throw new Error('globalPruning supports unstructured pruning only: use blockSize [1, 1] and no sparsityMByN');
     }
@@ -239,14 +243,15 @@ export class PruneLowMagnitude extends layers.Layer {
 
   /**
    * Builds the inner layer (unless built), then adds a mask and a threshold per prunable weight and
-   * the step. Inner weights are named in the inner layer's own scope (`dense/kernel`).
+   * the step. As in tfmot, the weights of an inner layer built here are named in this wrapper's
+   * scope (`prune_low_magnitude_dense/kernel`); a layer built before wrapping keeps its names
+   * (`dense/kernel`). Loading accepts either (`acceptWrappedWeightNames`).
    */
   override build(inputShape: Shape): void {
     const buildsInner = !this.layer.built;
     if (buildsInner) {
       this.layer.build(inputShape);
       this.layer.built = true;
-      this.rescopeInnerWeights();
     }
     const channels = this.structure === 'channels';
     const weights = channels ? channelPrunedWeights(this.layer).map(w => w.variable) : getPrunableWeights(this.layer);
@@ -256,7 +261,7 @@ export class PruneLowMagnitude extends layers.Layer {
       // build (or load) leaks nothing.
       if (buildsInner) for (const w of this.layer.weights) w.dispose();
       throw new Error(`weight tensor with shape: [${unsupported.shape}] is not supported. sparsityMByN needs rank-2 ` +
-          `or rank-4 weights (layer ${this.layer.name}, weight ${unsupported.originalName}).`);
+          `or rank-4 weights (layer ${this.layer.name}, weight ${this.layer.name}/${unsupported.originalName.split('/').pop()}).`);
     }
     // Keras numbers repeated names: mask, mask_1, ... (tfjs rejects duplicates within a layer).
     // Channel masks (ours) are named by weight instead (mask, bias_mask): tfjs makes a second
@@ -282,18 +287,6 @@ export class PruneLowMagnitude extends layers.Layer {
           sparsityMByN: this.sparsityMByN,
         });
     this.built = true;
-  }
-
-  /** Renames weights built inside this wrapper's scope (`prune_low_magnitude_dense/kernel`) to `dense/kernel`. */
-  private rescopeInnerWeights(): void {
-    const from = `${this.name}/`, to = `${this.layer.name}/`;
-    for (const w of this.layer.weights) {
-      const at = w.originalName.lastIndexOf(from);
-      if (at >= 0 && (at === 0 || w.originalName[at - 1] === '/')) {
-        (w as {originalName: string}).originalName =
-            w.originalName.slice(0, at) + to + w.originalName.slice(at + from.length);
-      }
-    }
   }
 
   /**
@@ -377,6 +370,7 @@ export class PruneLowMagnitude extends layers.Layer {
   }
 }
 serialization.registerClass(PruneLowMagnitude);
+acceptWrappedWeightNames();
 
 /** Builds a layer from `{className, config}` through the classes registered with tfjs. */
 export function deserializeLayer(spec: unknown): Layer {

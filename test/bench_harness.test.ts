@@ -1,10 +1,11 @@
-// The block-size trade-off harness (`tfjs-sparsity bench`) on a one-point subset.
+// The block-size trade-off harness (`tfjs-sparsity bench`) on a one-point subset, run as the built binary.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {BenchResult, paretoFront, runBench} from '../src/cli/bench';
+import {runCli} from './spawn';
 
 const harness = suite('tfjs-sparsity bench');
 
@@ -27,14 +28,12 @@ harness('bad --blocks and --sparsities are usage errors naming the flag', async 
   }
 });
 
-harness('runBench measures speedup, bytes and accuracy and writes JSON and the report', async () => {
+harness('tfjs-sparsity bench (the built binary) measures speedup, bytes and accuracy and writes JSON and the report', async () => {
   const out = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-bench-'));
-  const log = console.log;
-  console.log = () => {};
   try {
-    const result = await runBench({out, quick: true, blocks: '1x16', sparsities: '0.9', quiet: true});
-    const saved = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
-    assert.equal(saved, JSON.parse(JSON.stringify(result)));
+    const r = await runCli(['bench', '--quick', '--blocks', '1x16', '--sparsities', '0.9', '--quiet', '--out', out]);
+    assert.is(r.code, 0, r.stderr);
+    const result = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
     assert.is(result.points.length, 1);
     const [p] = result.points;
     assert.is(p.block, '1x16');
@@ -42,11 +41,13 @@ harness('runBench measures speedup, bytes and accuracy and writes JSON and the r
     assert.ok(p.speedupBatch1 > 0 && p.speedupBatch32 > 0);
     assert.ok(p.modelBytes * 4 < result.denseBytes, `${p.modelBytes} vs ${result.denseBytes}`);
     assert.ok(p.accuracy > 0.5 && result.denseAccuracy > 0.85, `${p.accuracy} / ${result.denseAccuracy}`);
+    assert.equal(result.layerShape, [2028, 256]);
+    assert.match(r.stdout, new RegExp(`1x16@0\\.9: kernel ${p.speedupBatch1.toFixed(2).replace('.', '\\.')}x \\(batch 1\\)`));
+    assert.match(r.stdout, /results: .*bench\.json\nreport: {2}.*report\.html/);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     assert.is((html.match(/<canvas /g) ?? []).length, 4);
     assert.match(html, /Pareto front/);
   } finally {
-    console.log = log;
     rmSync(out, {recursive: true, force: true});
   }
 });

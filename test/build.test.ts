@@ -3,6 +3,9 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {execFileSync} from 'node:child_process';
+import {mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {WASM_BASE64} from '../src/kernels/wasm-bytes';
 
@@ -86,3 +89,26 @@ check('the built kernels (build/kernels.wasm and the embedded copy) pass', () =>
 });
 
 check.run();
+
+// ---
+
+const bin = suite('the command\'s bundle');
+
+bin('dist/cli.mjs is written executable, so npx tfjs-sparsity runs after any build', async () => {
+  const {default: configs, executable} = await import('../rollup.config.mjs');
+  const cli = configs.find(c => c.input === 'src/cli/bin.ts');
+  assert.ok(cli, 'the rollup config builds src/cli/bin.ts');
+  assert.ok((cli!.plugins as Array<{name: string}>).some(p => p.name === executable().name), 'its plugins make it executable');
+  const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-bin-'));
+  try {
+    const file = join(dir, 'cli.mjs');
+    writeFileSync(file, '#!/usr/bin/env node\n', {mode: 0o644});
+    executable().writeBundle({file});
+    assert.is(statSync(file).mode & 0o777, 0o755);
+  } finally {
+    rmSync(dir, {recursive: true, force: true});
+  }
+});
+
+bin.run();
+

@@ -578,3 +578,89 @@ report('chooseKernelBlockWidth picks the strip width the dispatcher runs sparse 
 });
 
 report.run();
+
+// ---
+
+const recurrent = suite('toSparse of recurrent models');
+
+/**
+ * An LSTM, GRU and SimpleRNN model as Keras saves one (Orthogonal recurrent initializers in the
+ * config), loaded as tfjs loads it (no initializer runs). Built here with another initializer:
+ * tfjs-layers' Orthogonal needs chained ops that only the @tensorflow/tfjs union package registers.
+ */
+async function loadedRecurrentModel(): Promise<tfl.LayersModel> {
+  const init = (seed: number) => tfl.initializers.glorotUniform({seed});
+  const model = tfl.sequential({layers: [
+    tfl.layers.lstm({inputShape: [6, 5], units: 16, returnSequences: true, name: 'lstm', kernelInitializer: init(1),
+                     recurrentInitializer: init(2)}),
+    tfl.layers.gru({units: 16, returnSequences: true, name: 'gru', kernelInitializer: init(3), recurrentInitializer: init(4)}),
+    tfl.layers.simpleRNN({units: 16, name: 'rnn', kernelInitializer: init(5), recurrentInitializer: init(6)}),
+    tfl.layers.dense({units: 64, activation: 'relu', name: 'head'}),
+    tfl.layers.dense({units: 3, name: 'out'}),
+  ]});
+  sparsify(model, [1, 16], 0.8);
+  const artifacts = await memoryArtifacts(model);
+  model.dispose();
+  const topology = artifacts.modelTopology as {config: {layers: Array<{config: Record<string, unknown>}>}};
+  for (const layer of topology.config.layers) {
+    if ('recurrent_initializer' in layer.config) {
+      layer.config.recurrent_initializer = {class_name: 'Orthogonal', config: {gain: 1, seed: null}};
+    }
+  }
+  return tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+}
+
+recurrent('LSTM, GRU and SimpleRNN layers are copied with their weights; Dense layers become sparse', async () => {
+  await useBackend('wasm');
+  const model = await loadedRecurrentModel();
+  const x = inputFor(model, 3, 21);
+  for (const dtype of ['float32', 'int8'] as const) {
+    const before = tf.memory().numTensors;
+    const {model: sparse, report: entries} = await toSparse(model, {dtype});
+    assert.equal(entries.map(e => [e.name, e.newClassName]),
+        [['lstm', 'LSTM'], ['gru', 'GRU'], ['rnn', 'SimpleRNN'], ['head', 'SparseDense'], ['out', 'SparseDense']], dtype);
+    for (const name of ['lstm', 'gru', 'rnn']) {
+      const [a, b] = [model.getLayer(name).getWeights(), sparse.getLayer(name).getWeights()];
+      a.forEach((w, i) => assert.equal(Array.from(b[i].dataSync()), Array.from(w.dataSync()), `${name} weight ${i}`));
+    }
+    const error = predictBoth(sparse, model, x);
+    assert.ok(error <= (dtype === 'float32' ? 1e-5 : 0.05), `${dtype}: relative error ${error}`);
+    sparse.dispose();
+    assert.is(tf.memory().numTensors, before, `${dtype}: toSparse leaked tensors`);
+  }
+  x.dispose();
+  model.dispose();
+});
+
+/**
+ * tfjs's Ones initializer counting its calls, to prove toSparse runs none on layers whose weights it
+ * copies (tfjs-layers exports the initializer classes only as types).
+ */
+type Initializer = ReturnType<typeof tfl.initializers.ones>;
+class CountingInitializer extends (tfl.initializers.ones().constructor as new () => Initializer) {
+  static className = 'CountingInitializer';
+  static calls = 0;
+  override apply(shape: number[], dtype?: tf.DataType): tf.Tensor {
+    CountingInitializer.calls++;
+    return tf.ones(shape, dtype);
+  }
+}
+tf.serialization.registerClass(CountingInitializer as unknown as tf.serialization.SerializableConstructor<Initializer>);
+
+recurrent('copied layers run no initializer (their weights are overwritten)', async () => {
+  await useBackend('wasm');
+  const model = tfl.sequential({layers: [
+    tfl.layers.dense({inputShape: [8], units: 8, name: 'kept', kernelInitializer: new CountingInitializer(),
+                      biasInitializer: new CountingInitializer()}),
+  ]});
+  assert.is(CountingInitializer.calls, 2, 'the model was built with the counting initializer');
+  const {model: copy, report: entries} = await toSparse(model);
+  assert.is(entries[0].converted, false, 'a dense kernel stays dense (below minSparsity)');
+  assert.is(CountingInitializer.calls, 2, 'toSparse ran an initializer');
+  assert.equal(Array.from(copy.getLayer('kept').getWeights()[0].dataSync()), Array(64).fill(1));
+  copy.dispose();
+  model.dispose();
+});
+
+recurrent.run();
+

@@ -6,10 +6,10 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
-import {existsSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {Browser, chromium, Page} from 'playwright-core';
+import type {Browser, Page} from 'playwright-core';
 import {rollup} from 'rollup';
 import {browserBundle} from '../rollup.config.mjs';
 import {main} from '../src/cli/main';
@@ -19,12 +19,8 @@ import {DEFAULT_SPARSE_MODEL, DemoServer, listDemoModels, startDemoServer} from 
 import {buildCnn, compileForMnist, splitTensors} from '../src/cli/train';
 import {toSparse} from '../src/sparse/convert';
 import {pruneForBenchmark} from '../src/tools';
-import {useBackend} from './helpers';
+import {launchChromium, useBackend} from './helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
-// Same flags as test/browser.test.ts: no network on CI machines.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const INT8_MODEL = 'pruned-90-1x16-sparse-int8';
 /** Generous: a loaded 2-core machine runs several test files and browsers at once. */
 const TIMEOUT = 120_000;
@@ -86,12 +82,8 @@ async function waitForRun(page: Page, run: number, log: string[]): Promise<void>
 /** Chromium with the demo page loaded (models loaded, ready() awaited, warm-up done). */
 function env(): Promise<Env> {
   envPromise ??= (async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: the demo page test needs it ` +
-          `(apt-get install -y chromium; .ci/run installs it)`);
-    }
     const dir = opened.dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-demo-page-'));
-    const launching = chromium.launch({executablePath: CHROMIUM, args: CHROMIUM_ARGS}).then(b => (opened.browser = b));
+    const launching = launchChromium().then(b => (opened.browser = b));
     const [browser, bundle, models] = await Promise.all([launching, buildBundle(dir), writeModels(dir)]);
     const server = opened.server = await startDemoServer({models, bundle, port: 0});
     const digits = ((await (await fetch(`${server.url}data/demo.json`)).json()) as {digits: Digit[]}).digits;

@@ -1,233 +1,265 @@
-// The README guide's examples, each run as a test. Between the `// example:` and `// end` markers
-// the code is what the README quotes (with `from 'tfjs-sparsity'` for '../src/index').
+// The README's guide as a user runs it: its code blocks, read from README.md, transpiled from
+// TypeScript and run by Node in a project that holds exactly the packages of the README's install
+// line (tfjs-sparsity linked to this build; no @tensorflow/tfjs union package, whose chained ops
+// tfjs-layers' Orthogonal initializer needs). Each block runs in its own scope after the setup this
+// file gives it (the README's `model`, `x`, `y`, `path`) and before checks of what it claims.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {mkdtemp, rm} from 'node:fs/promises';
+import {execFile} from 'node:child_process';
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {createRequire} from 'node:module';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
-import {cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, magnitudeThreshold, maskFromThreshold,
-  PolynomialDecay, PrunableLayer, pruneLowMagnitude, shrinkModel, stripPruning, toSparse, UpdatePruningStep} from '../src/index';
-import {normal, useBackend} from './helpers';
+import ts from 'typescript';
+import {ensureBuilt, ROOT} from './spawn';
 
-function baseModel(): tfl.Sequential {
-  return tfl.sequential({layers: [
-    tfl.layers.dense({units: 32, activation: 'relu', inputShape: [20]}),
-    tfl.layers.dense({units: 10, activation: 'softmax'}),
-  ]});
+/** A ```ts block of the README under its nearest heading. */
+interface Example {
+  heading: string;
+  code: string;
 }
 
-const xTrain = () => tf.tensor2d(normal(64 * 20, 1), [64, 20]);
-const yTrain = () => tf.tidy(() =>
-  tf.cast(tf.oneHot(tf.tensor1d(Array.from({length: 64}, (_, i) => i % 10), 'int32'), 10), 'float32'));
-
-const examples = suite('README examples');
-
-examples.before(() => useBackend('wasm'));
-
-examples('whole model + fit', async () => {
-  const model = baseModel();
-  const [x, y] = [xTrain(), yTrain()];
-  // example: whole model
-  const pruned = pruneLowMagnitude(model, {
-    pruningSchedule: new PolynomialDecay({initialSparsity: 0.5, finalSparsity: 0.8, beginStep: 0, endStep: 8, frequency: 2}),
-  });
-  pruned.compile({optimizer: 'adam', loss: 'categoricalCrossentropy', metrics: ['accuracy']});
-  await pruned.fit(x, y, {batchSize: 16, epochs: 3, verbose: 0, callbacks: [new UpdatePruningStep()]});
-  console.log(getModelSparsity(pruned));  // 0.8
-  // end
-  assert.is(getModelSparsity(pruned), 0.8);
-  tf.dispose([x, y]);
-});
-
-examples('subset of layers with cloneModel', () => {
-  const model = baseModel();
-  // example: subset
-  // Prune only the Dense layers (here: all but the last one), keep the rest as they are.
-  const last = model.layers[model.layers.length - 1];
-  const pruned = cloneModel(model, layer =>
-    layer.getClassName() === 'Dense' && layer !== last ? pruneLowMagnitude(layer) : layer);
-  // end
-  assert.equal(collectPrunableLayers(pruned).map(w => w.layer), [model.layers[0]]);
-});
-
-examples('custom layer', async () => {
-  // example: custom layer
-  class MyDense extends tfl.layers.Layer implements PrunableLayer {
-    static className = 'MyDense';
-    kernel!: tfl.LayerVariable;
-    bias!: tfl.LayerVariable;
-    constructor(private readonly units: number, args: {inputShape?: number[]} = {}) {
-      super(args);
-    }
-    override build(inputShape: tfl.Shape|tfl.Shape[]): void {
-      const inDim = (inputShape as tfl.Shape)[1] as number;
-      this.kernel = this.addWeight('kernel', [inDim, this.units], 'float32', tfl.initializers.glorotUniform({}));
-      this.bias = this.addWeight('bias', [this.units], 'float32', tfl.initializers.zeros());
-    }
-    override computeOutputShape(inputShape: tfl.Shape|tfl.Shape[]): tfl.Shape {
-      return [(inputShape as tfl.Shape)[0], this.units];
-    }
-    override call(inputs: tf.Tensor|tf.Tensor[]): tf.Tensor {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      return tf.add(tf.matMul(x, this.kernel.read()), this.bias.read());
-    }
-    // Prune the kernel and the bias (pruning the bias usually costs accuracy).
-    getPrunableWeights(): tfl.LayerVariable[] {
-      return [this.kernel, this.bias];
-    }
+/** The ```ts blocks of the README's Guide and Kernel ops sections. */
+function readmeExamples(): Example[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Guide'), end = readme.indexOf('\n## Command line');
+  assert.ok(start > 0 && end > start, 'README has a Guide section before Command line');
+  const examples: Example[] = [];
+  let heading = '';
+  const lines = readme.slice(start, end).split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const title = /^#{2,3} (.+)$/.exec(lines[i]);
+    if (title) heading = title[1];
+    if (lines[i] !== '```ts') continue;
+    const close = lines.indexOf('```', i + 1);
+    examples.push({heading, code: lines.slice(i + 1, close).join('\n')});
+    i = close;
   }
-  tf.serialization.registerClass(MyDense);
-  const model = tfl.sequential({layers: [pruneLowMagnitude(new MyDense(4, {inputShape: [3]})), tfl.layers.dense({units: 2})]});
-  // end
-  assert.is(collectPrunableLayers(model)[0].maskWeights.length, 2);
-});
+  return examples;
+}
 
-examples('custom training loop', async () => {
-  const [x, y] = [xTrain(), yTrain()];
-  // example: custom loop
-  const pruned = pruneLowMagnitude(baseModel(), {
-    pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0, frequency: 1}),
-  });
-  const optimizer = tf.train.adam();
-  const step = new UpdatePruningStep();
-  step.setModel(pruned);
-  await step.onTrainBegin();  // sets the pruning steps to 0
-  for (let epoch = 0; epoch < 2; epoch++) {
-    for (let b = 0; b < 64; b += 16) {
-      const [xb, yb] = [tf.slice(x, [b, 0], [16, 20]), tf.slice(y, [b, 0], [16, 10])];
-      optimizer.minimize(() =>
-        tf.losses.softmaxCrossEntropy(yb, pruned.apply(xb, {training: true}) as tf.Tensor));
-      tf.dispose([xb, yb]);
-    }
-    await step.onEpochEnd(epoch);  // re-applies the masks
-  }
-  await step.onTrainEnd();
-  // end
-  assert.is(getModelSparsity(pruned), 0.5);
-  assert.equal(collectPrunableLayers(pruned).map(w => w.pruningStep), [8, 8]);
-  tf.dispose([x, y]);
-  optimizer.dispose();
-});
+/** The packages the README's install line names. */
+function installedPackages(): string[] {
+  const line = /^npm install (.+)$/m.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+  assert.ok(line, 'README has an npm install line');
+  return line[1].trim().split(/\s+/);
+}
 
-examples('save, load, resume, strip', async () => {
-  const [x, y] = [xTrain(), yTrain()];
-  const dir = await mkdtemp(join(tmpdir(), 'example-'));
-  try {
-    const pruned = pruneLowMagnitude(baseModel(), {
-      pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0, frequency: 1}),
-    });
-    pruned.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
-    await pruned.fit(x, y, {epochs: 1, verbose: 0, callbacks: [new UpdatePruningStep()]});
-    const path = join(dir, 'pruned');
-    // example: save and load
-    // import 'tfjs-sparsity' registers PruneLowMagnitude and a file:// handler for Node.
-    await pruned.save(`file://${path}`);
-    const restored = await tfl.loadLayersModel(`file://${path}/model.json`);
-    restored.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
-    // Masks, thresholds, steps, schedule and block settings are restored: training resumes.
-    await restored.fit(x, y, {epochs: 1, verbose: 0, callbacks: [new UpdatePruningStep()]});
-    // end
-    // example: strip
-    const deployed = stripPruning(restored);  // plain Dense layers with sparse kernels
-    await deployed.save(`file://${path}-stripped`);
-    // end
-    assert.equal(deployed.layers.map(l => l.getClassName()), ['Dense', 'Dense']);
-    const a = restored.predict(x) as tf.Tensor, b = deployed.predict(x) as tf.Tensor;
-    assert.equal(Array.from(b.dataSync()), Array.from(a.dataSync()));
-    assert.is(collectPrunableLayers(restored)[0].pruningStep, 4, '2 batches of 32, twice');
-    tf.dispose([a, b]);
-  } finally {
-    await rm(dir, {recursive: true, force: true});
-    tf.dispose([x, y]);
-  }
-});
+/** What a README example needs that the README leaves to the reader, and what it claims. */
+interface Harness {
+  /** Text of the block (its first distinctive line) that this harness is for. */
+  match: string;
+  /** Code run before the block, in its scope: the README's `model`, `x`, `y`, `path`. */
+  setup: string;
+  /** Code run after the block: checks of what the README says it does. */
+  check: string;
+  /** The block continues the one before it, in the same scope (its names carry over). */
+  continues?: boolean;
+}
 
-examples('block sparsity', async () => {
-  const [x, y] = [xTrain(), yTrain()];
-  // example: block sparsity
-  // 1x16 blocks (16 consecutive outputs of one input) run fastest in the block-sparse kernels.
-  const pruned = pruneLowMagnitude(baseModel(), {
-    pruningSchedule: new ConstantSparsity({targetSparsity: 0.75, beginStep: 0, frequency: 1}),
-    blockSize: [1, 16],
-    blockPoolingType: 'AVG',
-  });
-  // end
-  pruned.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
-  await pruned.fit(x, y, {epochs: 1, batchSize: 64, verbose: 0, callbacks: [new UpdatePruningStep()]});
-  const mask = collectPrunableLayers(pruned)[0].maskWeights[0].read().dataSync();
-  for (let i = 0; i < mask.length; i += 16) {
-    assert.ok(mask.slice(i, i + 16).every(v => v === mask[i]), `block at ${i} is whole`);
-  }
-  assert.is(getModelSparsity(pruned) >= 0.74, true);
-  tf.dispose([x, y]);
-});
+/** One harness per README block; a block none matches fails the test: add its harness. */
+const HARNESS: Harness[] = [
+  {
+    match: 'await tf.ready();',
+    setup: '',
+    check: `expect(tf.getBackend() === 'wasm', 'on tfjs-wasm');
+      expect(tf.Tensor.prototype.flatten === undefined, 'no chained ops (the union package is not loaded)');`,
+  },
+  {
+    match: 'new PolynomialDecay({initialSparsity: 0.5, finalSparsity: 0.8',
+    setup: 'const model = baseModel(); const [x, y] = data();',
+    check: `expect(getModelSparsity(pruned) === 0.8, 'sparsity 0.8');`,
+  },
+  {
+    match: 'const pruned = cloneModel(model',
+    setup: 'const model = baseModel();',
+    check: `const wrapped = lib.collectPrunableLayers(pruned);
+      expect(wrapped.length === 1 && wrapped[0].layer === model.layers[0], 'only the first Dense is wrapped');`,
+  },
+  {
+    match: 'class MyDense extends tfl.layers.Layer implements PrunableLayer',
+    setup: '',
+    check: `expect(lib.collectPrunableLayers(model)[0].maskWeights.length === 2, 'kernel and bias pruned');`,
+  },
+  {
+    match: 'step.setModel(pruned);',
+    setup: 'const [x, y] = data();',
+    check: `expect(getModelSparsity(pruned) === 0.5, 'sparsity 0.5');
+      expect(lib.collectPrunableLayers(pruned).every(w => w.pruningStep === 8), '8 training calls');`,
+  },
+  {
+    match: 'const restored = await tfl.loadLayersModel(',
+    setup: `const [x, y] = data(); const path = join(workDir, 'pruned');
+      const pruned = pruneLowMagnitude(baseModel(), {pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0, frequency: 1})});
+      pruned.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
+      await pruned.fit(x, y, {epochs: 1, verbose: 0, callbacks: [new UpdatePruningStep()]});`,
+    check: `expect(lib.collectPrunableLayers(restored)[0].pruningStep === 4, 'resumed at step 2, 2 more batches');`,
+  },
+  {
+    match: 'const deployed = stripPruning(restored);',
+    continues: true,
+    setup: '',
+    check: `expect(deployed.layers.map(l => l.getClassName()).join() === 'Dense,Dense', 'plain Dense layers');
+      const [a, b] = [restored.predict(x), deployed.predict(x)];
+      expect(a.dataSync().every((v, i) => v === b.dataSync()[i]), 'the stripped model predicts as the pruned one');
+      expect(report.length === 2 && sparse.layers.some(l => l.getClassName() === 'SparseDense'), 'SparseDense layers');
+      const loaded = await tfl.loadLayersModel('file://' + path + '-sparse/model.json');
+      expect(loaded.layers.some(l => l.getClassName() === 'SparseDense'), 'the sparse model loads');`,
+  },
+  {
+    match: 'await toSparse(convnet);',
+    setup: 'const convnet = prunedInvertedResidual();',
+    check: `const byName = Object.fromEntries(report.map(r => [r.name, r]));
+      expect(byName.expand.newClassName === 'SparseConv2D' && byName.expand.layout === 'channelsFirst', 'expand runs channel-major');
+      expect(byName.depthwise.newClassName === 'DepthwiseConv2DChannelsFirst', 'depthwise runs channel-major');`,
+  },
+  {
+    match: 'await shrinkModel(pruned)',
+    setup: 'const [x, y] = data(); const pretrained = baseModel();',
+    check: `expect(report.layers.some(l => l.outputChannels[1] < l.outputChannels[0]), 'channels removed');
+      expect(small.countParams() < pruned.countParams() && oneShot.countParams() < pretrained.countParams(), 'smaller models');`,
+  },
+  {
+    match: 'blockSize: [1, 16],\n  blockPoolingType: \'AVG\',',
+    setup: '',
+    check: `expect(lib.collectPrunableLayers(pruned).every(w => w.blockSize.join() === '1,16'), '1x16 blocks');`,
+  },
+  {
+    match: 'const t = magnitudeThreshold(w, 0.9);',
+    // One x and one bias serve every op of the block: 64 channels throughout.
+    setup: `const w = tf.randomNormal([64, 64], 0, 1, 'float32', 1), x = tf.randomNormal([4, 64], 0, 1, 'float32', 2);
+      const bias = tf.zeros([64]);
+      const [K, N] = [8, 64], kernelValues = tf.randomNormal([K * N], 0, 1, 'float32', 3).dataSync();
+      const xNchw = tf.randomNormal([1, 64, K, 8], 0, 1, 'float32', 4), filterC133 = tf.randomNormal([64, 1, 3, 3], 0, 1, 'float32', 5);`,
+    check: `expect(y.shape.join() === '4,64', 'y is [4, 64]');
+      expect(t.dataSync()[0] > 0 && mask.shape.join() === '64,64' && threshold.rank === 0, 'threshold and mask');`,
+  },
+];
 
-/** A MobileNetV2 block: 1x1 expand, BatchNorm, ReLU6, 3x3 depthwise, BatchNorm, ReLU6, 1x1 project, BatchNorm, Add. */
-function invertedResidual(): tfl.LayersModel {
+/** The harness of a README block. */
+function harnessOf(code: string): Harness|undefined {
+  const found = HARNESS.filter(h => code.includes(h.match));
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/** The harness's own helpers: fresh models and data, a work folder, checks. */
+const HELPERS = `
+const workDir = process.argv[2];
+const baseModel = () => tfl.sequential({layers: [
+  tfl.layers.dense({units: 32, activation: 'relu', inputShape: [20]}),
+  tfl.layers.dense({units: 10, activation: 'softmax'}),
+]});
+const data = () => [tf.randomNormal([64, 20], 0, 1, 'float32', 7),
+                    tf.cast(tf.oneHot(tf.tensor1d(Array.from({length: 64}, (_, i) => i % 10), 'int32'), 10), 'float32')];
+function expect(ok, what) {
+  if (!ok) throw new Error('check failed: ' + what);
+}
+/** A MobileNetV2 block (1x1 expand, BatchNorm, ReLU6, 3x3 depthwise, ..., Add), its 1x1 convolutions pruned to 90 %. */
+function prunedInvertedResidual() {
   const input = tfl.input({shape: [12, 12, 16]});
-  const ap = (l: tfl.layers.Layer, x: tfl.SymbolicTensor|tfl.SymbolicTensor[]) => l.apply(x) as tfl.SymbolicTensor;
+  const ap = (layer, x) => layer.apply(x);
   let x = ap(tfl.layers.conv2d({filters: 64, kernelSize: 1, useBias: false, name: 'expand'}), input);
   x = ap(tfl.layers.reLU({maxValue: 6}), ap(tfl.layers.batchNormalization({}), x));
   x = ap(tfl.layers.depthwiseConv2d({kernelSize: 3, padding: 'same', useBias: false, name: 'depthwise'}), x);
   x = ap(tfl.layers.reLU({maxValue: 6}), ap(tfl.layers.batchNormalization({}), x));
   x = ap(tfl.layers.conv2d({filters: 16, kernelSize: 1, useBias: false, name: 'project'}), x);
   x = ap(tfl.layers.add(), [input, ap(tfl.layers.batchNormalization({}), x)]);
-  return tfl.model({inputs: input, outputs: x});
-}
-
-examples('a pruned convnet on the channel-major kernels', async () => {
-  const convnet = invertedResidual();
-  for (const layer of convnet.layers.filter(l => l.name === 'expand' || l.name === 'project')) {
+  const model = tfl.model({inputs: input, outputs: x});
+  for (const layer of model.layers.filter(l => l.name === 'expand' || l.name === 'project')) {
     const [kernel] = layer.getWeights();
-    const pruned = tf.tidy(() => tf.mul(kernel, maskFromThreshold(kernel, magnitudeThreshold(kernel, 0.9))));
+    const pruned = tf.tidy(() => tf.mul(kernel, lib.maskFromThreshold(kernel, lib.magnitudeThreshold(kernel, 0.9))));
     layer.setWeights([pruned]);
     pruned.dispose();
   }
-  // example: convnet
-  // 1x1 convolutions pruned to 90 % (unstructured, by magnitude): BatchNorm and ReLU6 fold into the
-  // convolutions, and the block runs channel-major on the pixel-vectorized kernels.
-  const {model: fast, report} = await toSparse(convnet);
-  for (const r of report) console.log(r.name, r.newClassName, r.layout, r.kernel?.batch1 ?? '');
-  // expand SparseConv2D channelsFirst pixel
-  // depthwise DepthwiseConv2DChannelsFirst channelsFirst
-  // ...
-  // end
-  const byName = Object.fromEntries(report.map(r => [r.name, r]));
-  assert.equal([byName.expand.newClassName, byName.expand.layout, byName.expand.kernel?.batch1], ['SparseConv2D', 'channelsFirst', 'pixel']);
-  assert.equal([byName.depthwise.newClassName, byName.depthwise.layout], ['DepthwiseConv2DChannelsFirst', 'channelsFirst']);
-  const x = tf.tensor4d(normal(12 * 12 * 16, 3), [1, 12, 12, 16]);
-  const want = convnet.predict(x) as tf.Tensor, got = fast.predict(x) as tf.Tensor;
-  assert.ok(tf.max(tf.abs(tf.sub(want, got))).dataSync()[0] <= 1e-4 * tf.max(tf.abs(want)).dataSync()[0]);
-  tf.dispose([x, want, got]);
-  fast.dispose();
-  convnet.dispose();
-});
+  return model;
+}
+`;
 
-examples('channel pruning and shrinkModel', async () => {
-  const [x, y] = [xTrain(), yTrain()];
-  const pretrained = baseModel();
-  // example: channels
-  const pruned = pruneLowMagnitude(baseModel(), {
-    structure: 'channels',      // whole output channels (Dense units, Conv filters), tied across the model
-    channelScore: 'l1',         // or 'l2', or 'batchNormScale' (Network Slimming)
-    pruningSchedule: new PolynomialDecay({initialSparsity: 0, finalSparsity: 0.5, beginStep: 0, endStep: 2, frequency: 1}),
+/**
+ * One ES module: the README's imports (merged: one line per package), the harness's extra imports
+ * and helpers, then each example in a block scope between markers.
+ */
+function guideScript(examples: Example[]): string {
+  const named = new Map<string, Set<string>>(), plain: string[] = [];
+  const bodies = examples.map(({code}) => code.replace(/^import\b[^;]*;\n?/gm, statement => {
+    const m = /^import\s*\{([^}]*)\}\s*from\s*'([^']+)';/.exec(statement);
+    if (m) {
+      const names = named.get(m[2]) ?? new Set();
+      m[1].split(',').map(n => n.trim()).filter(Boolean).forEach(n => names.add(n));
+      named.set(m[2], names);
+    } else if (!plain.includes(statement.trim())) {
+      plain.push(statement.trim());
+    }
+    return '';
+  }));
+  // The harness reaches the library through `lib`, so it adds no names beside the README's imports.
+  const imports = [...plain, ...[...named].map(([from, names]) => `import {${[...names].join(', ')}} from '${from}';`),
+                   `import * as lib from 'tfjs-sparsity';`, `import {join} from 'node:path';`];
+  const parts = [imports.join('\n'), HELPERS];
+  examples.forEach((example, i) => {
+    const harness = harnessOf(example.code)!;
+    const opens = !harness.continues, closes = !harnessOf(examples[i + 1]?.code ?? '')?.continues;
+    parts.push(`${opens ? '{\n' : ''}console.log('--- ' + ${JSON.stringify(`${i} ${example.heading}`)});\n${harness.setup}\n` +
+               `${bodies[i]}\n${harness.check}\n${closes ? '}' : ''}`);
   });
-  pruned.compile({optimizer: 'adam', loss: 'categoricalCrossentropy'});
-  await pruned.fit(x, y, {epochs: 2, batchSize: 32, verbose: 0, callbacks: [new UpdatePruningStep()]});
-  // A smaller plain tfjs-layers model; report.layers has each layer's channels before and after.
-  const {model: small, report} = await shrinkModel(pruned);
-  // One-shot, without training: remove 30 % of a pretrained model's channels (then fine-tune if needed).
-  const {model: oneShot} = await shrinkModel(pretrained, {sparsity: 0.3, allocation: 'uniform'});
-  // end
-  assert.equal(report.layers[0].outputChannels, [32, 16]);
-  assert.equal(oneShot.layers[0].outputShape, [null, 22]);
-  const expected = pruned.predict(x) as tf.Tensor, got = small.predict(x) as tf.Tensor;
-  assert.ok(tf.max(tf.abs(tf.sub(expected, got))).dataSync()[0] < 1e-5);
-  tf.dispose([x, y, expected, got]);
-  small.dispose();
-  oneShot.dispose();
+  parts.push(`console.log('--- done');`);
+  return parts.join('\n');
+}
+
+const guide = suite('README guide');
+
+guide('every example of the guide runs with exactly the packages of the install line', async () => {
+  ensureBuilt();
+  const examples = readmeExamples();
+  assert.ok(examples.length >= 9, `found ${examples.length} examples`);
+  for (const {heading, code} of examples) {
+    assert.ok(harnessOf(code), `no harness (or several) for the README example under '${heading}':\n${code}`);
+  }
+
+  // A user's project: node_modules holds the install line's packages and nothing else.
+  const project = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-guide-'));
+  try {
+    const packages = installedPackages();
+    assert.equal(packages.filter(p => p.startsWith('@tensorflow/')).sort(),
+        ['@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
+    const require = createRequire(join(ROOT, 'package.json'));
+    for (const name of packages) {
+      const target = name === 'tfjs-sparsity' ? ROOT : join(require.resolve(`${name}/package.json`), '..');
+      mkdirSync(join(project, 'node_modules', name, '..'), {recursive: true});
+      symlinkSync(target, join(project, 'node_modules', name), 'dir');
+    }
+    // The union package is not reachable, from the project or from where the links lead.
+    for (const from of [project, ROOT]) {
+      assert.throws(() => createRequire(join(from, 'package.json')).resolve('@tensorflow/tfjs'), /Cannot find module/, from);
+    }
+    writeFileSync(join(project, 'package.json'), JSON.stringify({name: 'guide', type: 'module', private: true}));
+    const script = ts.transpileModule(guideScript(examples), {
+      compilerOptions: {target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext},
+    }).outputText;
+    for (const [, specifier] of script.matchAll(/^import\b.*?'([^']+)';$/gm)) {
+      assert.ok(specifier.startsWith('node:') || packages.includes(specifier), `the script imports ${specifier}`);
+    }
+    writeFileSync(join(project, 'guide.mjs'), script);
+    const work = join(project, 'work');
+    mkdirSync(work);
+    // NODE_OPTIONS may carry the test runner's loader, FORCE_COLOR its colours: run as a user does.
+    const env = {...process.env, NODE_OPTIONS: '', FORCE_COLOR: '0'};
+    const {code, stdout, stderr} = await new Promise<{code: number|null; stdout: string; stderr: string}>(done => {
+      execFile(process.execPath, ['guide.mjs', work], {cwd: project, env},
+          (error, out, err) => done({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: out, stderr: err}));
+    });
+    assert.is(code, 0, `${stderr}\n--- stdout:\n${stdout}`);
+    const sections = stdout.split('--- ').slice(1).map(s => [s.slice(0, s.indexOf('\n')), s.slice(s.indexOf('\n') + 1)]);
+    assert.equal(sections.map(([marker]) => marker), [...examples.map((e, i) => `${i} ${e.heading}`), 'done']);
+    // What the README says a console.log prints (`console.log(...);  // value`), it prints.
+    examples.forEach(({heading, code: source}, i) => {
+      for (const [, value] of source.matchAll(/console\.log\(.*\);\s*\/\/ (.+)$/gm)) {
+        assert.ok(sections[i][1].split('\n').includes(value.trim()), `'${heading}' prints ${value}: ${sections[i][1]}`);
+      }
+    });
+  } finally {
+    rmSync(project, {recursive: true, force: true});
+  }
 });
 
-examples.run();
+guide.run();

@@ -111,6 +111,8 @@ packSuite('packBlockSparse rejects bad arguments', async () => {
   assert.throws(() => packBlockSparse(w, {blockSize: [1, 0]}), /'blockSize' passed to 'packBlockSparse' must be a pair of positive integers/);
   assert.throws(() => packBlockSparse(w, {blockSize: [1, 16]}), /'blockSize' passed to 'packBlockSparse' must fit in w of shape \[4, 8\], but got \[1, 16\]/);
   assert.throws(() => packBlockSparse(w, {dtype: 'int4' as 'int8'}), /'dtype' passed to 'packBlockSparse' must be one of float32, int8, but got int4/);
+  assert.throws(() => packBlockSparse(w, null as never), /packBlockSparse options must be an object \{blockSize, mask, dtype\}, but got null/);
+  assert.throws(() => packBlockSparse(w, {blocksize: [1, 4]} as never), /packBlockSparse got an unknown option 'blocksize'/);
   assert.throws(() => packBlockSparse(w, {blockSize: [1, 8], mask: [[1, 0]]}), /'w' and 'mask' passed to 'packBlockSparse' must have the same shape/);
   assert.throws(() => packBlockSparse([[1, NaN]], {blockSize: [1, 1], dtype: 'int8'}), /must be finite for int8, but w\[0, 1\] = NaN/);
   assert.is(tf.memory().numTensors, before, 'failed packs leak nothing');

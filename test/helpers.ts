@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as assert from 'uvu/assert';
+import {existsSync} from 'node:fs';
 import {mulberry32} from '../src/cli/random';
 
 tf.env().set('PROD', true);
@@ -132,21 +133,59 @@ export function int8Bound(x: Float32Array|Int32Array|Uint8Array, m: number, w: F
   return scales[n] / 2 * sumX + sx / 2 * sumW + nnz * sx * scales[n] / 4;
 }
 
-/** Debian's Chromium, which the browser tests drive (CI installs it with apt-get). */
-export const CHROMIUM = '/usr/bin/chromium';
+/**
+ * Environment variables naming a Chrome or Chromium binary, most specific first: the one this
+ * project reads, then those of tools users already set (karma-chrome-launcher, Puppeteer,
+ * Playwright's Chromium).
+ */
+export const CHROMIUM_ENV_VARS = ['CHROME_PATH', 'CHROMIUM_PATH', 'CHROME_BIN', 'PUPPETEER_EXECUTABLE_PATH',
+  'PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH'];
+
+/** Where Chromium and Google Chrome install themselves, by platform. */
+export function chromiumLocations(platform: string = process.platform, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (platform === 'darwin') {
+    const apps = ['Google Chrome.app/Contents/MacOS/Google Chrome', 'Chromium.app/Contents/MacOS/Chromium',
+      'Google Chrome Canary.app/Contents/MacOS/Google Chrome Canary'];
+    return [...apps.map(a => `/Applications/${a}`), ...(env.HOME ? apps.map(a => `${env.HOME}/Applications/${a}`) : [])];
+  }
+  if (platform === 'win32') {
+    const roots = [env.PROGRAMFILES, env['PROGRAMFILES(X86)'], env.LOCALAPPDATA].filter((r): r is string => !!r);
+    return roots.flatMap(r => [`${r}\\Google\\Chrome\\Application\\chrome.exe`, `${r}\\Chromium\\Application\\chrome.exe`]);
+  }
+  return ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium', '/snap/bin/chromium',
+    '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable', '/opt/google/chrome/chrome'];
+}
+
+/**
+ * The Chromium (or Chrome) the browser tests drive: the first of `CHROMIUM_ENV_VARS` that is set
+ * (it must exist: a wrong path is an error, not a reason to look elsewhere), else the first usual
+ * install location that exists.
+ * @throws Error with the install hint when none is found.
+ */
+export function findChromium(env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync,
+                             platform: string = process.platform): string {
+  for (const name of CHROMIUM_ENV_VARS) {
+    const path = env[name];
+    if (!path) continue;
+    if (!exists(path)) throw new Error(`${name} is set to ${path}, which does not exist: point it at a Chrome or Chromium binary`);
+    return path;
+  }
+  const found = chromiumLocations(platform, env).find(exists);
+  if (found) return found;
+  throw new Error('Chromium or Chrome is missing: the browser tests need one. Set CHROME_PATH to its binary, or install ' +
+      'it (Debian/Ubuntu: apt-get install -y chromium; macOS: Google Chrome or Chromium in /Applications; ' +
+      `.ci/run installs it). Looked in: ${chromiumLocations(platform, env).join(', ')}`);
+}
+
 // No network on CI machines: no QUIC, no component updates, no background fetches.
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** Launches headless Chromium, failing (never skipping) with the fix when it is not installed. */
+/** Launches headless Chromium (`findChromium`), failing (never skipping) with the fix when it is not installed. */
 export async function launchChromium(): Promise<import('playwright-core').Browser> {
-  const {existsSync} = await import('node:fs');
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests need it ` +
-        `(apt-get install -y chromium; .ci/run installs it)`);
-  }
+  const executablePath = findChromium();
   const {chromium} = await import('playwright-core');
-  return chromium.launch({executablePath: CHROMIUM, args: CHROMIUM_ARGS});
+  return chromium.launch({executablePath, args: CHROMIUM_ARGS});
 }
 
 /** max |a - b| / max |b| over all entries. */

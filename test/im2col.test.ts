@@ -81,6 +81,11 @@ patches('extractPatches refuses bad arguments, naming them', async () => {
   await useBackend('cpu');
   const x = tf.zeros([1, 4, 4, 2]) as tf.Tensor4D, flat = tf.zeros([4, 4]), ints = tf.zeros([1, 2, 2, 1], 'int32') as tf.Tensor4D;
   const before = tf.memory().numTensors;
+  const made: tf.Tensor[] = [];
+  const empty = (shape: number[]) => {
+    made.push(tf.zeros(shape));
+    return made[made.length - 1] as tf.Tensor4D;
+  };
   assert.throws(() => extractPatches(flat as unknown as tf.Tensor4D, {kernelSize: [2, 2]}),
       /'x' passed to 'extractPatches' must be a rank-4 channels-last tensor \[B, H, W, C\], but got shape \[4,4\]/);
   assert.throws(() => extractPatches(x, {kernelSize: [0, 2]}), /'kernelSize' passed to 'extractPatches' must be a pair of positive integers, but got \[0,2\]/);
@@ -91,8 +96,19 @@ patches('extractPatches refuses bad arguments, naming them', async () => {
       /extractPatches: the 9000x9000 patches of a \[1,4,4,2\] input would hold 2592000000 values, more than the 536870912/);
   assert.throws(() => extractPatches(ints, {kernelSize: [1, 1]}),
       /'x' passed to 'extractPatches' must be a float32 tensor, but got a int32 tensor/);
-  assert.is(tf.memory().numTensors, before, 'a refused call leaves no tensor');
-  tf.dispose([x, flat, ints]);
+  assert.throws(() => extractPatches(x, null as never), /extractPatches options must be an object \{kernelSize, strides, padding\}, but got null/);
+  assert.throws(() => extractPatches(x, {kernelSize: [2, 2], stride: [2, 2]} as never), /extractPatches got an unknown option 'stride'/);
+  // An empty image has no patches under either padding; the message says so, not "'valid' padding".
+  for (const padding of ['same', 'valid'] as const) {
+    for (const shape of [[1, 0, 4, 2], [1, 4, 0, 2]]) {
+      assert.throws(() => extractPatches(empty(shape), {kernelSize: [1, 1], padding}),
+          new RegExp(`'x' passed to 'extractPatches' must have a nonzero height and width, but got shape \\[${shape}\\]`));
+    }
+  }
+  assert.throws(() => extractPatches(x, {kernelSize: [5, 1], padding: 'valid'}),
+      /extractPatches: a 5x1 kernel does not fit a 4x4 input with 'valid' padding/);
+  assert.is(tf.memory().numTensors, before + 4, 'a refused call leaves no tensor');
+  tf.dispose([x, flat, ints, ...made]);
 });
 
 patches.run();

@@ -98,6 +98,17 @@ layerSuite('bad options are named', () => {
   assert.throws(() => pruneLowMagnitude(L.dense({units: 1}), {block_size: [1, 2]} as object as PruneLowMagnitudeOptions),
       /unknown option 'block_size'; valid options are pruningSchedule, blockSize/);
   assert.throws(() => pruneLowMagnitude(L.dense({units: 1}), 'x' as unknown as PruneLowMagnitudeOptions), /options must be an object/);
+  assert.throws(() => pruneLowMagnitude(L.dense({units: 1}), null as unknown as PruneLowMagnitudeOptions),
+      /pruneLowMagnitude options must be an object \{pruningSchedule, .*\}, but got null/);
+});
+
+layerSuite('option types are checked: globalPruning and pruningPolicy', () => {
+  const model = tfl.sequential({layers: [L.dense({units: 2, inputShape: [3]})]});
+  assert.throws(() => pruneLowMagnitude(model, {globalPruning: 'yes' as unknown as boolean}),
+      /PruneLowMagnitude: globalPruning must be true or false, but got 'yes'/);
+  assert.throws(() => pruneLowMagnitude(model, {pruningPolicy: 'yes' as unknown as PruneLowMagnitudeOptions['pruningPolicy']}),
+      /pruneLowMagnitude: pruningPolicy must be a PruningPolicy \(allowPruning and ensureModelSupportsPruning\), but got 'yes'/);
+  model.dispose();
 });
 
 layerSuite.run();

@@ -201,6 +201,12 @@ pruneSuite('pruneMask rejects bad arguments without leaking', () => {
   }
   assert.throws(() => pruneMask([1, 2], 0.5, {blockPoolingType: 'avg' as 'AVG'}), /'blockPoolingType' .* must be one of 'AVG', 'MAX', but got "avg"/);
   assert.throws(() => pruneMask(w3, 0.5, {blockSize: [2, 2]}), /must have rank 2 .* but got rank 3 \(shape \[2,4,4\]\)/);
+  for (const options of [null, 5, 'x', [1, 4]]) {
+    assert.throws(() => pruneMask([1, 2], 0.5, options as never),
+        /pruneMask options must be an object \{blockSize, blockPoolingType\}, but got/, String(options));
+  }
+  assert.throws(() => pruneMask([1, 2], 0.5, {block_size: [1, 1]} as never),
+      /pruneMask got an unknown option 'block_size'; valid options are blockSize, blockPoolingType/);
   assert.is(tf.memory().numTensors, before);
   tf.dispose([i32, w3]);
 });

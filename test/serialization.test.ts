@@ -1,6 +1,6 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {mkdtemp, readFile, rm} from 'node:fs/promises';
+import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -59,6 +59,12 @@ function issueModel(args: {pruningSchedule: ConstantSparsity|PolynomialDecay, bl
   return pruneLowMagnitude(model, args);
 }
 
+/** test/fixtures/serialization.json: what tfmot 0.8.1 saved and reloaded. */
+async function goldenSerialization(): Promise<Record<string, {reload_weight_names: string[];
+    layers_model: {weights_manifest: WeightSpec[]}}>> {
+  return JSON.parse(await readFile(join(FIXTURES, 'serialization.json'), 'utf8'));
+}
+
 function allWeights(model: tfl.LayersModel): Map<string, number[]> {
   return new Map(model.weights.map(w => [w.originalName, Array.from(w.read().dataSync())]));
 }
@@ -90,8 +96,13 @@ for (const backend of BACKENDS) {
     }
     const golden = await goldenWeights('sequential_trained');
     const loaded = allWeights(model);
-    assert.equal([...loaded.keys()].sort(), [...golden.keys()].sort());
-    for (const [name, values] of golden) assert.equal(loaded.get(name), Array.from(values), name);
+    // The file has tfmot's names for a model whose layers were built before wrapping (dense/kernel);
+    // loaded, the wrappers build their layers, so the weights take the names tfmot gives a reloaded
+    // model (prune_low_magnitude_dense/kernel): serialization.json's reload_weight_names.
+    const reloadNames = (await goldenSerialization()).sequential_trained.reload_weight_names.map(n => n.replace(/:0$/, ''));
+    assert.equal([...loaded.keys()].sort(), reloadNames.sort());
+    const asReloaded = (name: string) => name.startsWith('prune_low_magnitude_') ? name : `prune_low_magnitude_${name}`;
+    for (const [name, values] of golden) assert.equal(loaded.get(asReloaded(name)), Array.from(values), name);
     assert.is(getModelSparsity(model), 0.8);
     const xs = normal(5 * 20, 21);
     const expected = referencePredict(golden, xs, 5);
@@ -206,7 +217,8 @@ roundTripSuite('file:// save/load keeps masks, thresholds, steps, schedule, bloc
       const url = `file://${join(dir, `m${i}`)}`;
       await model.save(url);
       const loaded = await tfl.loadLayersModel(`${url}/model.json`);
-      assert.equal(allWeights(loaded), allWeights(model), 'every weight, mask, threshold and step');
+      // Same values in the same order; the names are tfmot's for a reloaded model (see above).
+      assert.equal([...allWeights(loaded).values()], [...allWeights(model).values()], 'every weight, mask, threshold and step');
       const [a, b] = [collectPrunableLayers(model), collectPrunableLayers(loaded)];
       b.forEach((w, j) => {
         assert.equal(w.pruningSchedule.getConfig(), a[j].pruningSchedule.getConfig());
@@ -234,3 +246,149 @@ roundTripSuite('file:// save/load keeps masks, thresholds, steps, schedule, bloc
 });
 
 roundTripSuite.run();
+
+// ---
+
+const namesSuite = suite('tfmot weight names');
+
+/**
+ * A functional model with one layer wrapped by itself (tfmot's `prune_low_magnitude(Dense(...))`
+ * inside a model definition): in 8 -> prune_low_magnitude(Dense 16 'hidden', relu) -> Dense 4 'out'.
+ */
+function perLayerWrapped(): tfl.LayersModel {
+  const input = tfl.input({shape: [8], name: 'features'});
+  const hidden = pruneLowMagnitude(L.dense({units: 16, activation: 'relu', name: 'hidden'}),
+      {pruningSchedule: new ConstantSparsity({targetSparsity: 0.75, beginStep: 0, frequency: 1})});
+  const out = L.dense({units: 4, name: 'out'}).apply(hidden.apply(input)) as tfl.SymbolicTensor;
+  return tfl.model({inputs: input, outputs: out, name: 'functional'});
+}
+
+/** Weight values for the per-layer model: a 75 %-sparse masked kernel, as a pruned model stores it. */
+function perLayerValues(): Array<[string, number[], Float32Array|Int32Array]> {
+  const kernel = normal(8 * 16, 71), mask = new Float32Array(8 * 16);
+  for (let i = 0; i < mask.length; i++) mask[i] = i % 4 === 0 ? 1 : 0;
+  return [
+    ['hidden/kernel', [8, 16], kernel.map((v, i) => v * mask[i])],
+    ['hidden/bias', [16], normal(16, 72)],
+    ['mask', [8, 16], mask],
+    ['threshold', [], Float32Array.of(0.5)],
+    ['pruning_step', [], Int32Array.of(3)],
+    ['out/kernel', [16, 4], normal(16 * 4, 73)],
+    ['out/bias', [4], normal(4, 74)],
+  ];
+}
+
+/**
+ * Writes model.json + weights.bin by hand: the topology of `perLayerWrapped()` and the weights under
+ * `names` (one for each entry of `perLayerValues()`), as the tfjs converter writes a Keras model.
+ */
+async function writePerLayerFiles(dir: string, names: string[]): Promise<string> {
+  const model = perLayerWrapped();
+  const topology = model.toJSON(null, false);
+  model.dispose();
+  const values = perLayerValues();
+  const bytes = new Uint8Array(values.reduce((n, [, , v]) => n + 4 * v.length, 0));
+  let offset = 0;
+  for (const [, , v] of values) {
+    bytes.set(new Uint8Array(v.buffer, v.byteOffset, 4 * v.length), offset);
+    offset += 4 * v.length;
+  }
+  const manifest = [{paths: ['weights.bin'], weights: values.map(([, shape, v], i) =>
+    ({name: names[i], shape, dtype: v instanceof Int32Array ? 'int32' : 'float32'}))}];
+  await mkdir(dir, {recursive: true});
+  await writeFile(join(dir, 'weights.bin'), bytes);
+  await writeFile(join(dir, 'model.json'), JSON.stringify({format: 'layers-model', generatedBy: 'keras v2.21.0',
+    convertedBy: 'test/serialization.test.ts', modelTopology: topology, weightsManifest: manifest}));
+  return join(dir, 'model.json');
+}
+
+/** relu(x W1 + b1) W2 + b2 in float64 from the values written. */
+function perLayerReference(x: Float32Array, rows: number): Float64Array {
+  const v = new Map(perLayerValues().map(([name, , values]) => [name, values]));
+  const dense = (input: Float64Array, k: ArrayLike<number>, b: ArrayLike<number>, inDim: number, outDim: number, relu: boolean) => {
+    const out = new Float64Array(rows * outDim);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < outDim; j++) {
+        let sum = b[j];
+        for (let i = 0; i < inDim; i++) sum += input[r * inDim + i] * k[i * outDim + j];
+        out[r * outDim + j] = relu ? Math.max(0, sum) : sum;
+      }
+    }
+    return out;
+  };
+  const h = dense(Float64Array.from(x), v.get('hidden/kernel')!, v.get('hidden/bias')!, 8, 16, true);
+  return dense(h, v.get('out/kernel')!, v.get('out/bias')!, 16, 4, false);
+}
+
+/** tfmot's names for the per-layer model: the wrapper built 'hidden', so its weights carry the wrapper's scope. */
+const TFMOT_NAMES = ['prune_low_magnitude_hidden/kernel', 'prune_low_magnitude_hidden/bias', 'prune_low_magnitude_hidden/mask',
+  'prune_low_magnitude_hidden/threshold', 'prune_low_magnitude_hidden/pruning_step', 'out/kernel', 'out/bias'];
+/** The same weights named in the inner layer's scope (a layer built before it was wrapped). */
+const INNER_NAMES = ['hidden/kernel', 'hidden/bias', ...TFMOT_NAMES.slice(2)];
+
+namesSuite('a per-layer wrapped functional model loads under tfmot\'s names and under the inner layer\'s', async () => {
+  await useBackend('wasm');
+  const dir = await mkdtemp(join(tmpdir(), 'tfmot-names-'));
+  try {
+    const xs = normal(3 * 8, 75);
+    const expected = perLayerReference(xs, 3);
+    for (const [how, names] of [['tfmot', TFMOT_NAMES], ['inner scope', INNER_NAMES]] as const) {
+      const path = await writePerLayerFiles(join(dir, how.replace(' ', '-')), [...names]);
+      const model = await tfl.loadLayersModel(`file://${path}`);
+      const [wrapper] = collectPrunableLayers(model);
+      assert.is(wrapper.name, 'prune_low_magnitude_hidden', how);
+      assert.is(wrapper.pruningStep, 3, how);
+      assert.equal(Array.from(wrapper.maskWeights[0].read().dataSync()), Array.from(perLayerValues()[2][2]), how);
+      const x = tf.tensor2d(xs, [3, 8]);
+      const y = model.predict(x) as tf.Tensor;
+      const got = y.dataSync();
+      expected.forEach((e, i) => assert.ok(Math.abs(got[i] - e) < 1e-5 * (1 + Math.abs(e)), `${how}: output ${i}: ${got[i]} vs ${e}`));
+      tf.dispose([x, y]);
+      // It trains on (the wrapper's state came back), and strips to a plain model.
+      const xt = tf.tensor2d(normal(16 * 8, 76), [16, 8]), yt = tf.tensor2d(normal(16 * 4, 77), [16, 4]);
+      model.compile({optimizer: 'sgd', loss: 'meanSquaredError'});
+      await model.fit(xt, yt, {epochs: 1, batchSize: 16, verbose: 0, callbacks: [new UpdatePruningStep()]});
+      assert.is(wrapper.pruningStep, 4, how);
+      assert.is(getModelSparsity(model), 0.75, how);
+      tf.dispose([xt, yt]);
+      model.dispose();
+    }
+  } finally {
+    await rm(dir, {recursive: true, force: true});
+  }
+});
+
+namesSuite('models save the names tfmot saves: built before wrapping, built by the wrapper, reloaded, stripped', async () => {
+  await useBackend('wasm');
+  const dir = await mkdtemp(join(tmpdir(), 'tfmot-names-'));
+  const savedNames = async (model: tfl.LayersModel, name: string) => {
+    await model.save(`file://${join(dir, name)}`);
+    const json = JSON.parse(await readFile(join(dir, name, 'model.json'), 'utf8'));
+    // Sorted: the order of a manifest is tfjs's (trainable weights first), tfmot's follows its h5 file.
+    return (json.weightsManifest as Array<{weights: WeightSpec[]}>).flatMap(g => g.weights.map(w => w.name)).sort();
+  };
+  try {
+    // Wrapped inside the model definition: tfmot's prune_low_magnitude(Dense(...)) names.
+    const perLayer = perLayerWrapped();
+    assert.equal(await savedNames(perLayer, 'per-layer'), [...TFMOT_NAMES].sort());
+    // A built model pruned whole keeps its layers' names (serialization.json's layers_model, from tfmot).
+    const golden = await goldenSerialization();
+    const whole = issueModel({pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0})});
+    assert.equal(await savedNames(whole, 'whole'), golden.sequential_trained.layers_model.weights_manifest.map(w => w.name).sort());
+    // Reloaded, the wrappers build their layers: saved again with the prefixed names, as tfmot does.
+    const reloaded = await tfl.loadLayersModel(`file://${join(dir, 'whole', 'model.json')}`);
+    const reloadNames = golden.sequential_trained.reload_weight_names.map(n => n.replace(/:0$/, '')).sort();
+    assert.equal(await savedNames(reloaded, 'reloaded'), reloadNames);
+    // Stripped, the Dense layers keep those names (tfmot's strip_pruning keeps the layers), and load back.
+    const stripped = stripPruning(reloaded);
+    assert.equal(await savedNames(stripped, 'stripped'), reloadNames.filter(n => /\/(kernel|bias)$/.test(n)));
+    const plain = await tfl.loadLayersModel(`file://${join(dir, 'stripped', 'model.json')}`);
+    assert.equal([...allWeights(plain).values()], [...allWeights(stripped).values()]);
+    for (const m of [perLayer, whole, reloaded, plain]) m.dispose();
+  } finally {
+    await rm(dir, {recursive: true, force: true});
+  }
+});
+
+namesSuite.run();
+

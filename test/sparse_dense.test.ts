@@ -245,6 +245,33 @@ weights('a layer whose weights were never set says so when called', async () => 
   layer.dispose();
 });
 
+weights('decodedKernel gives the stored kernel: float32 exactly, int8 dequantized with its zeros exact', async () => {
+  await useBackend('wasm');
+  const shape: [number, number] = [24, 20];
+  const w = blockSparseWeight(24, 20, [1, 4], 0.75, 9);
+  for (const [dtype, block] of [['float32', [1, 4]], ['float32', [2, 2]], ['int8', [1, 4]]] as const) {
+    const {layer, stored} = makeLayer(w, shape, {dtype, block: [...block]});
+    const before = tf.memory().numTensors;
+    const decoded = layer.decodedKernel();
+    assert.is(tf.memory().numTensors, before, 'no tensors made');
+    assert.is(decoded.length, 24 * 20);
+    for (let i = 0; i < w.length; i++) {
+      if (w[i] === 0) {
+        assert.is(decoded[i], 0, `${dtype}: entry ${i} stays zero`);
+      } else if (dtype === 'float32') {
+        assert.is(decoded[i], w[i], `float32 entry ${i}`);
+      } else {
+        const scale = stored.scales![i % 20];
+        assert.ok(Math.abs(decoded[i] - w[i]) <= scale / 2 + 1e-7, `int8 entry ${i}: ${decoded[i]} vs ${w[i]} (scale ${scale})`);
+      }
+    }
+    layer.dispose();
+  }
+  const unbuilt = new SparseDense({name: 'unbuilt', units: 8, inputDim: 4, blockSize: [1, 4], valueDtype: 'float32',
+    positionCoding: 'bitmap', riceParameter: 0, nonzeroBlocks: 0, storedValues: 0, positionWords: 1});
+  assert.throws(() => unbuilt.decodedKernel(), /SparseDense 'unbuilt': is not built yet/);
+});
+
 weights.run();
 
 // ---

@@ -131,6 +131,35 @@ writer('scalars round trip: tfmot\'s PruningSummaries tags, float32 values, step
   });
 });
 
+writer('kerasModel writes Keras\'s graph_keras_model summary: a string tensor with its plugin, encoded as TensorFlow does', async () => {
+  const json = JSON.stringify({class_name: 'Sequential', config: {name: 'm', layers: []}, keras_version: 'tfjs-layers 4.22.0'});
+  const {path, events} = await writeAndRead(w => w.kerasModel(json));
+  assert.is(events.length, 2);
+  assert.is(events[1].step, 0);
+  assert.equal(events[1].values, [{tag: 'keras', stringTensor: json, metadata: {pluginName: 'graph_keras_model', content: '1'}}]);
+  // The record's Summary, field by field (summary.proto, tensor.proto, tensor_shape.proto): Value{tag=1,
+  // tensor=8: TensorProto{dtype=1: DT_STRING (7), tensor_shape=2: {}, string_val=8}, metadata=9:
+  // SummaryMetadata{plugin_data=1: {plugin_name=1, content=2}}}.
+  const value = Writer.create();
+  value.uint32((1 << 3) | 2).string('keras');
+  value.uint32((8 << 3) | 2).fork().uint32((1 << 3) | 0).int32(7).uint32((2 << 3) | 2).fork().ldelim()
+      .uint32((8 << 3) | 2).string(json).ldelim();
+  value.uint32((9 << 3) | 2).fork().uint32((1 << 3) | 2).fork().uint32((1 << 3) | 2).string('graph_keras_model')
+      .uint32((2 << 3) | 2).string('1').ldelim().ldelim();
+  const summary = Writer.create().uint32((1 << 3) | 2).bytes(value.finish()).finish();
+  const bytes = new Uint8Array(readFileSync(path));
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const second = 12 + view.getUint32(0, true) + 4;
+  const data = bytes.subarray(second + 12, second + 12 + view.getUint32(second, true));
+  // Event{wall_time=1 (9 bytes), summary=5}: step 0 is omitted, as proto3 omits defaults.
+  assert.is(data[9], (5 << 3) | 2);
+  assert.equal(Array.from(data.subarray(data.length - summary.length)), Array.from(summary));
+  const closed = new SummaryWriter(tempDir());
+  await closed.close();
+  assert.throws(() => closed.kerasModel(json), /closed/);
+  assert.throws(() => new SummaryWriter(tempDir()).kerasModel({} as string), /kerasModel\('keras'\): json must be a string, but got object/);
+});
+
 writer('histograms round trip', async () => {
   const values = normal(1000, 3);
   const {events} = await writeAndRead(w => {

@@ -4,9 +4,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {BLOCK_RANK_ERROR_MSG, collectPrunableLayers, ConstantSparsity, PolynomialDecay, PRUNE_CALLBACK_ERROR_MSG,
   PruneLowMagnitude} from '../src/index';
+import {readFileSync} from 'node:fs';
 import {noLeak, useBackend} from './helpers';
 
 const L = tfl.layers;
+
+/** The misuse errors tfmot 0.8.1 raised (test/fixtures/masks.json). */
+function masksFixture(): {errors: Array<{case: string; error: string|null; message?: string}>} {
+  return JSON.parse(readFileSync(new URL('./fixtures/masks.json', import.meta.url), 'utf8'));
+}
 
 function wrapDense(args: Partial<ConstructorParameters<typeof PruneLowMagnitude>[0]> = {}, units = 3): PruneLowMagnitude {
   return new PruneLowMagnitude({layer: L.dense({units, inputShape: [4]}), ...args});
@@ -70,11 +76,20 @@ ctorSuite('validates blockSize, sparsityMByN, pruningSchedule and globalPruning 
   assert.throws(() => wrapDense({blockSize: [1] as unknown as [number, number]}), /blockSize must be a list of 2 integers/);
   assert.throws(() => wrapDense({blockSize: [0, 2]}), /blockSize must be 2 positive integers/);
   assert.throws(() => wrapDense({blockSize: [1.5, 2]}), /blockSize must be a list of 2 integers, but got \[1.5,2\]/);
-  assert.throws(() => wrapDense({sparsityMByN: [4, 4]}), /1 <= m < n, but got \[4, 4\]/);
-  assert.throws(() => wrapDense({sparsityMByN: [5, 4]}), /1 <= m < n/);
+  // tfmot's own message for m >= n (test/fixtures/masks.json, produced by tfmot 0.8.1), typo included.
+  const tfmotMessage = masksFixture().errors.find(e => e.case.startsWith('sparsity_m_by_n (4,4)'))!.message!;
+  assert.is(tfmotMessage, 'Argument m_by_n received (4, 4), m be must smaller than n.');
+  assert.throws(() => wrapDense({sparsityMByN: [4, 4]}), (e: Error) => e.message === tfmotMessage);
+  assert.throws(() => wrapDense({sparsityMByN: [5, 4]}), (e: Error) => e.message === 'Argument m_by_n received (5, 4), m be must smaller than n.');
+  assert.throws(() => wrapDense({sparsityMByN: [0, 4]}), /1 <= m < n, but got \[0, 4\]/);
   assert.throws(() => wrapDense({sparsityMByN: 2 as unknown as [number, number]}), /sparsityMByN must be a list of 2 integers/);
   assert.throws(() => wrapDense({pruningSchedule: {} as ConstantSparsity}), /pruningSchedule must be a PruningSchedule/);
   assert.throws(() => wrapDense({globalPruning: true, blockSize: [1, 4]}), /globalPruning supports unstructured pruning only/);
+  for (const value of ['yes', 1, null]) {
+    assert.throws(() => wrapDense({globalPruning: value as unknown as boolean}),
+        /PruneLowMagnitude: globalPruning must be true or false, but got/, String(value));
+  }
+  assert.is(wrapDense({globalPruning: false}).globalPruning, false);
 });
 
 ctorSuite('defaults to ConstantSparsity(0.5, 0, -1, 100), block [1, 1], AVG, no M:N', () => {
@@ -94,21 +109,28 @@ const buildSuite = suite('PruneLowMagnitude.build');
 buildSuite.before(() => useBackend('wasm'));
 
 buildSuite('Dense, Embedding, Conv2D get one mask each; weights named as tfmot\'s', () => {
-  const cases: Array<[tfl.layers.Layer, number[]]> = [
-    [L.dense({units: 3, name: 'dense_a'}), [4]],
-    [L.embedding({inputDim: 10, outputDim: 3, name: 'emb_a'}), [5]],
-    [L.conv2d({filters: 2, kernelSize: 3, name: 'conv_a'}), [6, 6, 1]],
+  const cases: Array<[() => tfl.layers.Layer, number[]]> = [
+    [() => L.dense({units: 3, name: 'dense_a'}), [4]],
+    [() => L.embedding({inputDim: 10, outputDim: 3, name: 'emb_a'}), [5]],
+    [() => L.conv2d({filters: 2, kernelSize: 3, name: 'conv_a'}), [6, 6, 1]],
   ];
-  for (const [layer, shape] of cases) {
-    const w = new PruneLowMagnitude({layer});
-    w.apply(tfl.input({shape}));
-    assert.is(w.maskWeights.length, 1);
-    assert.is(w.thresholdWeights.length, 1);
-    const own = w.nonTrainableWeights.map(v => v.originalName);
-    assert.equal(own, [`prune_low_magnitude_${layer.name}/mask`, `prune_low_magnitude_${layer.name}/threshold`,
-      `prune_low_magnitude_${layer.name}/pruning_step`]);
-    assert.ok(w.trainableWeights.every(v => v.originalName.startsWith(`${layer.name}/`)),
-        `inner weights keep the inner scope: ${w.trainableWeights.map(v => v.originalName)}`);
+  for (const [make, shape] of cases) {
+    // tfmot names a variable by the scope it is created in: the wrapper's when the wrapper builds
+    // the layer, the layer's own when it was built before wrapping.
+    for (const builtFirst of [false, true]) {
+      const layer = make();
+      if (builtFirst) layer.apply(tfl.input({shape}));
+      const w = new PruneLowMagnitude({layer});
+      w.apply(tfl.input({shape}));
+      assert.is(w.maskWeights.length, 1);
+      assert.is(w.thresholdWeights.length, 1);
+      const own = w.nonTrainableWeights.map(v => v.originalName);
+      assert.equal(own, [`prune_low_magnitude_${layer.name}/mask`, `prune_low_magnitude_${layer.name}/threshold`,
+        `prune_low_magnitude_${layer.name}/pruning_step`]);
+      const scope = builtFirst ? `${layer.name}/` : `prune_low_magnitude_${layer.name}/`;
+      assert.ok(w.trainableWeights.length > 0 && w.trainableWeights.every(v => v.originalName.startsWith(scope)),
+          `${builtFirst ? 'built first' : 'built by the wrapper'}: ${w.trainableWeights.map(v => v.originalName)}`);
+    }
   }
 });
 

@@ -6,10 +6,9 @@
  * the Pareto front of accuracy against latency.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {mkdirSync, writeFileSync} from 'node:fs';
-import {join, resolve} from 'node:path';
+import {join} from 'node:path';
 import {
   blockSparseMatMul, cloneModel, packBlockSparse, PolynomialDecay, planBlockSparseMatMul, pruneLowMagnitude,
   pruneMask, stripPruning, UpdatePruningStep,
@@ -18,8 +17,10 @@ import {toSparse} from '../sparse/convert';
 import {loadMnist} from './mnist';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {ChartSpec, writeReport} from './report';
+import {initCliBackend} from './backend';
+import {parseBlock, parseList, parseSparsity} from './flags';
 import {accuracy, buildCnn, compileForMnist, latencyMs, medianMs, progressBar, splitTensors} from './train';
-import {UsageError} from './usage';
+import {outputDir, UsageError} from './usage';
 
 export const BENCH_BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 8], [1, 16], [2, 2], [4, 4]];
 export const BENCH_SPARSITIES = [0.5, 0.7, 0.8, 0.9, 0.95];
@@ -54,27 +55,14 @@ export interface BenchResult {
   points: BenchPoint[];
 }
 
-function parseList<T>(text: string|undefined, parse: (s: string) => T, flag: string): T[]|undefined {
+/** A list flag parsed entry by entry; a bad entry is a usage error naming the flag. */
+function listFlag<T>(text: string|undefined, parse: (entry: string) => T, flag: string): T[]|undefined {
   if (text === undefined) return undefined;
-  return text.split(',').map(s => {
-    try {
-      return parse(s.trim());
-    } catch (e) {
-      throw new UsageError(`${flag}: '${s}' ${(e as Error).message}`);
-    }
-  });
-}
-
-function parseBlockText(s: string): [number, number] {
-  const m = /^(\d+)x(\d+)$/.exec(s);
-  if (!m || +m[1] < 1 || +m[2] < 1) throw new Error('must be HEIGHTxWIDTH, e.g. 1x16');
-  return [+m[1], +m[2]];
-}
-
-function parseSparsityText(s: string): number {
-  const v = Number(s);
-  if (s === '' || !(v >= 0 && v < 1)) throw new Error('must be a number in [0, 1)');
-  return v;
+  try {
+    return parseList(text, parse);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
 }
 
 /** Speedup of the block-sparse matmul over tf.matMul on a [K, N] weight pruned with `block`. */
@@ -103,26 +91,31 @@ export function paretoFront(points: Array<{x: number; y: number}>): Array<{x: nu
 }
 
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
-  const blocks = parseList(opts.blocks, parseBlockText, '--blocks') ?? (opts.quick ? QUICK_BLOCKS : BENCH_BLOCKS);
-  const sparsities = parseList(opts.sparsities, parseSparsityText, '--sparsities') ??
+  const blocks = listFlag(opts.blocks, parseBlock, '--blocks') ?? (opts.quick ? QUICK_BLOCKS : BENCH_BLOCKS);
+  const sparsities = listFlag(opts.sparsities, parseSparsity, '--sparsities') ??
       (opts.quick ? QUICK_SPARSITIES : BENCH_SPARSITIES);
+  const out = outputDir(opts.out);
   const denseEpochs = opts.quick ? 2 : 4;
   const finetuneEpochs = opts.quick ? 1 : 2;
-  tf.env().set('PROD', true);
-  await tf.setBackend('wasm');
-  await tf.ready();
-  const out = resolve(opts.out);
+  await initCliBackend();
+  const dense = buildCnn();
+  const hidden = dense.getLayer('hidden').getWeights()[0].shape as [number, number];
+  // Every block must fit the weight it is measured on (packBlockSparse's rule): fail before training.
+  for (const block of blocks) {
+    if (block[0] > hidden[0] || block[1] > hidden[1]) {
+      dense.dispose();
+      throw new UsageError(`--blocks: ${block.join('x')} does not fit the benchmarked weight [${hidden}]`);
+    }
+  }
   mkdirSync(out, {recursive: true});
 
   const data = loadMnist();
   const {xs, ys} = splitTensors(data.train);
-  const dense = buildCnn();
   compileForMnist(dense);
   const stepsPerEpoch = Math.ceil(data.train.count / 64);
   await dense.fit(xs, ys, {epochs: denseEpochs, batchSize: 64, verbose: 0,
                           callbacks: [progressBar('dense', stepsPerEpoch, !opts.quiet)]});
   await saveModel(dense, join(out, 'dense'));
-  const hidden = dense.getLayer('hidden').getWeights()[0].shape as [number, number];
   const result: BenchResult = {
     denseAccuracy: accuracy(dense, data.test), denseBytes: modelBytes(join(out, 'dense')).bytes,
     denseLatencyMs: latencyMs(dense, 1), layerShape: hidden, points: [],

@@ -3,13 +3,13 @@
  * a model trained with channel pruning) and `inspect --channels` (per-layer channel counts before
  * and after).
  */
-import {ready} from '@tensorflow/tfjs-core';
 import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import {dirname, join} from 'node:path';
 import {shrinkModel, VALID_CHANNEL_ALLOCATIONS, VALID_CHANNEL_SCORES} from '../index';
 import type {ChannelAllocation, ChannelScore, ShrinkReport} from '../index';
+import {initCliBackend} from './backend';
 import {loadModel, modelBytes, saveModel} from './model_files';
-import {existingModelPath, UsageError} from './usage';
+import {existingModelPath, outputDir, UsageError} from './usage';
 
 /** The report `prune --structure channels` writes beside the model it writes. */
 export const SHRINK_REPORT_FILE = 'shrink-report.json';
@@ -52,16 +52,17 @@ export async function runPruneChannels(path: string, opts: PruneChannelsOptions)
   if (opts.block != null) throw new UsageError('--block applies to --structure weights only (channels are removed whole)');
   const channelScore = choice<ChannelScore>(opts.score, VALID_CHANNEL_SCORES, '--score');
   const allocation = choice<ChannelAllocation>(opts.allocation, VALID_CHANNEL_ALLOCATIONS, '--allocation');
-  // The highest-priority backend (wasm) initializes asynchronously.
-  await ready();
-  const model = await loadModel(existingModelPath(path));
+  const modelPath = existingModelPath(path);
+  const out = outputDir(opts.out);
+  await initCliBackend();
+  const model = await loadModel(modelPath);
   const {model: small, report} = await shrinkModel(model, {sparsity: opts.sparsity, channelScore, allocation});
   model.dispose();
-  await saveModel(small, opts.out);
+  await saveModel(small, out);
   small.dispose();
-  writeFileSync(join(opts.out, SHRINK_REPORT_FILE), JSON.stringify(report, null, 2));
+  writeFileSync(join(out, SHRINK_REPORT_FILE), JSON.stringify(report, null, 2));
   printChannelTable(report);
-  console.log(`shrunk model written to ${opts.out} (${modelBytes(opts.out).bytes} bytes with its report)`);
+  console.log(`shrunk model written to ${opts.out} (${modelBytes(out).bytes} bytes with its report)`);
 }
 
 /**
@@ -71,7 +72,7 @@ export async function runPruneChannels(path: string, opts: PruneChannelsOptions)
  */
 export async function runInspectChannels(path: string, opts: {json?: boolean}): Promise<void> {
   const file = existingModelPath(path);
-  await ready();
+  await initCliBackend();
   const saved = join(dirname(file), SHRINK_REPORT_FILE);
   let report: ShrinkReport;
   let source: string;

@@ -8,26 +8,13 @@ import {runBench} from './bench';
 import {runInspectChannels, runPruneChannels} from './channels_cmd';
 import {runConvert} from './convert';
 import {runDemo} from './demo';
+import {parseBlock, parseSparsity} from './flags';
 import {runInspect} from './inspect';
 import {runPrune} from './prune_cmd';
 import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
 import {isUsageError, UsageError} from './usage';
 
-/** Parses a fraction in [0, 1) for --sparsity style flags. */
-export function parseSparsity(value: string): number {
-  const s = Number(value);
-  if (value.trim() === '' || !(s >= 0 && s < 1)) throw new InvalidArgumentError('must be a number in [0, 1), e.g. 0.8');
-  return s;
-}
-
-/** Parses a block size written `HxW` (e.g. 1x16). */
-export function parseBlock(value: string): [number, number] {
-  const m = /^(\d+)x(\d+)$/.exec(value.trim());
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
-    throw new InvalidArgumentError('must be HEIGHTxWIDTH with positive integers, e.g. 1x16');
-  }
-  return [Number(m[1]), Number(m[2])];
-}
+export {parseBlock, parseSparsity};
 
 function parsePort(value: string): number {
   const n = Number(value);
@@ -117,6 +104,12 @@ export function buildProgram(): Command {
 /** Runs the command line and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // demo is the default command: without this check a mistyped command would reach it as an argument.
+  const commands = program.commands.map(c => c.name());
+  if (argv.length > 0 && !argv[0].startsWith('-') && !commands.includes(argv[0])) {
+    console.error(`error: unknown command '${argv[0]}' (commands: ${commands.join(', ')})`);
+    return 2;
+  }
   try {
     await program.parseAsync(argv, {from: 'user'});
     return 0;

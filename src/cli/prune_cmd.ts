@@ -1,8 +1,9 @@
 /** `tfjs-sparsity prune`: one-shot magnitude pruning of a saved model. */
 import '../index';
 import {pruneForBenchmark} from '../tools';
+import {initCliBackend} from './backend';
 import {loadModel, saveModel} from './model_files';
-import {existingModelPath, UsageError} from './usage';
+import {existingModelPath, outputDir, UsageError} from './usage';
 
 export interface PruneOptions {
   sparsity: number;
@@ -16,13 +17,16 @@ export async function runPrune(path: string, opts: PruneOptions): Promise<void> 
   if (pooling !== 'AVG' && pooling !== 'MAX') {
     throw new UsageError(`--pooling must be avg or max, but got '${opts.pooling}'`);
   }
-  const model = await loadModel(existingModelPath(path));
+  const modelPath = existingModelPath(path);
+  const out = outputDir(opts.out);
+  await initCliBackend();
+  const model = await loadModel(modelPath);
   const report = pruneForBenchmark(model, opts.sparsity, {blockSize: opts.block ?? [1, 1], blockPoolingType: pooling});
   if (report.length === 0) {
     model.dispose();
     throw new UsageError(`the model at ${path} has no prunable layers (Dense, Conv, Embedding, RNN, ...)`);
   }
-  await saveModel(model, opts.out);
+  await saveModel(model, out);
   model.dispose();
   for (const r of report) {
     console.log(`${r.weight} [${r.shape}]: ${(100 * r.sparsity).toFixed(2)}% sparse`);

@@ -8,6 +8,9 @@ import {maskFromThreshold} from './mask';
 import {blockPool, expandBlockMask, POOLING_TYPES, PoolingType} from './pool';
 import {magnitudeThreshold, weightsArg} from './select';
 import {blockSizeArg, checkSparsity} from './validate';
+import {checkOptions} from '../util/options';
+
+const PRUNE_MASK_OPTIONS = ['blockSize', 'blockPoolingType'];
 
 /** Options of `pruneMask`, tfmot's `block_size` and `block_pooling_type`. */
 export interface PruneMaskOptions {
@@ -49,9 +52,9 @@ export interface PruneMaskResult {
  *     when `sparsity` is outside [0, 1), when `blockSize` is not a pair of positive integers, or
  *     when `blockPoolingType` is not 'AVG' or 'MAX'.
  */
-export function pruneMask(w: Tensor|TensorLike, sparsity: number,
-                          {blockSize = [1, 1], blockPoolingType = 'AVG'}: PruneMaskOptions = {}): PruneMaskResult {
+export function pruneMask(w: Tensor|TensorLike, sparsity: number, options?: PruneMaskOptions): PruneMaskResult {
   const op = 'pruneMask';
+  const {blockSize = [1, 1], blockPoolingType = 'AVG'} = checkOptions(options, PRUNE_MASK_OPTIONS, op);
   checkSparsity(sparsity, op);
   const [bh, bw] = blockSizeArg(blockSize, op);
   if (!POOLING_TYPES.includes(blockPoolingType)) {

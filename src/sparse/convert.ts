@@ -7,6 +7,7 @@
 import {dispose, getBackend, Tensor, tensor1d, tensor2d} from '@tensorflow/tfjs-core';
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {blockSizeArg} from '../kernels/validate';
+import {checkOptions} from '../util/options';
 import {cloneModel, stripPruning} from '../prune';
 import {collectPrunableLayers, deserializeLayer} from '../wrapper';
 import {INT8_MAX_K, packBlockSparse} from './format';
@@ -153,15 +154,8 @@ function zerosFraction(w: Float32Array): number {
   return w.length === 0 ? 0 : zeros / w.length;
 }
 
-function checkOptions(options: ToSparseOptions): Required<Omit<ToSparseOptions, 'blockSize'>> & {blockSize?: [number, number]} {
-  if (options == null || typeof options !== 'object') {
-    throw new Error(`toSparse options must be an object {${OPTION_NAMES.join(', ')}}, but got ${String(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(key)) {
-      throw new Error(`toSparse got an unknown option '${key}'; valid options are ${OPTION_NAMES.join(', ')}`);
-    }
-  }
+function toSparseOptions(options: ToSparseOptions): Required<Omit<ToSparseOptions, 'blockSize'>> & {blockSize?: [number, number]} {
+  options = checkOptions(options, OPTION_NAMES, 'toSparse');
   const dtype = options.dtype ?? 'float32';
   if (!VALID_STORED_DTYPES.includes(dtype)) {
     throw new Error(`Argument 'dtype' passed to 'toSparse' must be one of ${VALID_STORED_DTYPES.join(', ')}, ` +
@@ -184,13 +178,20 @@ function checkOptions(options: ToSparseOptions): Required<Omit<ToSparseOptions, 
   return {dtype, minSparsity, blockSize, foldBatchNorm, layout};
 }
 
-/** A copy of a layer (same class, config and name); its weights are set once the new model is built. */
+/**
+ * A copy of a layer (same class, config and name); its weights are set once the new model is built.
+ * Its build skips the initializers (tfjs-layers' fast weight init, as `loadLayersModel` does): they
+ * would be overwritten, and the recurrent layers' Orthogonal one fails without the @tensorflow/tfjs
+ * union package's chained ops.
+ */
 function cloneLayer(layer: Layer): Layer {
-  return deserializeLayer({className: layer.getClassName(), config: layer.getConfig()});
+  const copy = deserializeLayer({className: layer.getClassName(), config: layer.getConfig()});
+  copy.setFastWeightInitDuringBuild(true);
+  return copy;
 }
 
 interface Conversion {
-  options: ReturnType<typeof checkOptions>;
+  options: ReturnType<typeof toSparseOptions>;
   /** Kernels read ahead (asynchronously) for the layers that may be converted. */
   kernels: Map<Layer, Float32Array>;
   /** Block sizes of the layers pruned in blocks, by inner layer. */
@@ -383,7 +384,7 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
     throw new Error(`Argument 'model' passed to 'toSparse' must be a tf.LayersModel, but got ` +
         `${model === null ? 'null' : (model as object)?.constructor?.name ?? typeof model}`);
   }
-  const checked = checkOptions(options);
+  const checked = toSparseOptions(options);
   const wrappers = collectPrunableLayers(model);
   const pruningBlocks = new Map<Layer, [number, number]>();
   for (const w of wrappers) {

@@ -17,6 +17,7 @@
  * activation tables of the int8 kernel) and int8 values as the bytes of an int32 tensor (tfjs has
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
+import {checkOptions} from '../util/options';
 import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tidy} from '@tensorflow/tfjs-core';
 import {checkOutputBytes} from '../kernels/heap_limit';
 import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
@@ -313,6 +314,8 @@ export class BlockSparseMatrix {
   }
 }
 
+const PACK_OPTIONS = ['blockSize', 'mask', 'dtype'];
+
 /** Options of `packBlockSparse`. */
 export interface PackOptions {
   /** `[bh, bw]`, default `[1, 16]` (the fastest kernel, perf-anchors §4.4). */
@@ -338,8 +341,9 @@ export interface PackOptions {
  * @throws Error if `w` is not a float32 rank-2 tensor, `mask` has another shape, the block size is
  *   not a pair of positive integers, the dtype is unknown, or int8 weights hold NaN or ±Infinity.
  */
-export function packBlockSparse(w: Tensor|TensorLike, options: PackOptions = {}): BlockSparseMatrix {
+export function packBlockSparse(w: Tensor|TensorLike, options?: PackOptions): BlockSparseMatrix {
   const op = 'packBlockSparse';
+  options = checkOptions(options, PACK_OPTIONS, op);
   const [bh, bw] = blockSizeArg(options.blockSize ?? [1, 16], op, 'blockSize');
   const dtype = options.dtype ?? 'float32';
   if (!VALID_BLOCK_SPARSE_DTYPES.includes(dtype)) {

@@ -7,6 +7,7 @@
 import {engine, Tensor, Tensor4D} from '@tensorflow/tfjs-core';
 import {IM2COL, Im2ColAttrs} from '../kernels/im2col';
 import {float32Arg, isPositiveIntPair} from '../kernels/validate';
+import {checkOptions} from '../util/options';
 
 /** Padding modes of `extractPatches` (Keras's names). */
 export type PatchPadding = 'valid'|'same';
@@ -14,6 +15,8 @@ export const VALID_PATCH_PADDINGS: PatchPadding[] = ['valid', 'same'];
 
 /** The most values a patch tensor may hold: 2 GiB of float32, half of a 32-bit wasm heap. */
 const MAX_PATCH_VALUES = 2 ** 29;
+
+const PATCH_OPTIONS = ['kernelSize', 'strides', 'padding'];
 
 /** Options of `extractPatches`. */
 export interface PatchOptions {
@@ -63,9 +66,10 @@ export function extractPatches(x: Tensor4D, options: PatchOptions): Tensor4D {
     throw new Error(`Argument 'x' passed to 'extractPatches' must be a rank-4 channels-last tensor [B, H, W, C], ` +
         `but got ${x instanceof Tensor ? `shape [${x.shape}]` : typeof x}`);
   }
-  if (options == null || typeof options !== 'object') {
-    throw new Error(`Argument 'options' passed to 'extractPatches' must be {kernelSize, strides, padding}, but got ${String(options)}`);
+  if (options === undefined) {
+    throw new Error(`Argument 'options' passed to 'extractPatches' must be {kernelSize, strides, padding}, but got undefined`);
   }
+  checkOptions(options, PATCH_OPTIONS, 'extractPatches');
   const [kh, kw] = positivePair(options.kernelSize, 'kernelSize');
   const [sh, sw] = positivePair(options.strides ?? [1, 1], 'strides');
   const padding = options.padding ?? 'valid';
@@ -75,8 +79,11 @@ export function extractPatches(x: Tensor4D, options: PatchOptions): Tensor4D {
   }
   const [b, h, w, c] = x.shape;
   const rows = convOutputLength(h, kh, sh, padding), cols = convOutputLength(w, kw, sw, padding);
+  if (h === 0 || w === 0) {
+    throw new Error(`Argument 'x' passed to 'extractPatches' must have a nonzero height and width, but got shape [${x.shape}]`);
+  }
   if (rows.length === 0 || cols.length === 0) {
-    throw new Error(`extractPatches: a ${kh}x${kw} kernel does not fit a ${h}x${w} input with 'valid' padding`);
+    throw new Error(`extractPatches: a ${kh}x${kw} kernel does not fit a ${h}x${w} input with '${padding}' padding`);
   }
   const count = b * rows.length * cols.length * kh * kw * c;
   if (count > MAX_PATCH_VALUES) {

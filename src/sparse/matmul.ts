@@ -3,6 +3,7 @@
  * sparsity to our sparse kernels, our dense SIMD kernels, or `tf.matMul` itself, whichever the
  * benchmarks found fastest, so that packing a weight never makes a layer slower than `tf.matMul`.
  */
+import {checkOptions} from '../util/options';
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../kernels/spmm';
@@ -13,6 +14,8 @@ import {runPixelKernel} from './pixel_matmul';
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
 export const VALID_BLOCK_SPARSE_ACTIVATIONS: BlockSparseActivation[] = ['linear', 'relu'];
+
+const MATMUL_OPTIONS = ['bias', 'activation', 'kernel'];
 
 /** Options of `blockSparseMatMul`. */
 export interface BlockSparseMatMulOptions {
@@ -235,8 +238,9 @@ function checkPacked(packed: BlockSparseMatrix, op: string): void {
  *   is recording.
  */
 export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatrix,
-                                  options: BlockSparseMatMulOptions = {}): Tensor {
+                                  options?: BlockSparseMatMulOptions): Tensor {
   const op = 'blockSparseMatMul';
+  options = checkOptions(options, MATMUL_OPTIONS, op);
   checkPacked(packed, op);
   const activation = options.activation ?? 'linear';
   if (!VALID_BLOCK_SPARSE_ACTIVATIONS.includes(activation)) {

@@ -296,6 +296,28 @@ export class SparseDense extends layers.Layer {
    */
   packedKernel(): BlockSparseMatrix {
     if (this.packed) return this.packed;
+    const w = tensor2d(this.decodedKernel(), this.layout.shape);
+    let packed: BlockSparseMatrix;
+    try {
+      packed = packBlockSparse(w, {blockSize: this.kernelBlockSize, dtype: this.layout.dtype});
+    } finally {
+      w.dispose();
+    }
+    const {colPtr, rowOffsets, values: v, scales: s} = packed.tensors;
+    keep(colPtr);
+    keep(rowOffsets);
+    keep(v);
+    if (s) keep(s);
+    this.packed = packed;
+    return packed;
+  }
+
+  /**
+   * The kernel as a dense `[K, N]` row-major array (int8 values dequantized, absent blocks 0),
+   * decoded from the stored weights: what the layer multiplies by.
+   * @throws Error naming the layer when it is not built or its stored weights do not decode.
+   */
+  decodedKernel(): Float32Array {
     if (!this.positions || !this.values) throw this.error('is not built yet');
     let blocks: Int32Array, values: Float32Array|Int8Array, scales: Float32Array|undefined;
     try {
@@ -311,21 +333,7 @@ export class SparseDense extends layers.Layer {
       if (e instanceof StorageError) throw this.error(`the stored kernel does not decode (were its weights set?): ${e.what}`);
       throw e;
     }
-    const dense = decodeWeight(blocks, this.layout, values, scales);
-    const w = tensor2d(dense, this.layout.shape);
-    let packed: BlockSparseMatrix;
-    try {
-      packed = packBlockSparse(w, {blockSize: this.kernelBlockSize, dtype: this.layout.dtype});
-    } finally {
-      w.dispose();
-    }
-    const {colPtr, rowOffsets, values: v, scales: s} = packed.tensors;
-    keep(colPtr);
-    keep(rowOffsets);
-    keep(v);
-    if (s) keep(s);
-    this.packed = packed;
-    return packed;
+    return decodeWeight(blocks, this.layout, values, scales);
   }
 
   private releasePacked(): void {
