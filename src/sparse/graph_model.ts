@@ -390,7 +390,7 @@ function probeShapes(model: GraphModel, names: string[]): Map<string, number[]>|
       if (!shape || shape.slice(1).some(d => d == null || d < 0)) return `input '${info.name}' has a dynamic shape [${shape ?? '?'}]`;
       feeds[info.name] = zeros(shape.map(d => (d < 0 ? 1 : d)), info.dtype === 'int32' ? 'int32' : 'float32');
     }
-    const outs = model.execute(feeds, names) as Tensor[];
+    const outs = [model.execute(feeds, names)].flat();
     names.forEach((n, i) => shapes.set(n, outs[i].shape));
     dispose(outs);
     return shapes;
