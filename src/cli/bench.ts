@@ -54,7 +54,7 @@ export interface BenchResult {
   points: BenchPoint[];
 }
 
-function parseList<T>(text: string|undefined, parse: (s: string) => T, flag: string): T[]|undefined {
+export function parseList<T>(text: string|undefined, parse: (s: string) => T, flag: string): T[]|undefined {
   if (text === undefined) return undefined;
   return text.split(',').map(s => {
     try {
@@ -65,13 +65,13 @@ function parseList<T>(text: string|undefined, parse: (s: string) => T, flag: str
   });
 }
 
-function parseBlockText(s: string): [number, number] {
+export function parseBlockText(s: string): [number, number] {
   const m = /^(\d+)x(\d+)$/.exec(s);
   if (!m || +m[1] < 1 || +m[2] < 1) throw new Error('must be HEIGHTxWIDTH, e.g. 1x16');
   return [+m[1], +m[2]];
 }
 
-function parseSparsityText(s: string): number {
+export function parseSparsityText(s: string): number {
   const v = Number(s);
   if (s === '' || !(v >= 0 && v < 1)) throw new Error('must be a number in [0, 1)');
   return v;

@@ -103,6 +103,13 @@ function configOf<T>(node: OpNode, op: string): T {
   return renameKeys(parsed, k => k.toLowerCase().replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase())) as T;
 }
 
+/** The checked config of a sparse node from its attribute's text. */
+export function readNodeConfig<T extends SparseNodeConfig>(text: string|undefined, op: string): T {
+  const config = configOf<T>({inputs: [], attrs: {[CONFIG_ATTR]: text}}, op);
+  checkSparseConfig(config, op);
+  return config;
+}
+
 /** Checks the fields of a sparse node's config that the kernels rely on. */
 export function checkSparseConfig(c: SparseNodeConfig, op: string): void {
   const l = c?.layout;
@@ -152,7 +159,7 @@ export function decodedWeightCount(): number {
 }
 
 /** The dense `[K, N]` kernel stored in `positions`, `values` (and `scales`), checked against the layout. */
-function decodeStored(op: string, layout: StorageLayout, positions: Tensor, values: Tensor, scales: Tensor|null): Float32Array {
+export function decodeStored(op: string, layout: StorageLayout, positions: Tensor, values: Tensor, scales: Tensor|null): Float32Array {
   const [, N] = layout.shape;
   const int8 = layout.dtype === 'int8';
   const want = (t: Tensor|null, name: string, dtype: string, size: number) => {
@@ -184,8 +191,7 @@ export function checkStoredNode(op: string, configText: string|undefined, inputs
   const fail = (what: string) => new Error(`loadSparseGraphModel: node '${name}' (${op}): ${what}`);
   let config: SparseNodeConfig;
   try {
-    config = configOf<SparseNodeConfig>({inputs: [], attrs: {[CONFIG_ATTR]: configText}}, op);
-    checkSparseConfig(config, op);
+    config = readNodeConfig(configText, op);
   } catch (e) {
     throw fail((e as Error).message);
   }
