@@ -8,7 +8,9 @@ import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, magnitudeThreshold, maskFromThreshold,
-  PolynomialDecay, PrunableLayer, pruneLowMagnitude, shrinkModel, stripPruning, toSparse, UpdatePruningStep} from '../src/index';
+  loadSparseGraphModel, PolynomialDecay, PrunableLayer, pruneGraphWeights, pruneLowMagnitude, shrinkModel, sparsifyGraphModel,
+  stripPruning, toSparse, UpdatePruningStep} from '../src/index';
+import {tinyGraph} from './graph_helpers';
 import {normal, useBackend} from './helpers';
 
 function baseModel(): tfl.Sequential {
@@ -228,6 +230,32 @@ examples('channel pruning and shrinkModel', async () => {
   tf.dispose([x, y, expected, got]);
   small.dispose();
   oneShot.dispose();
+});
+
+examples('a pretrained graph model, pruned one-shot and sparsified', async () => {
+  const graphModel = await tinyGraph(7, {sparsity: 0, size: 16});
+  const image = tf.tensor4d(normal(16 * 16 * 3, 4), [1, 16, 16, 3]);
+  const dir = await mkdtemp(join(tmpdir(), 'tfjs-sparsity-graph-example-'));
+  // example: graph model
+  // Any tfjs graph model (tf.loadGraphModel): prune its 1x1 convolutions and matmuls one-shot to 90 %,
+  // then run its sparse nodes on our kernels, whole runs of them channel-major.
+  const {model: pruned} = await pruneGraphWeights(graphModel, {targetSparsity: 0.9});
+  const {model: fast, report} = await sparsifyGraphModel(pruned);
+  for (const r of report) console.log(r.name, r.kind, r.layout);
+  // expand pixelConv channelsFirst
+  // dw1 depthwise channelsFirst
+  // ...
+  const y = fast.execute(image) as tf.Tensor;
+  await fast.save(`file://${dir}/graph`);  // compact: coded positions + values, a CRC-32C in each node
+  const again = await loadSparseGraphModel(`file://${dir}/graph/model.json`);
+  // end
+  const want = pruned.execute(image) as tf.Tensor, got = again.execute(image) as tf.Tensor;
+  assert.ok(tf.max(tf.abs(tf.sub(want, y))).dataSync()[0] <= 1e-5 * tf.max(tf.abs(want)).dataSync()[0]);
+  assert.ok(tf.max(tf.abs(tf.sub(y, got))).dataSync()[0] === 0);
+  assert.equal(report.find(r => r.name === 'expand')!.kind, 'pixelConv');
+  tf.dispose([image, y, want, got]);
+  [graphModel, pruned, fast, again].forEach(m => m.dispose());
+  await rm(dir, {recursive: true, force: true});
 });
 
 examples.run();
