@@ -15,6 +15,7 @@ import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {fileSystem, pruneGraphWeights, sparsifyGraphModel, SparsifyGraphModelOptions} from '../src/index';
+import {relativeError} from '../src/cli/bench_model';
 import {BLAZEFACE, loadPackagedGraphModel, MOVENET_LIGHTNING, PackagedModel} from './models';
 import {openBenchPage} from './page';
 import {timeAlternating, useWasm} from './util';
@@ -36,19 +37,6 @@ const fmt = (v: number[]) => {
   const lo = Math.min(...v), hi = Math.max(...v);
   return lo.toFixed(2) === hi.toFixed(2) ? lo.toFixed(2) : `${lo.toFixed(2)}-${hi.toFixed(2)}`;
 };
-
-/** max |got - want| / max |want| over every output. */
-function relativeError(want: tf.Tensor[], got: tf.Tensor[]): number {
-  let err = 0, top = 0;
-  want.forEach((w, i) => {
-    const a = w.dataSync(), b = got[i].dataSync();
-    for (let j = 0; j < a.length; j++) {
-      err = Math.max(err, Math.abs(a[j] - b[j]));
-      top = Math.max(top, Math.abs(a[j]));
-    }
-  });
-  return err / top;
-}
 
 function inputOf(model: GraphModel): tf.Tensor {
   const {shape, dtype} = model.inputs[0];

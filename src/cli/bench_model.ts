@@ -90,7 +90,8 @@ function layersRunner(m: tfl.LayersModel): Runner {
   return {run: x => [m.predict(x)].flat(), save: dir => saveModel(m, dir), dispose: () => m.dispose()};
 }
 
-function relativeError(want: tf.Tensor[], got: tf.Tensor[]): number {
+/** max |got - want| / max |want| over every output (the absolute error when `want` is all zero). */
+export function relativeError(want: tf.Tensor[], got: tf.Tensor[]): number {
   let err = 0, top = 0;
   want.forEach((w, i) => {
     const a = w.dataSync(), b = got[i].dataSync();

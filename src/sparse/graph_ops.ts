@@ -12,13 +12,13 @@
  * replaced in the model's weight map is decoded again, never served from the cache (tfjs tensors are
  * immutable, so the same tensor always holds the same values).
  */
-import {clipByValue, keep, reshape, stridedSlice, Tensor, Tensor1D, tensor2d, Tensor4D, tidy} from '@tensorflow/tfjs-core';
+import {clipByValue, reshape, stridedSlice, Tensor, Tensor1D, Tensor4D, tidy} from '@tensorflow/tfjs-core';
 import '../kernels/register';
 import {isPositiveIntPair} from '../kernels/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {depthwiseConv2dChannelsFirst} from './depthwise_nchw';
-import {BlockSparseMatrix, packBlockSparse} from './format';
+import {BlockSparseMatrix, packKept} from './format';
 import {blockSparseMatMul} from './matmul';
 import {PixelSparseMatrix} from './pixel_format';
 import {channelMajorSparseMatMul} from './pixel_matmul';
@@ -232,18 +232,7 @@ function packedKernel(op: string, config: SparseNodeConfig, inputs: Tensor[], ki
   if (kind === 'pixel') {
     matrix = PixelSparseMatrix.fromDense(dense, shape, dtype);
   } else {
-    const w = tensor2d(dense, shape);
-    try {
-      matrix = packBlockSparse(w, {blockSize: [1, Math.min(config.kernelBlockSize[1], shape[1])], dtype});
-    } finally {
-      w.dispose();
-    }
-    // Kept: a graph model may run inside the caller's tidy scope, and the kernel outlives it.
-    const {colPtr, rowOffsets, values: v, scales: s} = matrix.tensors;
-    keep(colPtr);
-    keep(rowOffsets);
-    keep(v);
-    if (s) keep(s);
+    matrix = packKept(dense, shape, [1, Math.min(config.kernelBlockSize[1], shape[1])], dtype);
   }
   cache.set(values, {positions, scales, kind, matrix});
   return matrix;

@@ -5,14 +5,14 @@
  * `tf.loadLayersModel` itself, naming the layer), and runs `blockSparseMatMul` on the kernel layout
  * decoded from those weights on first use. Made by `toSparse`; registered for serialization.
  */
-import {cast, keep, reshape, serialization, stridedSlice, Tensor, Tensor1D, tensor2d, Tensor4D, tidy, transpose} from '@tensorflow/tfjs-core';
+import {cast, reshape, serialization, stridedSlice, Tensor, Tensor1D, Tensor4D, tidy, transpose} from '@tensorflow/tfjs-core';
 import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 // The matmul kernels must be registered wherever a saved sparse model is loaded.
 import '../kernels/register';
 import {MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {isPositiveIntPair} from '../kernels/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
-import {BlockSparseMatrix, INT8_MAX_K, packBlockSparse} from './format';
+import {BlockSparseMatrix, INT8_MAX_K, packKept} from './format';
 import {convOutputLength, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {blockSparseMatMul, choosePixelKernel} from './matmul';
@@ -312,21 +312,9 @@ export class SparseDense extends layers.Layer {
       if (e instanceof StorageError) throw this.error(`the stored kernel does not decode (were its weights set?): ${e.what}`);
       throw e;
     }
-    const dense = decodeWeight(blocks, this.layout, values, scales);
-    const w = tensor2d(dense, this.layout.shape);
-    let packed: BlockSparseMatrix;
-    try {
-      packed = packBlockSparse(w, {blockSize: this.kernelBlockSize, dtype: this.layout.dtype});
-    } finally {
-      w.dispose();
-    }
-    const {colPtr, rowOffsets, values: v, scales: s} = packed.tensors;
-    keep(colPtr);
-    keep(rowOffsets);
-    keep(v);
-    if (s) keep(s);
-    this.packed = packed;
-    return packed;
+    this.packed = packKept(decodeWeight(blocks, this.layout, values, scales), this.layout.shape, this.kernelBlockSize,
+        this.layout.dtype);
+    return this.packed;
   }
 
   private releasePacked(): void {
