@@ -15,6 +15,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {foldForInference, magnitudeThreshold, maskFromThreshold, toSparse, ToSparseOptions} from '../src/index';
 import {planChannelMajor, toChannelMajor} from '../src/sparse/channel_major';
 import {ensurePackage, loadPackagedModel, NSFWJS_MOBILENET_V2} from './models';
+import {openBenchPage} from './page';
 import {timeAlternating, useWasm} from './util';
 
 const args = process.argv.slice(2);
@@ -202,10 +203,6 @@ const PAGE_BENCH = `(async ({rounds, runs}) => {
 })`;
 
 async function browser(): Promise<void> {
-  const {chromium} = await import('playwright-core');
-  const {rollup} = await import('rollup');
-  const {browserBundle} = await import('../rollup.config.mjs');
-  const {serveStatic} = await import('../src/cli/serve');
   await useWasm();
   ensurePackage(NSFWJS_MOBILENET_V2);
   const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-mobilenet-'));
@@ -219,22 +216,11 @@ async function browser(): Promise<void> {
       writeFileSync(join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
       return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
     }));
-    const options = browserBundle(join(dir, 'tfjs-sparsity.browser.mjs'));
-    const bundle = await rollup(options);
-    await bundle.write(options.output);
-    await bundle.close();
-    const server = await serveStatic({mounts: {'/node_modules/@tensorflow/': 'node_modules/@tensorflow', '/dist/': dir,
-      '/browser/': 'browser', '/model/': dir}, crossOriginIsolated: false});
-    const chrome = await chromium.launch({executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox',
-      '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']});
-    const page = await chrome.newPage();
-    await page.goto(`${server.url}browser/kernels.html`);
-    const info = await page.evaluate('window.kernelPage.then(p => p.info)');
+    const page = await openBenchPage(dir, {'/model/': dir});
+    const info = page.info, version = page.version;
     const results = await page.evaluate(`${PAGE_BENCH}({rounds: 30, runs: ${RUNS}})`) as
         Array<{name: string; denseMs: number; oursMs: number; err: number}>;
-    const version = chrome.version();
-    await chrome.close();
-    await server.close();
+    await page.close();
     console.log(`\n### nsfwjs MobileNetV2, batch 1, headless Chromium ${version}, page ${JSON.stringify(info)}\n`);
     console.log('| model | dense ms | ours ms | speedup | max rel. error vs dense |\n|---|---|---|---|---|');
     for (const name of [...new Set(results.map(r => r.name))]) {

@@ -4,11 +4,12 @@
 //
 //   node --import tsx bench/models.ts      fetch and unpack every model package (the setup step)
 import {execFileSync} from 'node:child_process';
-import {existsSync, mkdirSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync} from 'node:fs';
 import {createRequire} from 'node:module';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfc from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 const CACHE = join(dirname(fileURLToPath(import.meta.url)), '.cache');
@@ -25,6 +26,15 @@ export interface PackagedModel {
 /** nsfwjs 4.4.0's MobileNetV2 (224x224, alpha 1.0, Keras-converted, uint8-quantized weights). */
 export const NSFWJS_MOBILENET_V2: PackagedModel = {name: 'nsfwjs MobileNetV2', spec: 'nsfwjs@4.4.0',
   dir: 'package/dist/models/mobilenet_v2'};
+
+/**
+ * Graph models shipped in @vladmandic/human 3.3.6 (model.json + .bin in `models/`): MoveNet Lightning
+ * (a MobileNetV2 with an FPN and keypoint heads, 192x192) and BlazeFace (256x256). The models of
+ * @vladmandic/face-api are weight manifests for hand-written tfjs code, not graph models.
+ */
+export const MOVENET_LIGHTNING: PackagedModel = {name: 'MoveNet Lightning', spec: '@vladmandic/human@3.3.6',
+  dir: 'package/models/movenet-lightning.json'};
+export const BLAZEFACE: PackagedModel = {name: 'BlazeFace', spec: '@vladmandic/human@3.3.6', dir: 'package/models/blazeface.json'};
 
 function packageDir(spec: string): string {
   return join(CACHE, spec.replace(/[@/]/g, '_'));
@@ -61,6 +71,20 @@ export async function loadPackagedModel(model: PackagedModel): Promise<tfl.Layer
     weightSpecs: json.weightsManifest.flatMap(g => g.weights), weightData}));
 }
 
+/** Path of a packaged graph model's model.json (fetching its package first if needed). */
+export function packagedGraphModelPath(model: PackagedModel): string {
+  return join(ensurePackage(model), model.dir);
+}
+
+/** Loads a packaged graph model from its unpacked package (model.json and its weight files beside it). */
+export async function loadPackagedGraphModel(model: PackagedModel): Promise<tfc.GraphModel> {
+  const file = packagedGraphModelPath(model);
+  const json = JSON.parse(readFileSync(file, 'utf8')) as tf.io.ModelJSON;
+  const data = Buffer.concat(json.weightsManifest.flatMap(g => g.paths.map(p => readFileSync(join(dirname(file), p)))));
+  return tfc.loadGraphModel(tf.io.fromMemory({...json, modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap(g => g.weights),
+    weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)}));
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  for (const m of [NSFWJS_MOBILENET_V2]) console.log(`${m.name}: ${join(ensurePackage(m), m.dir)}`);
+  for (const m of [NSFWJS_MOBILENET_V2, MOVENET_LIGHTNING]) console.log(`${m.name}: ${join(ensurePackage(m), m.dir)}`);
 }

@@ -29,3 +29,5 @@ export type {PruneForBenchmarkArgs, PrunedWeightReport} from './tools';
 export {disableFastTraining, enableFastTraining, isFastTrainingEnabled} from './training/enable';
 export {FAST_DENSE_ACTIVATIONS, fastDenseCall, maskedDense} from './training/fast_dense';
 export type {FastDenseActivation} from './training/fast_dense';
+export {pruneGraphWeights} from './pruning/graph_prune';
+export type {PrunedGraphWeight, PruneGraphWeightsOptions, PruneGraphWeightsResult} from './pruning/graph_prune';

@@ -11,6 +11,9 @@ import {createRequire} from 'node:module';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import ts from 'typescript';
+import '../src/index';
+import {tinyGraph} from './graph_helpers';
+import {useBackend} from './helpers';
 import {ensureBuilt, ROOT} from './spawn';
 
 /** A ```ts block of the README under its nearest heading. */
@@ -38,11 +41,11 @@ function readmeExamples(): Example[] {
   return examples;
 }
 
-/** The packages the README's install line names. */
+/** The packages the README's install lines name (the main one, and tfjs-converter for graph models). */
 function installedPackages(): string[] {
-  const line = /^npm install (.+)$/m.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'));
-  assert.ok(line, 'README has an npm install line');
-  return line[1].trim().split(/\s+/);
+  const lines = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/^npm install (.+)$/gm)];
+  assert.ok(lines.length > 0, 'README has an npm install line');
+  return lines.flatMap(line => line[1].trim().split(/\s+/));
 }
 
 /** What a README example needs that the README leaves to the reader, and what it claims. */
@@ -118,6 +121,17 @@ const HARNESS: Harness[] = [
     setup: 'const [x, y] = data(); const pretrained = baseModel();',
     check: `expect(report.layers.some(l => l.outputChannels[1] < l.outputChannels[0]), 'channels removed');
       expect(small.countParams() < pruned.countParams() && oneShot.countParams() < pretrained.countParams(), 'smaller models');`,
+  },
+  {
+    match: 'await pruneGraphWeights(graphModel',
+    // The test writes a small MobileNetV2-like graph model (test/graph_helpers.ts) into the work folder.
+    setup: `const modelPath = join(workDir, 'tiny-graph', 'model.json'), dir = workDir;
+      const image = tf.randomNormal([1, 16, 16, 3], 0, 1, 'float32', 4);`,
+    check: `const [want, got] = [pruned.execute(image), again.execute(image)];
+      const scale = Math.max(...tf.abs(want).dataSync());
+      expect(want.dataSync().every((v, i) => Math.abs(v - y.dataSync()[i]) <= 1e-5 * scale), 'sparse as dense, up to rounding');
+      expect(got.dataSync().every((v, i) => v === y.dataSync()[i]), 'the saved model predicts as before');
+      expect(report.find(r => r.name === 'expand').kind === 'pixelConv', 'expand runs on the pixel kernel');`,
   },
   {
     match: 'blockSize: [1, 16],\n  blockPoolingType: \'AVG\',',
@@ -221,7 +235,8 @@ guide('every example of the guide runs with exactly the packages of the install 
   try {
     const packages = installedPackages();
     assert.equal(packages.filter(p => p.startsWith('@tensorflow/')).sort(),
-        ['@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
+        ['@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-converter', '@tensorflow/tfjs-core',
+         '@tensorflow/tfjs-layers']);
     const require = createRequire(join(ROOT, 'package.json'));
     for (const name of packages) {
       const target = name === 'tfjs-sparsity' ? ROOT : join(require.resolve(`${name}/package.json`), '..');
@@ -242,6 +257,10 @@ guide('every example of the guide runs with exactly the packages of the install 
     writeFileSync(join(project, 'guide.mjs'), script);
     const work = join(project, 'work');
     mkdirSync(work);
+    await useBackend('cpu');
+    const graph = await tinyGraph(7, {sparsity: 0, size: 16});
+    await graph.save(`file://${join(work, 'tiny-graph')}`);
+    graph.dispose();
     // NODE_OPTIONS may carry the test runner's loader, FORCE_COLOR its colours: run as a user does.
     const env = {...process.env, NODE_OPTIONS: '', FORCE_COLOR: '0'};
     const {code, stdout, stderr} = await new Promise<{code: number|null; stdout: string; stderr: string}>(done => {

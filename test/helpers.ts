@@ -198,3 +198,14 @@ export function relativeError(a: tf.Tensor, b: tf.Tensor): number {
   }
   return diff / Math.max(scale, 1e-30);
 }
+
+/** Asserts that `fn`'s promise rejects with an error whose message matches `pattern`. */
+export async function rejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.match((e as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`expected a rejection matching ${pattern}`);
+}

@@ -56,7 +56,7 @@ export interface BenchResult {
 }
 
 /** A list flag parsed entry by entry; a bad entry is a usage error naming the flag. */
-function listFlag<T>(text: string|undefined, parse: (entry: string) => T, flag: string): T[]|undefined {
+export function listFlag<T>(text: string|undefined, parse: (entry: string) => T, flag: string): T[]|undefined {
   if (text === undefined) return undefined;
   try {
     return parseList(text, parse);

@@ -4,9 +4,11 @@
  * command or flag, bad value, missing file).
  */
 import {Command, CommanderError, InvalidArgumentError} from 'commander';
-import {runBench} from './bench';
+import {listFlag, runBench} from './bench';
+import {runModelBench} from './bench_model';
 import {runInspectChannels, runPruneChannels} from './channels_cmd';
 import {runConvert} from './convert';
+import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph} from './graph_cmd';
 import {runDemo} from './demo';
 import {parseBlock, parseSparsity} from './flags';
 import {runInspect} from './inspect';
@@ -61,16 +63,17 @@ export function buildProgram(): Command {
               'uniform')
       .action(async (path, opts) => {
         if (opts.structure === 'channels') await runPruneChannels(path, opts);
-        else if (opts.structure === 'weights') await runPrune(path, opts);
+        else if (opts.structure === 'weights') await (isGraphModelFile(path) ? runPruneGraph(path, opts) : runPrune(path, opts));
         else throw new UsageError(`--structure must be weights or channels, but got '${opts.structure}'`);
       });
 
   program.command('inspect')
-      .description('per-layer sparsity table of a saved layers-model (pruned, stripped or sparse)')
-      .argument('<model.json>', 'path of a tfjs layers-model')
+      .description('per-layer sparsity table of a saved layers-model or graph model (pruned, stripped or sparse)')
+      .argument('<model.json>', 'path of a tfjs layers-model or graph model')
       .option('--json', 'print JSON instead of a table')
       .option('--channels', 'per-layer channel counts before and after channel removal (shrinkModel)')
-      .action((path, opts) => (opts.channels ? runInspectChannels(path, opts) : runInspect(path, opts)));
+      .action((path, opts) => (opts.channels ? runInspectChannels(path, opts) :
+          isGraphModelFile(path) ? runInspectGraph(path, opts) : runInspect(path, opts)));
 
   program.command('convert')
       .description('convert a pruned or stripped model to a compact block-sparse model (toSparse)')
@@ -79,7 +82,7 @@ export function buildProgram(): Command {
       .option('--min-sparsity <s>', 'leave layers below this sparsity dense', parseSparsity)
       .option('--block <HxW>', 'block shape for the sparse format (default: from the pruning, or chosen)', parseBlock)
       .requiredOption('--out <dir>', 'folder to write the sparse model to')
-      .action(runConvert);
+      .action((path, opts) => (isGraphModelFile(path) ? runConvertGraph(path, opts) : runConvert(path, opts)));
 
   program.command('bench')
       .description('block-size trade-off harness: kernel speedup, model size and MNIST accuracy per block shape and sparsity')
@@ -88,8 +91,16 @@ export function buildProgram(): Command {
       .option('--blocks <list>', 'comma-separated block shapes, e.g. 1x1,1x16')
       .option('--sparsities <list>', 'comma-separated sparsities, e.g. 0.5,0.9')
       .option('--quiet', 'no progress bars')
+      .option('--model <model.json>', 'run the harness on this layers or graph model instead of the MNIST demo: one-shot ' +
+          'pruning per block shape and sparsity, end-to-end latency, bytes and per-layer results')
+      .option('--runs <n>', 'with --model: timed calls per configuration (median)', parsePositiveInt, 20)
       .action(async (opts) => {
-        await runBench(opts);
+        if (opts.model === undefined) {
+          await runBench(opts);
+          return;
+        }
+        await runModelBench({model: opts.model, out: opts.out, quick: opts.quick, runs: opts.runs,
+          blocks: listFlag(opts.blocks, parseBlock, '--blocks'), sparsities: listFlag(opts.sparsities, parseSparsity, '--sparsities')});
       });
 
   program.command('serve')

@@ -24,7 +24,7 @@ export const mByNMaskKernel: KernelDef = {
 };
 
 /** Checks tfmot's `(m, n)`: positive integers with m < n. */
-function mByNArg(mByN: unknown, op: string): [number, number] {
+export function mByNArg(mByN: unknown, op: string): [number, number] {
   if (!Array.isArray(mByN) || mByN.length !== 2 ||
       !mByN.every(v => typeof v === 'number' && Number.isInteger(v) && v >= 1)) {
     throw new Error(`Argument 'mByN' passed to '${op}' must be a pair of positive integers [m, n] ` +

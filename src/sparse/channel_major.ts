@@ -120,19 +120,26 @@ export function planChannelMajor(model: LayersModel): ChannelMajorPlan|string {
       roles.set(node, 'elementwise');
     }
   }
-  // Runs are the connected parts of the moved nodes; keep those with a pixel-kernel convolution.
-  const parent = new Map<GraphNode, GraphNode>();
-  const find = (n: GraphNode): GraphNode => {
+  keepPayingRuns(roles, n => n.inputs, 'pixelConv');
+  return {graph, roles, padding};
+}
+
+/**
+ * Runs are the connected parts of the nodes given a role (linked through `inputsOf`); drops from
+ * `roles` every run without a node of role `pays` (moving it would add transposes and gain nothing).
+ */
+export function keepPayingRuns<N, R>(roles: Map<N, R>, inputsOf: (n: N) => N[], pays: R): void {
+  const parent = new Map<N, N>();
+  const find = (n: N): N => {
     let r = n;
     while (parent.get(r) !== r) r = parent.get(r)!;
     parent.set(n, r);
     return r;
   };
   for (const n of roles.keys()) parent.set(n, n);
-  for (const n of roles.keys()) for (const p of n.inputs) if (roles.has(p)) parent.set(find(p), find(n));
-  const paying = new Set([...roles].filter(([, r]) => r === 'pixelConv').map(([n]) => find(n)));
+  for (const n of roles.keys()) for (const p of inputsOf(n)) if (roles.has(p)) parent.set(find(p), find(n));
+  const paying = new Set([...roles].filter(([, r]) => r === pays).map(([n]) => find(n)));
   for (const n of [...roles.keys()]) if (!paying.has(find(n))) roles.delete(n);
-  return {graph, roles, padding};
 }
 
 /**

@@ -18,7 +18,7 @@
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
 import {checkOptions} from '../util/options';
-import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tidy} from '@tensorflow/tfjs-core';
+import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tensor2d, tidy} from '@tensorflow/tfjs-core';
 import {checkOutputBytes} from '../kernels/heap_limit';
 import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
 import {blockSizeArg, checkRank, checkSameShape, float32Arg} from '../kernels/validate';
@@ -456,4 +456,25 @@ export function unpackBlockSparse(packed: BlockSparseMatrix): Tensor2D {
   return (scales ?
       engine().runKernel(UNPACK_I8, {colptr: colPtr, rowoff: rowOffsets, vals: values, scales}, attrs) :
       engine().runKernel(UNPACK_F32, {colptr: colPtr, rowoff: rowOffsets, vals: values}, attrs)) as Tensor2D;
+}
+
+/**
+ * Packs a dense `[K, N]` weight given as an array into `[1, bw]` strips (`packBlockSparse`), its
+ * tensors kept: a weight packed on first use inside a caller's tidy scope outlives it.
+ */
+export function packKept(dense: Float32Array, shape: [number, number], blockSize: [number, number],
+                         dtype: BlockSparseDtype): BlockSparseMatrix {
+  const w = tensor2d(dense, shape);
+  let packed: BlockSparseMatrix;
+  try {
+    packed = packBlockSparse(w, {blockSize, dtype});
+  } finally {
+    w.dispose();
+  }
+  const {colPtr, rowOffsets, values, scales} = packed.tensors;
+  keep(colPtr);
+  keep(rowOffsets);
+  keep(values);
+  if (scales) keep(scales);
+  return packed;
 }

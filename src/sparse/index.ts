@@ -25,3 +25,7 @@ export type {FoldedLayer} from '../model/fold';
 export {chooseBlockSize, decodePositions, decodeWeight, encodeWeight, StorageError, VALID_POSITION_CODINGS,
   VALID_STORED_DTYPES} from './storage';
 export type {PositionCoding, StorageLayout, StoredDtype, StoredWeight} from './storage';
+/** Graph models (tfjs-converter, an optional peer dependency loaded on first use). */
+export {graphModelArtifacts, loadSparseGraphModel, sparsifyGraphModel} from './graph_model';
+export type {GraphNodeReport, SparsifyGraphModelOptions, SparsifyGraphModelResult} from './graph_model';
+export {GRAPH_OPS} from './graph_ops';

@@ -145,7 +145,12 @@ const PIXEL_MIN_STRIP_PADDING = 1.5;
 
 /** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
 export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {
-  return pixels >= PIXEL_MIN_PIXELS && packed.nonzeros <= PIXEL_MAX_DENSITY * packed.shape[0] * packed.shape[1];
+  return pixelKernelPays(pixels, packed.nonzeros, packed.shape[0] * packed.shape[1]);
+}
+
+/** `choosePixelKernel` for a weight of `entries` entries with `nonzeros` nonzeros, before it is packed. */
+export function pixelKernelPays(pixels: number, nonzeros: number, entries: number): boolean {
+  return pixels >= PIXEL_MIN_PIXELS && nonzeros <= PIXEL_MAX_DENSITY * entries;
 }
 
 /** Whether a Dense layer over `rows` rows by `packed` runs the pixel kernel (see the limits above). */

@@ -5,18 +5,19 @@
  * `tf.loadLayersModel` itself, naming the layer), and runs `blockSparseMatMul` on the kernel layout
  * decoded from those weights on first use. Made by `toSparse`; registered for serialization.
  */
-import {cast, fused, keep, reshape, serialization, stridedSlice, Tensor, Tensor1D, tensor2d, Tensor4D, tidy, transpose} from '@tensorflow/tfjs-core';
+import {cast, reshape, serialization, stridedSlice, Tensor, Tensor1D, Tensor4D, tidy, transpose} from '@tensorflow/tfjs-core';
 import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 // The matmul kernels must be registered wherever a saved sparse model is loaded.
 import '../kernels/register';
 import {MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {isPositiveIntPair} from '../kernels/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
-import {BlockSparseMatrix, INT8_MAX_K, packBlockSparse} from './format';
-import {convOutputLength, extractPatches, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
+import {BlockSparseMatrix, INT8_MAX_K, packKept} from './format';
+import {convOutputLength, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
-import {blockSparseMatMul, chooseKernel, choosePixelKernel} from './matmul';
+import {blockSparseMatMul, choosePixelKernel} from './matmul';
 import {channelMajorSparseMatMul} from './pixel_matmul';
+import {sparseConv2dChannelsLast} from './sparse_conv';
 import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, storedBytes,
   StoredDtype, VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
 
@@ -296,20 +297,8 @@ export class SparseDense extends layers.Layer {
    */
   packedKernel(): BlockSparseMatrix {
     if (this.packed) return this.packed;
-    const w = tensor2d(this.decodedKernel(), this.layout.shape);
-    let packed: BlockSparseMatrix;
-    try {
-      packed = packBlockSparse(w, {blockSize: this.kernelBlockSize, dtype: this.layout.dtype});
-    } finally {
-      w.dispose();
-    }
-    const {colPtr, rowOffsets, values: v, scales: s} = packed.tensors;
-    keep(colPtr);
-    keep(rowOffsets);
-    keep(v);
-    if (s) keep(s);
-    this.packed = packed;
-    return packed;
+    this.packed = packKept(this.decodedKernel(), this.layout.shape, this.kernelBlockSize, this.layout.dtype);
+    return this.packed;
   }
 
   /**
@@ -394,22 +383,6 @@ export class SparseDense extends layers.Layer {
   }
 }
 serialization.registerClass(SparseDense);
-
-/**
- * The narrowest patch row (kh·kw·C) that a k×k `SparseConv2D` multiplies on the sparse kernel: in
- * narrower ones the patch copy and the per-row costs outweigh the skipped weights (the demo CNN's
- * first layer, 3x3 on one channel, ran 1.8x slower than tf.conv2d at batch 32 even 90 % sparse);
- * from 3x3 on 16 channels up the sparse path won (bench/conv.ts).
- */
-const MIN_PATCH_K = 128;
-
-/**
- * The most patch rows an int8 k×k `SparseConv2D` multiplies on the sparse kernel: beyond them each
- * row's quantization and activation tables (8 bytes per entry) cost more than the weights saved
- * (bench/conv.ts, 50 % sparse: 1.43-2.22x of tf.conv2d up to 1024 rows, 0.84x at 2048; 90 %, 3x3 on
- * 16 channels: 0.83-0.96x at 6272 rows, 0.47-0.72x at 25088).
- */
-const MAX_INT8_PATCH_ROWS = 1024;
 
 /** Data formats of `SparseConv2D` (tfjs's names). */
 export type SparseConvDataFormat = 'channelsLast'|'channelsFirst';
@@ -526,14 +499,7 @@ export class SparseConv2D extends SparseDense {
       let x = this.singleInput(inputs) as Tensor4D;
       if (this.runsPixelKernel(x.shape)) return this.applyPixelKernel(x);
       if (this.dataFormat === 'channelsFirst') x = transpose(x, [0, 2, 3, 1]);
-      const [sh, sw] = this.strides;
-      let y: Tensor;
-      if (this.pointwise) {
-        if (sh > 1 || sw > 1) x = stridedSlice(x, [0, 0, 0, 0], x.shape, [1, sh, sw, 1]) as Tensor4D;
-        y = this.applyKernel(x);
-      } else {
-        y = this.convolve(x);
-      }
+      const y = this.activate(sparseConv2dChannelsLast(x, this.packedKernel(), this, this.biasValue(), this.fusedActivation));
       return this.dataFormat === 'channelsFirst' ? transpose(y, [0, 3, 1, 2]) : y;
     });
   }
@@ -548,32 +514,6 @@ export class SparseConv2D extends SparseDense {
         {bias: this.biasValue(), activation: fused});
     const y4 = reshape(y, [b, this.units, h, w]);
     return fused === this.activation ? y4 : this.activate(y4);
-  }
-
-  /**
-   * A k×k convolution of channels-last `x`: patches times the kernel on the block-sparse matmul, or
-   * `tf.conv2d` on the dense kernel wherever the matmul's dispatcher would run neither a strip
-   * kernel nor the pixel kernel for the patch matrix (a dense matmul of patches only adds the patch
-   * copies to `tf.conv2d`'s work), the patches are narrower than MIN_PATCH_K, or an int8 kernel
-   * meets more than MAX_INT8_PATCH_ROWS patch rows on the strip kernels.
-   */
-  private convolve(x: Tensor4D): Tensor {
-    const packed = this.packedKernel();
-    const [b, h, w] = x.shape;
-    const [kh, kw] = this.kernelSize;
-    const rows = b * convOutputLength(h, kh, this.strides[0], this.padding).length *
-        convOutputLength(w, kw, this.strides[1], this.padding).length;
-    // The pixel kernel keeps activations in f32: the int8 row limit is the strip kernels' own.
-    const kernel = chooseKernel(rows, packed);
-    const sparse = this.inputDim >= MIN_PATCH_K && (kernel === 'pixel' ||
-        (kernel === 'sparse' && (this.layout.dtype !== 'int8' || rows <= MAX_INT8_PATCH_ROWS)));
-    if (sparse) {
-      return this.applyKernel(extractPatches(x, {kernelSize: this.kernelSize, strides: this.strides, padding: this.padding}));
-    }
-    return this.activate(fused.conv2d({
-      x, filter: reshape(packed.denseWeight(), [kh, kw, this.inputChannels, this.units]) as Tensor4D,
-      strides: this.strides, pad: this.padding, bias: this.biasValue(), activation: this.fusedActivation,
-    }));
   }
 
   override getConfig(): serialization.ConfigDict {

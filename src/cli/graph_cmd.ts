@@ -1,0 +1,129 @@
+/**
+ * The CLI's graph-model side: `inspect`, `convert` and `prune` given a tfjs graph model's model.json
+ * (what tfjs-converter writes: `format: 'graph-model'`, a GraphDef topology).
+ */
+import {readFileSync} from 'node:fs';
+import type {GraphModel} from '@tensorflow/tfjs-converter';
+import {Tensor} from '@tensorflow/tfjs-core';
+import {fileSystem, loadSparseGraphModel, pruneGraphWeights, sparsifyGraphModel} from '../index';
+import {capturedArtifacts} from '../sparse/graph_model';
+import {CONFIG_ATTR, decodeStored, DEPTHWISE_NCHW_OP, GRAPH_OPS, readNodeConfig, SparseNodeConfig} from '../sparse/graph_ops';
+import {GraphDef, parseInput, stringAttr} from '../model/graph_def';
+import {initCliBackend} from './backend';
+import {modelBytes} from './model_files';
+import {existingModelPath, UsageError} from './usage';
+
+/** Whether the model.json at `path` holds a graph model rather than a layers model. */
+export function isGraphModelFile(path: string): boolean {
+  let json: {format?: unknown; modelTopology?: {node?: unknown}};
+  try {
+    json = JSON.parse(readFileSync(existingModelPath(path), 'utf8'));
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    return false;
+  }
+  return json?.format === 'graph-model' || Array.isArray(json?.modelTopology?.node);
+}
+
+/** Loads the graph model at `path` (a model.json), checking sparse nodes. */
+export async function loadGraphFile(path: string): Promise<GraphModel> {
+  // The weights are decoded into tensors of the current backend: it must be up.
+  await initCliBackend();
+  return loadSparseGraphModel(fileSystem(existingModelPath(path)));
+}
+
+/** One weighted node of a graph model. */
+export interface GraphWeightSparsity {
+  node: string;
+  op: string;
+  weight: string;
+  shape: number[];
+  params: number;
+  nonzeros: number;
+  sparsity: number;
+}
+
+function nonzerosOf(values: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] !== 0) n++;
+  return n;
+}
+
+/** The weights of the Conv2D, MatMul and depthwise nodes (sparse nodes' kernels decoded). */
+export async function graphWeightSparsity(model: GraphModel): Promise<GraphWeightSparsity[]> {
+  const graph = (await capturedArtifacts(model)).modelTopology as GraphDef;
+  const consts = new Set(graph.node.filter(d => d.op === 'Const').map(d => d.name));
+  const weight = (ref?: string): Tensor|null => {
+    const name = ref === undefined ? '' : parseInput(ref).node;
+    return consts.has(name) ? model.weights[name]?.[0] ?? null : null;
+  };
+  const rows: GraphWeightSparsity[] = [];
+  for (const def of graph.node) {
+    if (GRAPH_OPS.includes(def.op) && def.op !== DEPTHWISE_NCHW_OP) {
+      const config = readNodeConfig<SparseNodeConfig>(stringAttr(def, CONFIG_ATTR), def.op);
+      const [positions, values, scales] = (def.input ?? []).slice(1, 4).map(weight);
+      const dense = decodeStored(def.op, config.layout, positions!, values!, scales ?? null);
+      rows.push({node: def.name, op: def.op, weight: `${parseInput(def.input![2]).node} (stored ${config.layout.dtype})`,
+        shape: config.layout.shape, params: dense.length, nonzeros: nonzerosOf(dense), sparsity: 1 - nonzerosOf(dense) / dense.length});
+      continue;
+    }
+    if (!/Conv2D|MatMul|Depthwise/.test(def.op)) continue;
+    const w = weight(def.input?.[1]);
+    if (!w || w.dtype !== 'float32') continue;
+    const values = await w.data();
+    const nonzeros = nonzerosOf(values);
+    rows.push({node: def.name, op: def.op, weight: parseInput(def.input![1]).node, shape: w.shape, params: w.size, nonzeros,
+      sparsity: 1 - nonzeros / w.size});
+  }
+  return rows;
+}
+
+/** `inspect` for a graph model. */
+export async function runInspectGraph(path: string, opts: {json?: boolean}): Promise<void> {
+  const model = await loadGraphFile(path);
+  const rows = await graphWeightSparsity(model);
+  model.dispose();
+  if (opts.json) {
+    console.log(JSON.stringify(rows, null, 2));
+    return;
+  }
+  console.log('| node | op | weight | shape | params | nonzeros | sparsity |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.node} | ${r.op} | ${r.weight} | [${r.shape}] | ${r.params} | ${r.nonzeros} | ${(100 * r.sparsity).toFixed(2)}% |`);
+  }
+  const params = rows.reduce((a, r) => a + r.params, 0);
+  const nonzeros = rows.reduce((a, r) => a + r.nonzeros, 0);
+  console.log(`\ntotal: ${params} parameters, ${nonzeros} nonzero, ${(100 * (1 - nonzeros / Math.max(params, 1))).toFixed(2)}% sparse (graph model)`);
+}
+
+/** `convert` for a graph model: `sparsifyGraphModel`, saved compactly. */
+export async function runConvertGraph(path: string, opts: {dtype: string; minSparsity?: number; out: string}): Promise<void> {
+  if (opts.dtype !== 'float32' && opts.dtype !== 'int8') throw new UsageError(`--dtype must be float32 or int8, but got '${opts.dtype}'`);
+  const model = await loadGraphFile(path);
+  const {model: sparse, report, transposes, notes} = await sparsifyGraphModel(model, {dtype: opts.dtype, minSparsity: opts.minSparsity});
+  await sparse.save(fileSystem(opts.out));
+  model.dispose();
+  sparse.dispose();
+  console.log(JSON.stringify({report, transposes, notes}, null, 2));
+  const {bytes, gzipBytes} = modelBytes(opts.out);
+  console.log(`sparse graph model written to ${opts.out}: ${bytes} bytes (${gzipBytes} gzipped)`);
+}
+
+/** `prune` for a graph model: `pruneGraphWeights` (1x1 convolutions and matmuls). */
+export async function runPruneGraph(path: string, opts: {sparsity: number; block?: [number, number]; pooling: string; out: string}): Promise<void> {
+  const pooling = opts.pooling.toUpperCase();
+  if (pooling !== 'AVG' && pooling !== 'MAX') throw new UsageError(`--pooling must be avg or max, but got '${opts.pooling}'`);
+  const model = await loadGraphFile(path);
+  const {model: pruned, report} = await pruneGraphWeights(model, {targetSparsity: opts.sparsity, blockSize: opts.block,
+    blockPoolingType: pooling});
+  model.dispose();
+  if (report.length === 0) {
+    pruned.dispose();
+    throw new UsageError(`the graph model at ${path} has no 1x1 Conv2D or MatMul node with a constant float32 weight`);
+  }
+  await pruned.save(fileSystem(opts.out));
+  pruned.dispose();
+  for (const r of report) console.log(`${r.weight} [${r.shape}] (${r.op} ${r.node}): ${(100 * r.sparsity).toFixed(2)}% sparse`);
+  console.log(`pruned graph model written to ${opts.out}`);
+}

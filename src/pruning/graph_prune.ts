@@ -1,0 +1,128 @@
+/**
+ * One-shot magnitude pruning of a graph model's weights (unstructured, in blocks, or M:N), in place
+ * through the model's weight map, with the library's own mask ops. Small on purpose: calibration-aware
+ * one-shot pruning can call it for the magnitude case.
+ */
+import {dispose, io, reshape, Tensor, tidy, transpose} from '@tensorflow/tfjs-core';
+import type {GraphModel} from '@tensorflow/tfjs-converter';
+import {applyMask} from '../kernels/mask';
+import {mByNArg, mByNMask} from '../kernels/nm';
+import {PoolingType} from '../kernels/pool';
+import {pruneMask} from '../kernels/prune_mask';
+import {blockSizeArg, checkSparsity} from '../kernels/validate';
+import {GraphDef, parseInput} from '../model/graph_def';
+import {artifactsWithWeights, capturedArtifacts, checkGraphModel, currentWeights} from '../sparse/graph_model';
+
+/** Options of `pruneGraphWeights`. */
+export interface PruneGraphWeightsOptions {
+  /** Fraction of each weight to zero, in [0, 1). */
+  targetSparsity: number;
+  /** `[bh, bw]` blocks of the `[K, N]` kernel (a conv kernel `[kh, kw, in, out]` as `[kh·kw·in, out]`); default `[1, 1]`. */
+  blockSize?: [number, number];
+  /** How block magnitudes are pooled: 'AVG' (default) or 'MAX'. */
+  blockPoolingType?: PoolingType;
+  /** `[m, n]`: m zeros in every n consecutive weights along the input channels (tfmot's `sparsity_m_by_n`); replaces `targetSparsity`'s rule. */
+  sparsityMByN?: [number, number];
+  /**
+   * 'pointwise' (default): 1x1 convolutions and matmuls, the weights the sparse kernels speed up
+   * (the first convolution and depthwise filters stay dense, as in Fast Sparse ConvNets). 'all': every
+   * Conv2D and MatMul kernel.
+   */
+  nodes?: 'pointwise'|'all';
+}
+
+const OPTION_NAMES = ['targetSparsity', 'blockSize', 'blockPoolingType', 'sparsityMByN', 'nodes'];
+const VALID_NODE_SETS = ['pointwise', 'all'];
+
+/** One weight pruned by `pruneGraphWeights`. */
+export interface PrunedGraphWeight {
+  /** The (first) node reading it. */
+  node: string;
+  op: string;
+  weight: string;
+  shape: number[];
+  /** Fraction of zeros reached. */
+  sparsity: number;
+}
+
+const CONV_OPS = ['Conv2D', '_FusedConv2D'];
+const MATMUL_OPS = ['MatMul', '_FusedMatMul'];
+
+/** The mask of one weight by the options' rule. */
+function maskOf(w: Tensor, op: string, transposeB: boolean, o: Required<Omit<PruneGraphWeightsOptions, 'sparsityMByN'>> &
+    {sparsityMByN?: [number, number]}): Tensor {
+  return tidy(() => {
+    if (o.sparsityMByN) {
+      // Groups run along the input channels: rank 4 [h, w, in, out] and [in, out] as they are.
+      return transposeB ? transpose(mByNMask(transpose(w), o.sparsityMByN)) : mByNMask(w, o.sparsityMByN);
+    }
+    const n = w.shape[w.rank - 1];
+    const w2 = CONV_OPS.includes(op) ? reshape(w, [-1, n]) : transposeB ? transpose(w) : w;
+    const {mask, threshold} = pruneMask(w2, o.targetSparsity, {blockSize: o.blockSize, blockPoolingType: o.blockPoolingType});
+    threshold.dispose();
+    return CONV_OPS.includes(op) ? reshape(mask, w.shape) : transposeB ? transpose(mask) : mask;
+  });
+}
+
+/** Result of `pruneGraphWeights`. */
+export interface PruneGraphWeightsResult {
+  /** A new model with the pruned weights (`model` is unchanged). */
+  model: GraphModel;
+  /** One entry per pruned weight. */
+  report: PrunedGraphWeight[];
+}
+
+/**
+ * Prunes a graph model's Conv2D / MatMul kernels one-shot by magnitude: each weight's smallest
+ * magnitudes (or blocks, or M:N groups) become zero in a new model, which `model.save` writes with
+ * the pruned weights and `sparsifyGraphModel` speeds up. A weight several nodes share is pruned
+ * once. `model` is not changed (tfjs-converter keeps no public way to replace a loaded model's
+ * weights safely).
+ * ```js
+ * const {model: pruned, report} = await pruneGraphWeights(model, {targetSparsity: 0.9});
+ * const {model: fast} = await sparsifyGraphModel(pruned);
+ * ```
+ * @throws Error for a non-GraphModel, an unknown option, a sparsity outside [0, 1), a bad block size,
+ *   pooling type or `[m, n]`.
+ */
+export async function pruneGraphWeights(model: GraphModel, options: PruneGraphWeightsOptions): Promise<PruneGraphWeightsResult> {
+  const op = 'pruneGraphWeights';
+  const converter = await checkGraphModel(model, op);
+  if (options == null || typeof options !== 'object') throw new Error(`${op} needs options {${OPTION_NAMES.join(', ')}}`);
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(key)) throw new Error(`${op} got an unknown option '${key}'; valid options are ${OPTION_NAMES.join(', ')}`);
+  }
+  const sparsityMByN = options.sparsityMByN === undefined ? undefined : mByNArg(options.sparsityMByN, op);
+  if (sparsityMByN === undefined) checkSparsity(options.targetSparsity, op, 'targetSparsity');
+  const blockSize = blockSizeArg(options.blockSize ?? [1, 1], op);
+  const nodes = options.nodes ?? 'pointwise';
+  if (!VALID_NODE_SETS.includes(nodes)) throw new Error(`Argument 'nodes' passed to '${op}' must be one of ${VALID_NODE_SETS.join(', ')}, but got ${String(nodes)}`);
+  const rule = {targetSparsity: options.targetSparsity, blockSize, blockPoolingType: options.blockPoolingType ?? 'AVG', sparsityMByN, nodes};
+  const artifacts = await capturedArtifacts(model);
+  const graph = artifacts.modelTopology as GraphDef;
+  const consts = new Set(graph.node.filter(d => d.op === 'Const').map(d => d.name));
+  const weights = currentWeights(model);
+  const pruned: Record<string, Tensor> = {};
+  const report: PrunedGraphWeight[] = [];
+  try {
+    for (const def of graph.node) {
+      const conv = CONV_OPS.includes(def.op);
+      if (!conv && !MATMUL_OPS.includes(def.op)) continue;
+      const name = def.input?.[1] === undefined ? undefined : parseInput(def.input[1]).node;
+      const w = name !== undefined && consts.has(name) ? weights[name] : undefined;
+      if (!w || pruned[name!] || w.dtype !== 'float32' || w.rank !== (conv ? 4 : 2)) continue;
+      if (nodes === 'pointwise' && conv && (w.shape[0] !== 1 || w.shape[1] !== 1)) continue;
+      const mask = maskOf(w, def.op, !conv && def.attr?.transpose_b?.b === true, rule);
+      const p = pruned[name!] = applyMask(w, mask);
+      mask.dispose();
+      const values = await p.data();
+      let zeros = 0;
+      for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
+      report.push({node: def.name, op: def.op, weight: name!, shape: p.shape, sparsity: zeros / values.length});
+    }
+    const out = await converter.loadGraphModel(io.fromMemory(await artifactsWithWeights(artifacts, {...weights, ...pruned})));
+    return {model: out, report};
+  } finally {
+    dispose(Object.values(pruned));
+  }
+}
