@@ -12,7 +12,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {mkdirSync, writeFileSync} from 'node:fs';
-import {join, resolve} from 'node:path';
+import {join} from 'node:path';
 import {fileSystem, pruneForBenchmark, pruneGraphWeights, sparsifyGraphModel} from '../index';
 import {toSparse} from '../sparse/convert';
 import {initCliBackend} from './backend';

@@ -17,7 +17,7 @@ import {convOutputLength, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {blockSparseMatMul, choosePixelKernel} from './matmul';
 import {channelMajorSparseMatMul} from './pixel_matmul';
-import {sparseConv2dChannelsLast} from './sparse_conv';
+import {ConvGeometry, sparseConv2dChannelsLast} from './sparse_conv';
 import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, storedBytes,
   StoredDtype, VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
 
@@ -499,7 +499,7 @@ export class SparseConv2D extends SparseDense {
       let x = this.singleInput(inputs) as Tensor4D;
       if (this.runsPixelKernel(x.shape)) return this.applyPixelKernel(x);
       if (this.dataFormat === 'channelsFirst') x = transpose(x, [0, 2, 3, 1]);
-      const y = this.activate(sparseConv2dChannelsLast(x, this.packedKernel(), this, this.biasValue(), this.fusedActivation));
+      const y = this.activate(sparseConv2dChannelsLast(x, this.packedKernel(), this.geometry(), this.biasValue(), this.fusedActivation));
       return this.dataFormat === 'channelsFirst' ? transpose(y, [0, 3, 1, 2]) : y;
     });
   }
@@ -514,6 +514,11 @@ export class SparseConv2D extends SparseDense {
         {bias: this.biasValue(), activation: fused});
     const y4 = reshape(y, [b, this.units, h, w]);
     return fused === this.activation ? y4 : this.activate(y4);
+  }
+
+  /** The convolution's geometry, as the patch and matmul paths take it. */
+  private geometry(): ConvGeometry {
+    return {kernelSize: this.kernelSize, strides: this.strides, padding: this.padding};
   }
 
   override getConfig(): serialization.ConfigDict {
