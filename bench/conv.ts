@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {SparseConv2D, toSparse} from '../src/index';
-import {mulberry32} from '../src/cli/random';
+import {mulberry32} from '../src/util/random';
 import {CaseResult, markdownTable, timeAlternating, useWasm} from './util';
 
 /** [batch, height, width, in channels, filters, kernel size]. */

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {blockSparseMatMul, channelMajorSparseMatMul, depthwiseConv2dChannelsFirst, packBlockSparse,
   PixelSparseMatrix} from '../src/index';
-import {mulberry32} from '../src/cli/random';
+import {mulberry32} from '../src/util/random';
 import {kernelsOn} from '../src/kernels/module';
 import {CaseResult, markdownTable, timeAlternating, useWasm} from './util';
 

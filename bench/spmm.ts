@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {BlockSparseDtype, BlockSparseMatrix, blockSparseMatMul, packBlockSparse, planBlockSparseMatMul} from '../src/index';
 import {DENSE_MATMUL, SPMM_F32, SPMM_I8} from '../src/kernels/spmm';
 import {CaseResult, markdownTable, timeAlternating, useWasm} from './util';
-import {mulberry32} from '../src/cli/random';
+import {mulberry32} from '../src/util/random';
 import {kernelsOn} from '../src/kernels/module';
 
 const args = new Set(process.argv.slice(2));

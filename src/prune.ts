@@ -10,7 +10,7 @@ import type {PruningPolicy} from './policy';
 import {BlockPoolingType} from './pruning';
 import {ChannelScore, linkChannelPruning, PruningStructure} from './pruning/channels';
 import {ConstantSparsity, PolynomialDecay, PruningSchedule} from './schedules';
-import {checkOptions, describeValue} from './util/options';
+import {checkOptions, describeValue} from './util/validate';
 import {collectPrunableLayers, isPruneLowMagnitude, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
 
 type Layer = layers.Layer;
@@ -49,14 +49,7 @@ const OPTION_NAMES = ['pruningSchedule', 'blockSize', 'blockPoolingType', 'pruni
 function unsupportedTypeError(toPrune: unknown): Error {
   return new Error('`pruneLowMagnitude` can only prune an object of the following types: tf.Sequential, ' +
       'a functional tf.LayersModel, tf.layers.Layer, list of tf.layers.Layer. You passed an object of type: ' +
-      `${typeName(toPrune)}.`);
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value !== 'object' && typeof value !== 'function') return typeof value;
-  const ctor = (value as object).constructor as {className?: string, name?: string}|undefined;
-  return ctor?.className ?? ctor?.name ?? 'object';
+      `${describeValue(toPrune, 'type')}.`);
 }
 
 /**
@@ -97,7 +90,7 @@ export function pruneLowMagnitude(toPrune: Layer|Layer[]|LayersModel, options?: 
   if (Array.isArray(toPrune)) {
     return toPrune.map((layer, i) => {
       if (!(layer instanceof layers.Layer)) {
-        throw new Error(`pruneLowMagnitude: element ${i} of the list is not a tf.layers.Layer but ${typeName(layer)}`);
+        throw new Error(`pruneLowMagnitude: element ${i} of the list is not a tf.layers.Layer but ${describeValue(layer, 'type')}`);
       }
       return isPruneLowMagnitude(layer) || isInputLayer(layer) ? layer : wrap(layer);
     });
@@ -147,16 +140,16 @@ function isInputLayer(layer: Layer): boolean {
  */
 export function cloneModel(model: LayersModel, cloneFunction: (layer: Layer) => Layer): LayersModel {
   if (!(model instanceof LayersModel)) {
-    throw new Error(`cloneModel expects a tf.Sequential or functional tf.LayersModel, but got ${typeName(model)}`);
+    throw new Error(`cloneModel expects a tf.Sequential or functional tf.LayersModel, but got ${describeValue(model, 'type')}`);
   }
   if (typeof cloneFunction !== 'function') {
-    throw new Error(`cloneModel expects cloneFunction to be a function (layer) => layer, but got ${typeName(cloneFunction)}`);
+    throw new Error(`cloneModel expects cloneFunction to be a function (layer) => layer, but got ${describeValue(cloneFunction, 'type')}`);
   }
   const replace = (layer: Layer): Layer => {
     const result = cloneFunction(layer);
     if (!(result instanceof layers.Layer)) {
       throw new Error(`cloneFunction must return a tf.layers.Layer or a LayersModel, but for layer ` +
-          `'${layer.name}' it returned ${typeName(result)}`);
+          `'${layer.name}' it returned ${describeValue(result, 'type')}`);
     }
     return result;
   };
@@ -228,7 +221,7 @@ export function stripPruning(model: Sequential): Sequential;
 export function stripPruning(model: LayersModel): LayersModel;
 export function stripPruning(model: LayersModel): LayersModel {
   if (!(model instanceof LayersModel)) {
-    throw new Error(`Expected model to be a \`tf.LayersModel\` instance but got: ${typeName(model)}`);
+    throw new Error(`Expected model to be a \`tf.LayersModel\` instance but got: ${describeValue(model, 'type')}`);
   }
   return cloneModel(model, layer => {
     if (isPruneLowMagnitude(layer)) {
@@ -247,7 +240,7 @@ export function stripPruning(model: LayersModel): LayersModel {
  */
 export function getModelSparsity(model: LayersModel): number {
   if (!(model instanceof LayersModel)) {
-    throw new Error(`getModelSparsity expects a tf.LayersModel, but got ${typeName(model)}`);
+    throw new Error(`getModelSparsity expects a tf.LayersModel, but got ${describeValue(model, 'type')}`);
   }
   let zeros = 0, total = 0;
   for (const wrapper of collectPrunableLayers(model)) {
@@ -270,7 +263,7 @@ export function getModelSparsity(model: LayersModel): number {
  * @returns what `fn` returns, awaited.
  */
 export async function pruneScope<T>(fn: () => T|Promise<T>): Promise<T> {
-  if (typeof fn !== 'function') throw new Error(`pruneScope expects a function, but got ${typeName(fn)}`);
+  if (typeof fn !== 'function') throw new Error(`pruneScope expects a function, but got ${describeValue(fn, 'type')}`);
   const map = serialization.SerializationMap.getMap().classNameMap;
   const classes = [PruneLowMagnitude, ConstantSparsity, PolynomialDecay] as const;
   const saved = classes.map(cls => map[cls.className]);

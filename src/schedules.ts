@@ -4,6 +4,7 @@
  * validation messages word for word and its float32 arithmetic, so every value equals tfmot's.
  */
 import {serialization} from '@tensorflow/tfjs-core';
+import {checkOptions, describeValue} from './util/validate';
 
 const SCHEDULE_BRAND = Symbol.for('tfjs-sparsity.PruningSchedule');
 
@@ -98,29 +99,13 @@ Object.defineProperty(PruningSchedule.prototype, SCHEDULE_BRAND, {value: true});
 
 function checkInteger(value: unknown, name: string): void {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new Error(`${name} must be an integer, but got ${describe(value)}`);
+    throw new Error(`${name} must be an integer, but got ${describeValue(value)}`);
   }
 }
 
 function checkStep(step: unknown): void {
   if (typeof step !== 'number' || !Number.isInteger(step)) {
-    throw new Error(`The step passed to a pruning schedule must be an integer, but got ${describe(step)}`);
-  }
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'string' ? `'${value}'` : String(value);
-}
-
-/** Rejects option names a schedule does not know (e.g. tfmot's snake_case names passed to the constructor). */
-function checkOptions(args: object, known: readonly string[], className: string): void {
-  if (args == null || typeof args !== 'object') {
-    throw new Error(`${className} expects an options object {${known.join(', ')}}, but got ${describe(args)}`);
-  }
-  for (const key of Object.keys(args)) {
-    if (!known.includes(key)) {
-      throw new Error(`${className} got an unknown option '${key}'; valid options are ${known.join(', ')}`);
-    }
+    throw new Error(`The step passed to a pruning schedule must be an integer, but got ${describeValue(step)}`);
   }
 }
 
@@ -157,7 +142,7 @@ export class ConstantSparsity extends PruningSchedule {
 
   constructor(args: ConstantSparsityArgs) {
     super();
-    checkOptions(args, CONSTANT_SPARSITY_OPTIONS, 'ConstantSparsity');
+    checkOptions(args, CONSTANT_SPARSITY_OPTIONS, 'ConstantSparsity', true);
     const {targetSparsity, beginStep, endStep = -1, frequency = 100} = args;
     PruningSchedule.validateStep(beginStep, endStep, frequency, true);
     PruningSchedule.validateSparsity(targetSparsity, 'target_sparsity');
@@ -227,13 +212,13 @@ export class PolynomialDecay extends PruningSchedule {
 
   constructor(args: PolynomialDecayArgs) {
     super();
-    checkOptions(args, POLYNOMIAL_DECAY_OPTIONS, 'PolynomialDecay');
+    checkOptions(args, POLYNOMIAL_DECAY_OPTIONS, 'PolynomialDecay', true);
     const {initialSparsity, finalSparsity, beginStep, endStep, power = 3, frequency = 100} = args;
     PruningSchedule.validateStep(beginStep, endStep, frequency, false);
     PruningSchedule.validateSparsity(initialSparsity, 'initial_sparsity');
     PruningSchedule.validateSparsity(finalSparsity, 'final_sparsity');
     if (typeof power !== 'number' || !Number.isFinite(power) || power < 0) {
-      throw new Error(`power must be a finite number >= 0, but got ${describe(power)}`);
+      throw new Error(`power must be a finite number >= 0, but got ${describeValue(power)}`);
     }
     this.initialSparsity = initialSparsity;
     this.finalSparsity = finalSparsity;
@@ -274,7 +259,7 @@ const BUILT_IN_SCHEDULES: Record<string, [serialization.SerializableConstructor<
 /** The `{className, config}` form of a schedule, for a layer's config (tfmot's `serialize_keras_object`). */
 export function serializeSchedule(schedule: PruningSchedule): SerializedSchedule {
   if (!(schedule instanceof PruningSchedule)) {
-    throw new Error(`serializeSchedule expects a PruningSchedule, but got ${describeObject(schedule)}`);
+    throw new Error(`serializeSchedule expects a PruningSchedule, but got ${describeValue(schedule)}`);
   }
   return {className: schedule.getClassName(), config: schedule.getConfig()};
 }
@@ -292,7 +277,7 @@ export function deserializeSchedule(serialized: SerializedSchedule | {class_name
   if (typeof rawName !== 'string' || s.config == null || typeof s.config !== 'object' ||
       Array.isArray(s.config)) {
     throw new Error('deserializeSchedule expects {className, config} (or {class_name, config}), but got ' +
-        describeObject(serialized));
+        describeValue(serialized));
   }
   // Names registered under a package ('Custom>MySchedule') are looked up by their class name.
   const className = rawName.slice(rawName.lastIndexOf('>') + 1);
@@ -320,10 +305,4 @@ function knownScheduleNames(): string[] {
   const map = serialization.SerializationMap.getMap().classNameMap;
   const registered = Object.keys(map).filter(name => map[name][0].prototype instanceof PruningSchedule);
   return [...new Set([...Object.keys(BUILT_IN_SCHEDULES), ...registered])].sort();
-}
-
-function describeObject(value: unknown): string {
-  if (value == null || typeof value !== 'object') return describe(value);
-  const name = (value as object).constructor?.name;
-  return name && name !== 'Object' ? `an instance of ${name}` : JSON.stringify(value);
 }

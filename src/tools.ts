@@ -8,9 +8,8 @@ import type {Layer} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import {LayersModel} from '@tensorflow/tfjs-layers';
 import {applyMask} from './kernels/mask';
 import {pruneMask} from './kernels/prune_mask';
-import {checkSparsity, blockSizeArg} from './kernels/validate';
+import {checkOptions, checkSparsity, positiveIntPair} from './util/validate';
 import {getPrunableWeights, supportsPruning} from './registry';
-import {checkOptions} from './util/options';
 
 export interface PruneForBenchmarkArgs {
   /** Block shape for rank-2 (Dense-like) weights; other weights are pruned element by element. */
@@ -48,7 +47,7 @@ export function pruneForBenchmark(model: LayersModel, targetSparsity: number,
     throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${String(model)}`);
   }
   checkSparsity(targetSparsity, op, 'targetSparsity');
-  const block = blockSizeArg(blockSize, op);
+  const block = positiveIntPair(blockSize, 'blockSize', op);
   const report: PrunedWeightReport[] = [];
   for (const layer of allLayers(model)) {
     if (layer.getClassName() === 'PruneLowMagnitude') {

@@ -6,12 +6,12 @@
 import {initializers, LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {scalar, serialization, Tensor} from '@tensorflow/tfjs-core';
 import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES} from './pruning';
-import {ChannelPruning, channelPrunedWeights, ChannelScore, checkChoice, normaliseChannelScore, PruningStructure,
+import {ChannelPruning, channelPrunedWeights, ChannelScore, normaliseChannelScore, PruningStructure,
   VALID_CHANNEL_SCORES, VALID_PRUNING_STRUCTURES} from './pruning/channels';
 import {checkPrunable, getPrunableWeights} from './registry';
 import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
 import {fastDenseCall} from './training/fast_dense';
-import {booleanOption} from './util/options';
+import {booleanOption, checkChoice, describeValue, positiveIntPair} from './util/validate';
 import {acceptWrappedWeightNames} from './pruning/weight_names';
 
 type Layer = layers.Layer;
@@ -50,19 +50,6 @@ export interface PruneLowMagnitudeArgs extends LayerArgs {
   structure?: PruningStructure;
   /** How channels are scored with `structure: 'channels'`: 'l1' (default), 'l2' or 'batchNormScale'. */
   channelScore?: ChannelScore;
-}
-
-function describe(value: unknown): string {
-  if (value == null || typeof value !== 'object') return typeof value === 'string' ? `'${value}'` : String(value);
-  const ctor = (value as object).constructor as {className?: string, name?: string}|undefined;
-  return ctor?.className ?? ctor?.name ?? 'object';
-}
-
-function checkPairOfInts(value: unknown, name: string): [number, number] {
-  if (!Array.isArray(value) || value.length !== 2 || !value.every(v => Number.isInteger(v))) {
-    throw new Error(`${name} must be a list of 2 integers, but got ${JSON.stringify(value) ?? String(value)}`);
-  }
-  return [value[0], value[1]];
 }
 
 /** Accepts 'AVG'/'MAX' also as tfjs's saving mangles them ('avg', 'a_v_g', 'aVG'). */
@@ -116,11 +103,11 @@ export class PruneLowMagnitude extends layers.Layer {
   constructor(args: PruneLowMagnitudeArgs) {
     if (args == null || typeof args !== 'object') {
       throw new Error(`PruneLowMagnitude expects an options object {layer, pruningSchedule, blockSize, ` +
-          `blockPoolingType, sparsityMByN}, but got ${describe(args)}`);
+          `blockPoolingType, sparsityMByN}, but got ${describeValue(args)}`);
     }
     const inner = args.layer;
     if (!(inner instanceof layers.Layer)) {
-      throw new Error('Please initialize `Prune` layer with a `Layer` instance. You passed: ' + describe(inner));
+      throw new Error('Please initialize `Prune` layer with a `Layer` instance. You passed: ' + describeValue(inner));
     }
     const innerShape = (inner as unknown as {batchInputShape?: LayerArgs['batchInputShape']}).batchInputShape;
     const batchInputShape = args.batchInputShape ?? (args.inputShape == null ? innerShape : undefined);
@@ -134,13 +121,10 @@ export class PruneLowMagnitude extends layers.Layer {
     const schedule = args.pruningSchedule ?? new ConstantSparsity({targetSparsity: 0.5, beginStep: 0});
     if (!(schedule instanceof PruningSchedule)) {
       throw new Error(`pruningSchedule must be a PruningSchedule (e.g. ConstantSparsity, PolynomialDecay), ` +
-          `but got ${describe(schedule)}`);
+          `but got ${describeValue(schedule)}`);
     }
     this.pruningSchedule = schedule;
-    const blockSize = checkPairOfInts(args.blockSize ?? [1, 1], 'blockSize');
-    if (blockSize[0] < 1 || blockSize[1] < 1) {
-      throw new Error(`blockSize must be 2 positive integers [height, width], but got [${blockSize}]`);
-    }
+    const blockSize = positiveIntPair(args.blockSize ?? [1, 1], 'blockSize');
     this.blockSize = blockSize;
     const pooling = args.blockPoolingType ?? 'AVG';
     if (!VALID_BLOCK_POOLING_TYPES.includes(pooling)) {
@@ -148,12 +132,9 @@ export class PruneLowMagnitude extends layers.Layer {
     }
     this.blockPoolingType = pooling;
     if (args.sparsityMByN != null) {
-      const [m, n] = checkPairOfInts(args.sparsityMByN, 'sparsityMByN');
+      const [m, n] = positiveIntPair(args.sparsityMByN, 'sparsityMByN', undefined, '[m, n] (m zeros in every n weights)');
       // tfmot's message (typo included), which tfmot raises at the first mask update.
       if (m >= n) throw new Error(`Argument m_by_n received (${m}, ${n}), m be must smaller than n.`);
-      if (m < 1) {
-        throw new Error(`sparsityMByN [m, n] (m zeros in every n weights) needs 1 <= m < n, but got [${m}, ${n}]`);
-      }
       this.sparsityMByN = [m, n];
     } else {
       this.sparsityMByN = null;

@@ -180,13 +180,13 @@ cm('bad layout and foldBatchNorm options throw errors naming them, before any wo
     await toSparse(model, {layout: 'nchw' as 'auto'});
     assert.unreachable('no error');
   } catch (e) {
-    assert.match((e as Error).message, /'layout' passed to 'toSparse' must be one of auto, channelsLast, but got nchw/);
+    assert.match((e as Error).message, /'layout' passed to 'toSparse' must be one of 'auto', 'channelsLast', but got 'nchw'/);
   }
   try {
     await toSparse(model, {foldBatchNorm: 'yes' as unknown as boolean});
     assert.unreachable('no error');
   } catch (e) {
-    assert.match((e as Error).message, /'foldBatchNorm' passed to 'toSparse' must be a boolean/);
+    assert.match((e as Error).message, /'foldBatchNorm' passed to 'toSparse' must be true or false/);
   }
   assert.is(tf.memory().numTensors, before, 'the refused calls made no tensors');
   model.dispose();

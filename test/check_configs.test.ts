@@ -109,7 +109,7 @@ leaks('a bad config in the last layer of a Sequential model: file:// refuses it 
   const layers = json.modelTopology.config.layers as Json[];
   layers[layers.length - 1].config.block_size = 'x';
   writeFileSync(file, JSON.stringify(json));
-  const message = /blockSize must be a list of 2 integers, but got "x"/;
+  const message = /blockSize must be a pair of positive integers \[height, width\], but got 'x'/;
   let before = tf.memory().numTensors;
   assert.match(await rejection(tfl.loadLayersModel(`file://${file}`)), message);
   assert.is(tf.memory().numTensors, before, 'file:// load leaked');

@@ -352,7 +352,7 @@ pruned('unpruned layers are reported and left dense', async () => {
 pruned('bad arguments are refused', async () => {
   const model = sequentialMlp();
   const cases: Array<[unknown, unknown, RegExp]> = [
-    [model, {dtype: 'int4'}, /'dtype' passed to 'toSparse' must be one of float32, int8, but got int4/],
+    [model, {dtype: 'int4'}, /'dtype' passed to 'toSparse' must be one of 'float32', 'int8', but got 'int4'/],
     [model, {minSparsity: 2}, /'minSparsity' passed to 'toSparse' must be a number in \[0, 1\], but got 2/],
     [model, {blockSize: [0, 4]}, /'blockSize' passed to 'toSparse' must be a pair of positive integers/],
     [model, {blocks: [1, 4]}, /unknown option 'blocks'; valid options are dtype, minSparsity, blockSize/],
@@ -505,7 +505,7 @@ io('corrupt sparse artifacts are refused at load, naming the layer and the probl
     ['config with more blocks than the kernel has', f32.withConfig(c => { c.nonzero_blocks = 1e6; }),
      /SparseDense 'd1': invalid config: nonzeroBlocks 1000000 exceeds the 960 blocks/],
     ['config with a bad dtype', f32.withConfig(c => { c.value_dtype = 'int4'; }),
-     /SparseDense 'd1': invalid config: valueDtype must be one of float32, int8, but got int4/],
+     /SparseDense 'd1': invalid config: valueDtype must be one of 'float32', 'int8', but got 'int4'/],
     ['config with a wrong position word count', f32.withConfig(c => { c.position_words = (c.position_words as number) + 3; }),
      /SparseDense 'd1': weight 'positions' must be int32 \[\d+\] as the layer config says, but got int32 \[\d+\]/],
   ];

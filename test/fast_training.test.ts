@@ -249,7 +249,7 @@ maskedDenseSuite('maskedDense rejects bad arguments without leaking', () => {
   const xi = tf.ones([2, 3], 'int32');
   const before = tf.memory().numTensors;
   assert.throws(() => maskedDense(x, k, null, null, 'tanh' as 'relu'),
-      /'activation' passed to 'maskedDense' must be one of 'linear', 'relu', but got "tanh"/);
+      /'activation' passed to 'maskedDense' must be one of 'linear', 'relu', but got 'tanh'/);
   assert.throws(() => maskedDense(xi, k), /'x' passed to 'maskedDense' must be a float32 tensor, but got a int32/);
   assert.throws(() => maskedDense(x, k1), /'kernel' passed to 'maskedDense' must have rank 2, but got rank 1/);
   assert.throws(() => maskedDense(b, k), /'x' passed to 'maskedDense' must have rank >= 2, but got rank 1/);

@@ -110,7 +110,7 @@ packSuite('packBlockSparse rejects bad arguments', async () => {
   assert.throws(() => packBlockSparse([1, 2, 3]), /'w' passed to 'packBlockSparse' must have rank 2/);
   assert.throws(() => packBlockSparse(w, {blockSize: [1, 0]}), /'blockSize' passed to 'packBlockSparse' must be a pair of positive integers/);
   assert.throws(() => packBlockSparse(w, {blockSize: [1, 16]}), /'blockSize' passed to 'packBlockSparse' must fit in w of shape \[4, 8\], but got \[1, 16\]/);
-  assert.throws(() => packBlockSparse(w, {dtype: 'int4' as 'int8'}), /'dtype' passed to 'packBlockSparse' must be one of float32, int8, but got int4/);
+  assert.throws(() => packBlockSparse(w, {dtype: 'int4' as 'int8'}), /'dtype' passed to 'packBlockSparse' must be one of 'float32', 'int8', but got 'int4'/);
   assert.throws(() => packBlockSparse(w, null as never), /packBlockSparse options must be an object \{blockSize, mask, dtype\}, but got null/);
   assert.throws(() => packBlockSparse(w, {blocksize: [1, 4]} as never), /packBlockSparse got an unknown option 'blocksize'/);
   assert.throws(() => packBlockSparse(w, {blockSize: [1, 8], mask: [[1, 0]]}), /'w' and 'mask' passed to 'packBlockSparse' must have the same shape/);
@@ -174,7 +174,7 @@ const CORRUPTIONS: Array<[string, (a: BlockSparseArrays) => void, RegExp]> = [
   ['shape not a pair', a => { (a as {shape: unknown}).shape = [9]; }, /shape must be \[K, N\]/],
   ['K not an integer', a => { a.shape[0] = 8.5; }, /shape\[0\] \(K\) must be an integer/],
   ['block wider than N', a => { a.blockSize[1] = 21; }, /blockSize\[1\] must be an integer in \[1, 20\]/],
-  ['unknown dtype', a => { (a as {dtype: string}).dtype = 'int4'; }, /dtype must be one of float32, int8, but got int4/],
+  ['unknown dtype', a => { (a as {dtype: string}).dtype = 'int4'; }, /dtype must be one of 'float32', 'int8', but got 'int4'/],
   ['colPtr too short', a => { a.colPtr = a.colPtr.slice(1); }, /colPtr must be an Int32Array of ceil\(N \/ bw\) \+ 1 = 6 entries/],
   ['colPtr as a plain array', a => { (a as {colPtr: unknown}).colPtr = Array.from(a.colPtr); }, /colPtr must be an Int32Array/],
   ['colPtr[0] not 0', a => { a.colPtr[0] = 1; }, /colPtr\[0\] must be 0, but got 1/],

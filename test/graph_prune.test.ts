@@ -69,7 +69,7 @@ prune('bad arguments throw naming them', async () => {
   await rejects(() => pruneGraphWeights(dense, {targetSparsity: 1}), /'targetSparsity'.*\[0, 1\)/);
   await rejects(() => pruneGraphWeights(dense, {targetSparsity: 0.5, blockSize: [0, 4]}), /'blockSize'/);
   await rejects(() => pruneGraphWeights(dense, {targetSparsity: 0.5, sparsityMByN: [4, 2]}), /'mByN'.*m smaller than n/);
-  await rejects(() => pruneGraphWeights(dense, {targetSparsity: 0.5, nodes: 'some'} as never), /'nodes'.*pointwise, all/);
+  await rejects(() => pruneGraphWeights(dense, {targetSparsity: 0.5, nodes: 'some'} as never), /'nodes'.*'pointwise', 'all'/);
   await rejects(() => pruneGraphWeights(dense, {targetSparsity: 0.5, sparsity: 1} as never), /unknown option 'sparsity'/);
   assert.is(tf.memory().numTensors, before);
   dense.dispose();

@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as assert from 'uvu/assert';
 import {existsSync} from 'node:fs';
-import {mulberry32} from '../src/cli/random';
+import {mulberry32} from '../src/util/random';
 
 tf.env().set('PROD', true);
 

@@ -169,7 +169,7 @@ artifacts('each malformation of model.json is refused at load with a clear error
       /deserializeSchedule expects \{className, config\} \(or \{class_name, config\}\), but got undefined/, 0],
     ['target_sparsity 1.5', mutated(good, t => { wrapperConfig(t).pruning_schedule.config.target_sparsity = 1.5; }),
       /target_sparsity must be in range \[0,1\)/, 0],
-    ['block_size not a pair', mutated(good, t => { wrapperConfig(t).block_size = 'x'; }), /blockSize must be a list of 2 integers, but got "x"/, 0],
+    ['block_size not a pair', mutated(good, t => { wrapperConfig(t).block_size = 'x'; }), /blockSize must be a pair of positive integers \[height, width\], but got 'x'/, 0],
   ];
   for (const [what, broken, message, leaked] of cases) {
     const before = tf.memory().numTensors;

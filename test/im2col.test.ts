@@ -88,9 +88,9 @@ patches('extractPatches refuses bad arguments, naming them', async () => {
   };
   assert.throws(() => extractPatches(flat as unknown as tf.Tensor4D, {kernelSize: [2, 2]}),
       /'x' passed to 'extractPatches' must be a rank-4 channels-last tensor \[B, H, W, C\], but got shape \[4,4\]/);
-  assert.throws(() => extractPatches(x, {kernelSize: [0, 2]}), /'kernelSize' passed to 'extractPatches' must be a pair of positive integers, but got \[0,2\]/);
+  assert.throws(() => extractPatches(x, {kernelSize: [0, 2]}), /'kernelSize' passed to 'extractPatches' must be a pair of positive integers \[height, width\], but got \[0,2\]/);
   assert.throws(() => extractPatches(x, {kernelSize: [2, 2], strides: [1.5, 1]}), /'strides' passed to 'extractPatches' must be a pair of positive integers/);
-  assert.throws(() => extractPatches(x, {kernelSize: [2, 2], padding: 'causal' as 'same'}), /'padding' passed to 'extractPatches' must be one of valid, same, but got causal/);
+  assert.throws(() => extractPatches(x, {kernelSize: [2, 2], padding: 'causal' as 'same'}), /'padding' passed to 'extractPatches' must be one of 'valid', 'same', but got 'causal'/);
   assert.throws(() => extractPatches(x, undefined as unknown as {kernelSize: [number, number]}), /'options' passed to 'extractPatches' must be/);
   assert.throws(() => extractPatches(x, {kernelSize: [9000, 9000], padding: 'same'}),
       /extractPatches: the 9000x9000 patches of a \[1,4,4,2\] input would hold 2592000000 values, more than the 536870912/);

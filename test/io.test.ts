@@ -238,13 +238,13 @@ errors('a FIFO or a device as model.json is refused without reading it', async (
 errors('malformed weight manifests name the model file and the field', async () => {
   const dir = tempDir();
   const cases: Array<[unknown, RegExp]> = [
-    [{paths: './w.bin'}, /'.*model\.json': weightsManifest must be an array of \{paths, weights\} groups, but got an object/],
+    [{paths: './w.bin'}, /'.*model\.json': weightsManifest must be an array of \{paths, weights\} groups, but got Object/],
     [[null], /weightsManifest\[0\] must be an object \{paths, weights\}, but got null/],
     [[{paths: 'w.bin', weights: W5}], /weightsManifest\[0\]\.paths must be an array of weights file names, but got 'w\.bin'/],
-    [[{paths: ['w.bin', 7], weights: W5}], /weightsManifest\[0\]\.paths\[1\] must be a non-empty file name, but got number 7/],
+    [[{paths: ['w.bin', 7], weights: W5}], /weightsManifest\[0\]\.paths\[1\] must be a non-empty file name, but got 7/],
     [[{paths: ['w.bin'], weights: null}], /weightsManifest\[0\]\.weights must be an array of weight specs \{name, shape, dtype\}, but got null/],
     [[{paths: ['w.bin'], weights: [{name: 'w', shape: [-1], dtype: 'float32'}]}],
-      /weightsManifest\[0\]\.weights\[0\]\.shape must be an array of non-negative integers, but got an array/],
+      /weightsManifest\[0\]\.weights\[0\]\.shape must be an array of non-negative integers, but got \[-1\]/],
     [[{paths: ['w.bin'], weights: [{name: 'w', shape: [2], dtype: 'float64'}]}],
       /weightsManifest\[0\]\.weights\[0\]\.dtype must be one of float32, .*, but got 'float64'/],
     [[{paths: ['w.bin'], weights: W5, byteLengths: [20]}], /weightsManifest\[0\]\.crc32c must be an array of 1 CRC-32C values/],

@@ -105,7 +105,7 @@ layerSuite('bad options are named', () => {
 layerSuite('option types are checked: globalPruning and pruningPolicy', () => {
   const model = tfl.sequential({layers: [L.dense({units: 2, inputShape: [3]})]});
   assert.throws(() => pruneLowMagnitude(model, {globalPruning: 'yes' as unknown as boolean}),
-      /PruneLowMagnitude: globalPruning must be true or false, but got 'yes'/);
+      /'globalPruning' passed to 'PruneLowMagnitude' must be true or false, but got 'yes'/);
   assert.throws(() => pruneLowMagnitude(model, {pruningPolicy: 'yes' as unknown as PruneLowMagnitudeOptions['pruningPolicy']}),
       /pruneLowMagnitude: pruningPolicy must be a PruningPolicy \(allowPruning and ensureModelSupportsPruning\), but got 'yes'/);
   model.dispose();

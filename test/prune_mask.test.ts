@@ -173,7 +173,7 @@ pruneSuite('pruneMask maps tfmot\'s misuse errors to clear errors naming the arg
     'PolynomialDecay begin_step==end_step==5, mask update at step 5 (sparsity NaN)': [() => pruneMask([1, 2], NaN),
       /'sparsity' passed to 'pruneMask' must be a number in \[0, 1\), but got NaN/],
     'wrapper block_pooling_type \'SUM\'': [() => pruneMask(tf.zeros([4, 4]), 0.5, {blockSize: [2, 2], blockPoolingType: 'SUM' as 'AVG'}),
-      /'blockPoolingType' passed to 'pruneMask' must be one of 'AVG', 'MAX', but got "SUM"/],
+      /'blockPoolingType' passed to 'pruneMask' must be one of 'AVG', 'MAX', but got 'SUM'/],
   };
   // Not one mask update's business: m:n masks (mByNMask's tests) and a step with no update.
   const elsewhere = [/^sparsity_m_by_n/, /not pruned/];
@@ -199,7 +199,7 @@ pruneSuite('pruneMask rejects bad arguments without leaking', () => {
     assert.throws(() => pruneMask([[1, 2]], 0.5, {blockSize: b as [number, number]}),
         /'blockSize' passed to 'pruneMask' must be a pair of positive integers \[height, width\]/);
   }
-  assert.throws(() => pruneMask([1, 2], 0.5, {blockPoolingType: 'avg' as 'AVG'}), /'blockPoolingType' .* must be one of 'AVG', 'MAX', but got "avg"/);
+  assert.throws(() => pruneMask([1, 2], 0.5, {blockPoolingType: 'avg' as 'AVG'}), /'blockPoolingType' .* must be one of 'AVG', 'MAX', but got 'avg'/);
   assert.throws(() => pruneMask(w3, 0.5, {blockSize: [2, 2]}), /must have rank 2 .* but got rank 3 \(shape \[2,4,4\]\)/);
   for (const options of [null, 5, 'x', [1, 4]]) {
     assert.throws(() => pruneMask([1, 2], 0.5, options as never),

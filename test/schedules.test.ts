@@ -144,7 +144,7 @@ validation('non-integer steps, bad power, unknown or missing options are rejecte
   assert.throws(() => new ConstantSparsity({targetSparsity: '0.5' as never, beginStep: 0}), /target_sparsity must be in range/);
   assert.throws(() => new ConstantSparsity({target_sparsity: 0.5, beginStep: 0} as never),
       /ConstantSparsity got an unknown option 'target_sparsity'; valid options are targetSparsity, beginStep, endStep, frequency/);
-  assert.throws(() => new ConstantSparsity(undefined as never), /ConstantSparsity expects an options object/);
+  assert.throws(() => new ConstantSparsity(undefined as never), /ConstantSparsity options must be an object/);
   for (const power of [-1, NaN, Infinity]) {
     assert.throws(() => new PolynomialDecay({initialSparsity: 0, finalSparsity: 0.5, beginStep: 0, endStep: 10, power}),
         /power must be a finite number >= 0/);

@@ -295,8 +295,8 @@ config('bad configs are refused naming the field', () => {
     [{blockSize: [0, 4]}, /blockSize must be \[height, width\] of positive integers fitting in \[4, 8\], but got \[0,4\]/],
     [{blockSize: [1, 9]}, /blockSize must be .* fitting in \[4, 8\]/],
     [{kernelBlockSize: [2, 8]}, /kernelBlockSize must be .* fitting in \[1, 8\]/],
-    [{valueDtype: 'int4' as 'int8'}, /valueDtype must be one of float32, int8, but got int4/],
-    [{positionCoding: 'zip' as 'rice'}, /positionCoding must be one of bitmap, rice, but got zip/],
+    [{valueDtype: 'int4' as 'int8'}, /valueDtype must be one of 'float32', 'int8', but got 'int4'/],
+    [{positionCoding: 'zip' as 'rice'}, /positionCoding must be one of 'bitmap', 'rice', but got 'zip'/],
     [{nonzeroBlocks: 9}, /nonzeroBlocks 9 exceeds the 8 blocks/],
     [{storedValues: 33}, /storedValues 33 exceeds the 32 kernel entries/],
     [{positionWords: 2}, /a bitmap of 8 blocks has 1 words, but positionWords is 2/],
@@ -599,9 +599,9 @@ conv('SparseConv2D refuses bad strides, data formats and inputs', () => {
   const base = {name: 'c', units: 4, inputDim: 3, blockSize: [1, 1] as [number, number], valueDtype: 'float32' as const,
     positionCoding: 'bitmap' as const, riceParameter: 0, nonzeroBlocks: 0, storedValues: 0, positionWords: 1};
   assert.throws(() => new SparseConv2D({...base, strides: [0, 1]}), /SparseConv2D 'c': invalid config: strides must be a pair of positive integers/);
-  assert.throws(() => new SparseConv2D({...base, dataFormat: 'nhwc' as 'channelsLast'}), /dataFormat must be one of channelsLast, channelsFirst, but got nhwc/);
-  assert.throws(() => new SparseConv2D({...base, kernelSize: [3, 0]}), /invalid config: kernelSize must be a pair of positive integers, but got \[3,0\]/);
-  assert.throws(() => new SparseConv2D({...base, padding: 'causal' as 'same'}), /invalid config: padding must be one of valid, same, but got causal/);
+  assert.throws(() => new SparseConv2D({...base, dataFormat: 'nhwc' as 'channelsLast'}), /dataFormat must be one of 'channelsLast', 'channelsFirst', but got 'nhwc'/);
+  assert.throws(() => new SparseConv2D({...base, kernelSize: [3, 0]}), /invalid config: kernelSize must be a pair of positive integers \[height, width\], but got \[3,0\]/);
+  assert.throws(() => new SparseConv2D({...base, padding: 'causal' as 'same'}), /invalid config: padding must be one of 'valid', 'same', but got 'causal'/);
   assert.throws(() => new SparseConv2D({...base, kernelSize: [2, 2]}), /invalid config: inputDim 3 must be kernelSize 2x2 times the input channels/);
   const k3 = new SparseConv2D({...base, inputDim: 18, positionWords: 3, kernelSize: [3, 3], padding: 'same'});
   assert.throws(() => k3.apply(tfl.input({shape: [5, 5, 3]})), /SparseConv2D 'c': expects channelsLast inputs of rank 4 with 2 channels, but got shape \[,5,5,3\]/);

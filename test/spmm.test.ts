@@ -151,8 +151,8 @@ matmulSuite('blockSparseMatMul rejects bad arguments without leaking', async () 
   assert.throws(() => blockSparseMatMul(x, packed, {bias: [[1, 2]]}), /'bias' passed to 'blockSparseMatMul' must have rank 1/);
   assert.throws(() => blockSparseMatMul(x, packed, null as never), /blockSparseMatMul options must be an object \{bias, activation, kernel\}, but got null/);
   assert.throws(() => blockSparseMatMul(x, packed, {activaton: 'relu'} as never), /blockSparseMatMul got an unknown option 'activaton'/);
-  assert.throws(() => blockSparseMatMul(x, packed, {activation: 'tanh' as 'relu'}), /'activation' passed to 'blockSparseMatMul' must be one of linear, relu, but got tanh/);
-  assert.throws(() => blockSparseMatMul(x, packed, {kernel: 'gpu' as 'sparse'}), /'kernel' passed to 'blockSparseMatMul' must be one of sparse, pixel, dense, tfMatMul/);
+  assert.throws(() => blockSparseMatMul(x, packed, {activation: 'tanh' as 'relu'}), /'activation' passed to 'blockSparseMatMul' must be one of 'linear', 'relu', but got 'tanh'/);
+  assert.throws(() => blockSparseMatMul(x, packed, {kernel: 'gpu' as 'sparse'}), /'kernel' passed to 'blockSparseMatMul' must be one of 'sparse', 'pixel', 'dense', 'tfMatMul'/);
   assert.throws(() => blockSparseMatMul(x, denseW as unknown as BlockSparseMatrix), /'packed' passed to 'blockSparseMatMul' must be a BlockSparseMatrix/);
   assert.is(tf.memory().numTensors, before);
   tf.dispose([wideX, intX, vecX, shortBias, denseW]);

@@ -191,8 +191,8 @@ op('PixelSparseMatrix.fromDense(w, shape, dtype) refuses bad arguments, naming t
   const before = tf.memory().numTensors;
   assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array(5), [2, 3]), /'w' .* Float32Array of K·N = 6 values, but got Float32Array of length 5/);
   assert.throws(() => PixelSparseMatrix.fromDense([1, 2] as unknown as Float32Array, [1, 2]), /'w' .* but got Array/);
-  assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array(6), [2, 0] as [number, number]), /'shape' .* positive integers, but got \[2,0\]/);
-  assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array(6), [2, 3], 'int4' as 'int8'), /'dtype' .* float32, int8, but got int4/);
+  assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array(6), [2, 0] as [number, number]), /'shape' .* positive integers \[K, N\], but got \[2,0\]/);
+  assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array(6), [2, 3], 'int4' as 'int8'), /'dtype' .* 'float32', 'int8', but got 'int4'/);
   assert.throws(() => PixelSparseMatrix.fromDense(new Float32Array([1, NaN]), [1, 2], 'int8'), /int8 weights must be finite/);
   assert.is(tf.memory().numTensors, before);
   const packed = PixelSparseMatrix.fromDense(new Float32Array([0, 2, -1, 0, 0, 3]), [2, 3]);
@@ -210,7 +210,7 @@ op('bad arguments throw errors naming them, and leak nothing', async () => {
   const before = tf.memory().numTensors;
   assert.throws(() => channelMajorSparseMatMul(transposed, packed), /'x' .* must have shape \[\.\.\., 4, pixels\]/);
   assert.throws(() => channelMajorSparseMatMul(x, packed, {bias: [1, 2]}), /'bias' .* must have shape \[3\]/);
-  assert.throws(() => channelMajorSparseMatMul(x, packed, {activation: 'tanh' as FusedActivation}), /'activation' .* linear, relu, relu6/);
+  assert.throws(() => channelMajorSparseMatMul(x, packed, {activation: 'tanh' as FusedActivation}), /'activation' .* 'linear', 'relu', 'relu6'/);
   assert.throws(() => channelMajorSparseMatMul(rank1, packed), /'x'/);
   assert.throws(() => channelMajorSparseMatMul(x, {} as PixelSparseMatrix), /'packed' .* PixelSparseMatrix/);
   assert.throws(() => tf.grad((t: tf.Tensor) => channelMajorSparseMatMul(t, packed))(x), /inference-only/);

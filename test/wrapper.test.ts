@@ -73,21 +73,21 @@ ctorSuite('forces the name prune_low_magnitude_<layer name>', () => {
 });
 
 ctorSuite('validates blockSize, sparsityMByN, pruningSchedule and globalPruning combinations', () => {
-  assert.throws(() => wrapDense({blockSize: [1] as unknown as [number, number]}), /blockSize must be a list of 2 integers/);
-  assert.throws(() => wrapDense({blockSize: [0, 2]}), /blockSize must be 2 positive integers/);
-  assert.throws(() => wrapDense({blockSize: [1.5, 2]}), /blockSize must be a list of 2 integers, but got \[1.5,2\]/);
+  assert.throws(() => wrapDense({blockSize: [1] as unknown as [number, number]}), /blockSize must be a pair of positive integers \[height, width\], but got \[1\]/);
+  assert.throws(() => wrapDense({blockSize: [0, 2]}), /blockSize must be a pair of positive integers \[height, width\], but got \[0,2\]/);
+  assert.throws(() => wrapDense({blockSize: [1.5, 2]}), /blockSize must be a pair of positive integers \[height, width\], but got \[1.5,2\]/);
   // tfmot's own message for m >= n (test/fixtures/masks.json, produced by tfmot 0.8.1), typo included.
   const tfmotMessage = masksFixture().errors.find(e => e.case.startsWith('sparsity_m_by_n (4,4)'))!.message!;
   assert.is(tfmotMessage, 'Argument m_by_n received (4, 4), m be must smaller than n.');
   assert.throws(() => wrapDense({sparsityMByN: [4, 4]}), (e: Error) => e.message === tfmotMessage);
   assert.throws(() => wrapDense({sparsityMByN: [5, 4]}), (e: Error) => e.message === 'Argument m_by_n received (5, 4), m be must smaller than n.');
-  assert.throws(() => wrapDense({sparsityMByN: [0, 4]}), /1 <= m < n, but got \[0, 4\]/);
-  assert.throws(() => wrapDense({sparsityMByN: 2 as unknown as [number, number]}), /sparsityMByN must be a list of 2 integers/);
+  assert.throws(() => wrapDense({sparsityMByN: [0, 4]}), /sparsityMByN must be a pair of positive integers \[m, n\] \(m zeros in every n weights\), but got \[0,4\]/);
+  assert.throws(() => wrapDense({sparsityMByN: 2 as unknown as [number, number]}), /sparsityMByN must be a pair of positive integers \[m, n\]/);
   assert.throws(() => wrapDense({pruningSchedule: {} as ConstantSparsity}), /pruningSchedule must be a PruningSchedule/);
   assert.throws(() => wrapDense({globalPruning: true, blockSize: [1, 4]}), /globalPruning supports unstructured pruning only/);
   for (const value of ['yes', 1, null]) {
     assert.throws(() => wrapDense({globalPruning: value as unknown as boolean}),
-        /PruneLowMagnitude: globalPruning must be true or false, but got/, String(value));
+        /'globalPruning' passed to 'PruneLowMagnitude' must be true or false, but got/, String(value));
   }
   assert.is(wrapDense({globalPruning: false}).globalPruning, false);
 });

@@ -3,7 +3,7 @@
  * fails with exit code 2 before any work.
  */
 import {InvalidArgumentError} from 'commander';
-import {isPositiveIntPair} from '../kernels/validate';
+import {isPositiveIntPair} from '../util/validate';
 
 /** The kernels take block sides as int32. */
 const MAX_BLOCK_SIDE = 2 ** 31 - 1;

@@ -5,7 +5,7 @@
 import {readFileSync} from 'node:fs';
 import {createRequire} from 'node:module';
 import {dirname, join} from 'node:path';
-import {mulberry32} from './random';
+import {mulberry32} from '../util/random';
 
 export const IMAGE_SIZE = 28;
 export const NUM_CLASSES = 10;

@@ -9,6 +9,7 @@
  * from tfjs-node, the tensorflowjs converter, older saves) load with the size check only.
  */
 import {io} from '@tensorflow/tfjs-core';
+import {describeValue} from '../util/validate';
 
 /** Bytes per element of each weight dtype and quantized storage dtype (tfjs-core io/types.ts). */
 const DTYPE_BYTES: Record<string, number> =
@@ -28,12 +29,6 @@ export interface CheckedGroup {
 /** A manifest group as `fileSystem` saves it. */
 export type ChecksummedGroup = io.WeightsManifestConfig[number] & {byteLengths: number[]; crc32c: number[]};
 
-function show(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : typeof v === 'string' ? `'${v}'` : `${typeof v} ${String(v)}`;
-}
-
 const isUint = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 
@@ -43,7 +38,7 @@ const isUint = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number =>
  */
 export function checkManifest(manifest: unknown, modelFile: string): CheckedGroup[] {
   const fail = (field: string, want: string, got: unknown): never => {
-    throw new Error(`fileSystem.load: '${modelFile}': ${field} must be ${want}, but got ${show(got)}`);
+    throw new Error(`fileSystem.load: '${modelFile}': ${field} must be ${want}, but got ${describeValue(got)}`);
   };
   if (!Array.isArray(manifest)) fail('weightsManifest', 'an array of {paths, weights} groups', manifest);
   return (manifest as unknown[]).map((group, g) => {

@@ -10,7 +10,7 @@ import {backend_util, engine, mul, NamedAttrMap, registerGradient, step, sum, Te
   tidy, zerosLike} from '@tensorflow/tfjs-core';
 import {KernelContext, KernelDef, KernelInputs} from './bridge';
 import {checkOutputBytes} from './heap_limit';
-import {float32Arg} from './validate';
+import {float32Arg} from '../util/validate';
 
 export const FAST_MATMUL = 'SparsityFastMatMul';
 export const MASKED_DENSE = 'SparsityMaskedDense';

@@ -1,7 +1,7 @@
 /** Mask kernels: mask from a threshold, apply a mask, count nonzeros; each one SIMD pass. */
 import {engine, Scalar, Tensor, TensorLike, tidy, util} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
-import {checkRank, checkSameShape, float32Arg} from './validate';
+import {checkRank, checkSameShape, float32Arg} from '../util/validate';
 
 export const MASK_FROM_THRESHOLD = 'SparsityMaskFromThreshold';
 export const APPLY_MASK = 'SparsityApplyMask';

@@ -1,7 +1,7 @@
 /** M:N structured masks (tfmot's `sparsity_m_by_n`), computed in the weight's own layout. */
 import {engine, Tensor, TensorLike, tidy} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
-import {checkRank, float32Arg} from './validate';
+import {checkRank, float32Arg, positiveIntPair} from '../util/validate';
 
 export const M_BY_N_MASK = 'SparsityMByNMask';
 
@@ -25,12 +25,7 @@ export const mByNMaskKernel: KernelDef = {
 
 /** Checks tfmot's `(m, n)`: positive integers with m < n. */
 export function mByNArg(mByN: unknown, op: string): [number, number] {
-  if (!Array.isArray(mByN) || mByN.length !== 2 ||
-      !mByN.every(v => typeof v === 'number' && Number.isInteger(v) && v >= 1)) {
-    throw new Error(`Argument 'mByN' passed to '${op}' must be a pair of positive integers [m, n] ` +
-        `(m zeros in every n weights), but got ${JSON.stringify(mByN)}`);
-  }
-  const [m, n] = mByN as [number, number];
+  const [m, n] = positiveIntPair(mByN, 'mByN', op, '[m, n] (m zeros in every n weights)');
   if (m >= n) {
     throw new Error(`Argument 'mByN' passed to '${op}' must have m smaller than n, but got [${m},${n}]`);
   }

@@ -2,7 +2,7 @@
 import {engine, Tensor2D, TensorLike, tidy} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
 import {checkOutputBytes} from './heap_limit';
-import {blockSizeArg, checkRank, float32Arg} from './validate';
+import {checkChoice, checkRank, float32Arg, positiveIntPair} from '../util/validate';
 
 /** How the magnitudes of a block are pooled into its score (tfmot's `block_pooling_type`). */
 export type PoolingType = 'AVG'|'MAX';
@@ -55,14 +55,6 @@ export const expandBlockMaskKernel: KernelDef = {
   },
 };
 
-function poolingTypeArg(poolingType: unknown, op: string): PoolingType {
-  if (!POOLING_TYPES.includes(poolingType as PoolingType)) {
-    throw new Error(`Argument 'poolingType' passed to '${op}' must be one of ` +
-        `${POOLING_TYPES.map(t => `'${t}'`).join(', ')}, but got ${JSON.stringify(poolingType)}`);
-  }
-  return poolingType as PoolingType;
-}
-
 /**
  * The score of each `bh x bw` block of `|w|`, the quantity block pruning ranks (tfmot's
  * `factorized_pool`). Blocks are aligned at (0, 0); partial blocks at the bottom and right edges
@@ -81,8 +73,8 @@ function poolingTypeArg(poolingType: unknown, op: string): PoolingType {
  */
 export function blockPool(w: Tensor2D|TensorLike, blockSize: [number, number], poolingType: PoolingType): Tensor2D {
   const op = 'blockPool';
-  const [bh, bw] = blockSizeArg(blockSize, op);
-  const type = poolingTypeArg(poolingType, op);
+  const [bh, bw] = positiveIntPair(blockSize, 'blockSize', op);
+  const type = checkChoice(poolingType, POOLING_TYPES, 'poolingType', op);
   return tidy(() => {
     const $w = float32Arg(w, 'w', op);
     checkRank($w, [2], 'w', op);
@@ -106,7 +98,7 @@ export function blockPool(w: Tensor2D|TensorLike, blockSize: [number, number], p
 export function expandBlockMask(blockMask: Tensor2D|TensorLike, blockSize: [number, number],
                                 shape: [number, number]): Tensor2D {
   const op = 'expandBlockMask';
-  const [bh, bw] = blockSizeArg(blockSize, op);
+  const [bh, bw] = positiveIntPair(blockSize, 'blockSize', op);
   if (!Array.isArray(shape) || shape.length !== 2 ||
       !shape.every(d => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
     throw new Error(`Argument 'shape' passed to '${op}' must be a pair of non-negative integers ` +

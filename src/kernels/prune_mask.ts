@@ -7,8 +7,7 @@ import {Scalar, Tensor, Tensor2D, TensorLike, tidy} from '@tensorflow/tfjs-core'
 import {maskFromThreshold} from './mask';
 import {blockPool, expandBlockMask, POOLING_TYPES, PoolingType} from './pool';
 import {magnitudeThreshold, weightsArg} from './select';
-import {blockSizeArg, checkSparsity} from './validate';
-import {checkOptions} from '../util/options';
+import {checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
 
 const PRUNE_MASK_OPTIONS = ['blockSize', 'blockPoolingType'];
 
@@ -56,11 +55,8 @@ export function pruneMask(w: Tensor|TensorLike, sparsity: number, options?: Prun
   const op = 'pruneMask';
   const {blockSize = [1, 1], blockPoolingType = 'AVG'} = checkOptions(options, PRUNE_MASK_OPTIONS, op);
   checkSparsity(sparsity, op);
-  const [bh, bw] = blockSizeArg(blockSize, op);
-  if (!POOLING_TYPES.includes(blockPoolingType)) {
-    throw new Error(`Argument 'blockPoolingType' passed to '${op}' must be one of ` +
-        `${POOLING_TYPES.map(t => `'${t}'`).join(', ')}, but got ${JSON.stringify(blockPoolingType)}`);
-  }
+  const [bh, bw] = positiveIntPair(blockSize, 'blockSize', op);
+  checkChoice(blockPoolingType, POOLING_TYPES, 'blockPoolingType', op);
   return tidy(() => {
     const $w = weightsArg(w, op);
     if (bh === 1 && bw === 1) {

@@ -11,7 +11,7 @@
  */
 import {engine, Scalar, Tensor, TensorLike, tidy, util} from '@tensorflow/tfjs-core';
 import {KernelContext, KernelDef} from './bridge';
-import {checkSparsity, float32Arg} from './validate';
+import {checkSparsity, float32Arg} from '../util/validate';
 
 export const KTH_LARGEST_MAGNITUDE = 'SparsityKthLargestMagnitude';
 

@@ -7,9 +7,9 @@
  */
 import {dispose, Tensor, tensor} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
-import {checkSparsity} from '../kernels/validate';
+import {checkChoice, checkSparsity} from '../util/validate';
 import {cloneModel, stripPruning} from '../prune';
-import {ChannelAllocation, ChannelScore, checkChoice, ScoreSource, scoreSource, unitScores, unitsToRemove,
+import {ChannelAllocation, ChannelScore, ScoreSource, scoreSource, unitScores, unitsToRemove,
   VALID_CHANNEL_ALLOCATIONS, VALID_CHANNEL_SCORES} from '../pruning/channels';
 import {collectPrunableLayers, deserializeLayer} from '../wrapper';
 import {analyseChannels, ChannelGraph, depthMultiplier, ChannelStop, LayerChannelSpec, maskedZeroReader, maskSide, valueZeroReader,

@@ -52,15 +52,6 @@ export function normaliseChannelScore(value: unknown): unknown {
   return VALID_CHANNEL_SCORES.find(s => s.toLowerCase() === key) ?? value;
 }
 
-/** Checks a string option against its valid values, naming the option, the function and the choices. */
-export function checkChoice<T extends string>(value: unknown, valid: readonly T[], arg: string, op: string): T {
-  if (!valid.includes(value as T)) {
-    throw new Error(`Argument '${arg}' passed to '${op}' must be one of ${valid.map(v => `'${v}'`).join(', ')}, ` +
-        `but got ${typeof value === 'string' ? `'${value}'` : String(value)}`);
-  }
-  return value as T;
-}
-
 /** A masked weight of a layer: its variable, the axis that indexes the pruned channels, and the multiplier. */
 export interface ChannelPrunedWeight {
   variable: LayerVariable;

@@ -9,7 +9,7 @@ import {applyMask} from '../kernels/mask';
 import {mByNArg, mByNMask} from '../kernels/nm';
 import {PoolingType} from '../kernels/pool';
 import {pruneMask} from '../kernels/prune_mask';
-import {blockSizeArg, checkSparsity} from '../kernels/validate';
+import {checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
 import {GraphDef, parseInput} from '../model/graph_def';
 import {artifactsWithWeights, capturedArtifacts, checkGraphModel, currentWeights} from '../sparse/graph_model';
 
@@ -32,7 +32,7 @@ export interface PruneGraphWeightsOptions {
 }
 
 const OPTION_NAMES = ['targetSparsity', 'blockSize', 'blockPoolingType', 'sparsityMByN', 'nodes'];
-const VALID_NODE_SETS = ['pointwise', 'all'];
+const VALID_NODE_SETS = ['pointwise', 'all'] as const;
 
 /** One weight pruned by `pruneGraphWeights`. */
 export interface PrunedGraphWeight {
@@ -88,15 +88,11 @@ export interface PruneGraphWeightsResult {
 export async function pruneGraphWeights(model: GraphModel, options: PruneGraphWeightsOptions): Promise<PruneGraphWeightsResult> {
   const op = 'pruneGraphWeights';
   const converter = await checkGraphModel(model, op);
-  if (options == null || typeof options !== 'object') throw new Error(`${op} needs options {${OPTION_NAMES.join(', ')}}`);
-  for (const key of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(key)) throw new Error(`${op} got an unknown option '${key}'; valid options are ${OPTION_NAMES.join(', ')}`);
-  }
+  checkOptions(options, OPTION_NAMES, op, true);
   const sparsityMByN = options.sparsityMByN === undefined ? undefined : mByNArg(options.sparsityMByN, op);
   if (sparsityMByN === undefined) checkSparsity(options.targetSparsity, op, 'targetSparsity');
-  const blockSize = blockSizeArg(options.blockSize ?? [1, 1], op);
-  const nodes = options.nodes ?? 'pointwise';
-  if (!VALID_NODE_SETS.includes(nodes)) throw new Error(`Argument 'nodes' passed to '${op}' must be one of ${VALID_NODE_SETS.join(', ')}, but got ${String(nodes)}`);
+  const blockSize = positiveIntPair(options.blockSize ?? [1, 1], 'blockSize', op);
+  const nodes = checkChoice(options.nodes ?? 'pointwise', VALID_NODE_SETS, 'nodes', op);
   const rule = {targetSparsity: options.targetSparsity, blockSize, blockPoolingType: options.blockPoolingType ?? 'AVG', sparsityMByN, nodes};
   const artifacts = await capturedArtifacts(model);
   const graph = artifacts.modelTopology as GraphDef;

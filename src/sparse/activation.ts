@@ -2,6 +2,7 @@
  * The activations the channel-major kernels fuse, as the clamp `[vmin, vmax]` they apply (XNNPACK's
  * minmax). Infinite bounds are exact and keep NaN (the kernels clamp with pmax/pmin).
  */
+import {checkChoice} from '../util/validate';
 
 /** Activations fused into the channel-major kernels. */
 export type FusedActivation = 'linear'|'relu'|'relu6';
@@ -14,10 +15,5 @@ export function clampOf(activation: FusedActivation): {vmin: number; vmax: numbe
 
 /** Checks an activation option; `op` names the caller. */
 export function fusedActivationArg(activation: unknown, op: string): FusedActivation {
-  const a = activation ?? 'linear';
-  if (!VALID_FUSED_ACTIVATIONS.includes(a as FusedActivation)) {
-    throw new Error(`Argument 'activation' passed to '${op}' must be one of ${VALID_FUSED_ACTIVATIONS.join(', ')}, ` +
-        `but got ${String(activation)}`);
-  }
-  return a as FusedActivation;
+  return checkChoice(activation ?? 'linear', VALID_FUSED_ACTIVATIONS, 'activation', op);
 }

@@ -6,8 +6,7 @@
  */
 import {dispose, getBackend, Tensor, tensor1d, tensor2d} from '@tensorflow/tfjs-core';
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
-import {blockSizeArg} from '../kernels/validate';
-import {checkOptions} from '../util/options';
+import {booleanOption, checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
 import {cloneModel, stripPruning} from '../prune';
 import {collectPrunableLayers, deserializeLayer} from '../wrapper';
 import {INT8_MAX_K, packBlockSparse} from './format';
@@ -156,25 +155,12 @@ function zerosFraction(w: Float32Array): number {
 
 function toSparseOptions(options: ToSparseOptions): Required<Omit<ToSparseOptions, 'blockSize'>> & {blockSize?: [number, number]} {
   options = checkOptions(options, OPTION_NAMES, 'toSparse');
-  const dtype = options.dtype ?? 'float32';
-  if (!VALID_STORED_DTYPES.includes(dtype)) {
-    throw new Error(`Argument 'dtype' passed to 'toSparse' must be one of ${VALID_STORED_DTYPES.join(', ')}, ` +
-        `but got ${String(dtype)}`);
-  }
+  const dtype = checkChoice(options.dtype ?? 'float32', VALID_STORED_DTYPES, 'dtype', 'toSparse');
   const minSparsity = options.minSparsity ?? 0.3;
-  if (typeof minSparsity !== 'number' || !(minSparsity >= 0 && minSparsity <= 1)) {
-    throw new Error(`Argument 'minSparsity' passed to 'toSparse' must be a number in [0, 1], but got ${String(minSparsity)}`);
-  }
-  const blockSize = options.blockSize == null ? undefined : blockSizeArg(options.blockSize, 'toSparse', 'blockSize');
-  const foldBatchNorm = options.foldBatchNorm ?? true;
-  if (typeof foldBatchNorm !== 'boolean') {
-    throw new Error(`Argument 'foldBatchNorm' passed to 'toSparse' must be a boolean, but got ${String(foldBatchNorm)}`);
-  }
-  const layout = options.layout ?? 'auto';
-  if (!VALID_TO_SPARSE_LAYOUTS.includes(layout)) {
-    throw new Error(`Argument 'layout' passed to 'toSparse' must be one of ${VALID_TO_SPARSE_LAYOUTS.join(', ')}, ` +
-        `but got ${String(layout)}`);
-  }
+  checkSparsity(minSparsity, 'toSparse', 'minSparsity', true);
+  const blockSize = options.blockSize == null ? undefined : positiveIntPair(options.blockSize, 'blockSize', 'toSparse');
+  const foldBatchNorm = booleanOption(options.foldBatchNorm, 'foldBatchNorm', 'toSparse') ?? true;
+  const layout = checkChoice(options.layout ?? 'auto', VALID_TO_SPARSE_LAYOUTS, 'layout', 'toSparse');
   return {dtype, minSparsity, blockSize, foldBatchNorm, layout};
 }
 

@@ -7,6 +7,7 @@
 import {serialization, Tensor, Tensor1D, Tensor4D, tidy} from '@tensorflow/tfjs-core';
 import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import '../kernels/register';
+import {checkChoice} from '../util/validate';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {depthwiseConv2dChannelsFirst} from './depthwise_nchw';
 
@@ -59,10 +60,8 @@ export class DepthwiseConv2DChannelsFirst extends layers.Layer {
     if (strides !== 1 && strides !== 2) fail(`strides must be 1 or 2, but got ${String(strides)}`);
     const padding = args.padding ?? [[0, 0], [0, 0]];
     if (!isPadding(padding)) fail(`padding must be [[top, bottom], [left, right]] with entries in 0..2, but got ${JSON.stringify(padding)}`);
-    const activation = args.activation ?? 'linear';
-    if (!VALID_FUSED_ACTIVATIONS.includes(activation)) {
-      fail(`activation must be one of ${VALID_FUSED_ACTIVATIONS.join(', ')}, but got ${String(activation)}`);
-    }
+    const activation = checkChoice(args.activation ?? 'linear', VALID_FUSED_ACTIVATIONS,
+        `DepthwiseConv2DChannelsFirst '${this.name}': invalid config: activation`);
     this.channels = args.channels;
     this.strides = strides;
     this.padding = [[padding[0][0], padding[0][1]], [padding[1][0], padding[1][1]]];

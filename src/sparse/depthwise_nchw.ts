@@ -6,7 +6,7 @@
 import {dispose, engine, Tensor, Tensor1D, Tensor4D, TensorLike} from '@tensorflow/tfjs-core';
 import {DWCONV_NCHW, DwConvNchwAttrs} from '../kernels/dwconv_nchw';
 import {NO_GRADIENT_MESSAGE, taping} from '../kernels/spmm';
-import {checkRank, float32Arg, vectorArg} from '../kernels/validate';
+import {checkRank, float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 
 /** Zero padding as `[[top, bottom], [left, right]]`, or Keras's 'same' / 'valid'. */

@@ -17,11 +17,10 @@
  * activation tables of the int8 kernel) and int8 values as the bytes of an int32 tensor (tfjs has
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
-import {checkOptions} from '../util/options';
 import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tensor2d, tidy} from '@tensorflow/tfjs-core';
 import {checkOutputBytes} from '../kernels/heap_limit';
 import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
-import {blockSizeArg, checkRank, checkSameShape, float32Arg} from '../kernels/validate';
+import {checkChoice, checkOptions, checkRank, checkSameShape, float32Arg, positiveIntPair} from '../util/validate';
 import {PixelSparseMatrix} from './pixel_format';
 
 /** The value types of a packed weight. */
@@ -120,9 +119,7 @@ export function validateBlockSparseArrays(a: BlockSparseArrays): {nnzBlocks: num
   }
   checkInt(a.blockSize[0], 'blockSize[0]', 1, K);
   const bw = checkInt(a.blockSize[1], 'blockSize[1]', 1, N);
-  if (!VALID_BLOCK_SPARSE_DTYPES.includes(a.dtype)) {
-    invalid(`dtype must be one of ${VALID_BLOCK_SPARSE_DTYPES.join(', ')}, but got ${String(a.dtype)}`);
-  }
+  checkChoice(a.dtype, VALID_BLOCK_SPARSE_DTYPES, 'Invalid block-sparse weight: dtype');
   const int8 = a.dtype === 'int8';
   if (int8 && K > INT8_MAX_K) invalid(`int8 weights need K <= ${INT8_MAX_K} (i32 accumulation), but K = ${K}`);
   const ncb = Math.ceil(N / bw);
@@ -344,11 +341,8 @@ export interface PackOptions {
 export function packBlockSparse(w: Tensor|TensorLike, options?: PackOptions): BlockSparseMatrix {
   const op = 'packBlockSparse';
   options = checkOptions(options, PACK_OPTIONS, op);
-  const [bh, bw] = blockSizeArg(options.blockSize ?? [1, 16], op, 'blockSize');
-  const dtype = options.dtype ?? 'float32';
-  if (!VALID_BLOCK_SPARSE_DTYPES.includes(dtype)) {
-    throw new Error(`Argument 'dtype' passed to '${op}' must be one of ${VALID_BLOCK_SPARSE_DTYPES.join(', ')}, but got ${String(dtype)}`);
-  }
+  const [bh, bw] = positiveIntPair(options.blockSize ?? [1, 16], 'blockSize', op);
+  const dtype = checkChoice(options.dtype ?? 'float32', VALID_BLOCK_SPARSE_DTYPES, 'dtype', op);
   let shape: number[] = [], wv: Float32Array = new Float32Array(0), mv: Float32Array|null = null;
   tidy(() => {
     const $w = float32Arg(w, 'w', op);

@@ -18,6 +18,7 @@
 import {dispose, io, Tensor, tensor1d, transpose, zeros} from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {bytesOf, crc32c} from '../util/crc32c';
+import {checkChoice, checkOptions, checkSparsity} from '../util/validate';
 import {constNode, encodeAttrString, GraphDef, intListAttr, NodeDef, parseInput, stringAttr, stringListAttr,
   topologicalOrder} from '../model/graph_def';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
@@ -65,7 +66,7 @@ export interface SparsifyGraphModelOptions {
 }
 
 const OPTION_NAMES = ['dtype', 'minSparsity', 'layout'];
-const VALID_GRAPH_LAYOUTS = ['auto', 'channelsLast'];
+const VALID_GRAPH_LAYOUTS = ['auto', 'channelsLast'] as const;
 
 /** What `sparsifyGraphModel` did with one node. */
 export interface GraphNodeReport {
@@ -143,26 +144,13 @@ interface Planning {
   depthwise: Map<PlanNode, DepthwiseNodeConfig>;
 }
 
-function checkOptions(options: SparsifyGraphModelOptions): Required<SparsifyGraphModelOptions> {
+function sparsifyOptions(options: SparsifyGraphModelOptions): Required<SparsifyGraphModelOptions> {
   const op = 'sparsifyGraphModel';
-  if (options == null || typeof options !== 'object') {
-    throw new Error(`${op} options must be an object {${OPTION_NAMES.join(', ')}}, but got ${String(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(key)) throw new Error(`${op} got an unknown option '${key}'; valid options are ${OPTION_NAMES.join(', ')}`);
-  }
-  const dtype = options.dtype ?? 'float32';
-  if (!VALID_STORED_DTYPES.includes(dtype)) {
-    throw new Error(`Argument 'dtype' passed to '${op}' must be one of ${VALID_STORED_DTYPES.join(', ')}, but got ${String(dtype)}`);
-  }
+  checkOptions(options, OPTION_NAMES, op);
+  const dtype = checkChoice(options.dtype ?? 'float32', VALID_STORED_DTYPES, 'dtype', op);
   const minSparsity = options.minSparsity ?? 0.3;
-  if (typeof minSparsity !== 'number' || !(minSparsity >= 0 && minSparsity <= 1)) {
-    throw new Error(`Argument 'minSparsity' passed to '${op}' must be a number in [0, 1], but got ${String(minSparsity)}`);
-  }
-  const layout = options.layout ?? 'auto';
-  if (!VALID_GRAPH_LAYOUTS.includes(layout)) {
-    throw new Error(`Argument 'layout' passed to '${op}' must be one of ${VALID_GRAPH_LAYOUTS.join(', ')}, but got ${String(layout)}`);
-  }
+  checkSparsity(minSparsity, op, 'minSparsity', true);
+  const layout = checkChoice(options.layout ?? 'auto', VALID_GRAPH_LAYOUTS, 'layout', op);
   return {dtype, minSparsity, layout};
 }
 
@@ -431,7 +419,7 @@ function probeShapes(model: GraphModel, names: string[]): Map<string, number[]>|
  */
 export async function sparsifyGraphModel(model: GraphModel, options: SparsifyGraphModelOptions = {}): Promise<SparsifyGraphModelResult> {
   const converter = await checkGraphModel(model, 'sparsifyGraphModel');
-  const {dtype, minSparsity, layout} = checkOptions(options);
+  const {dtype, minSparsity, layout} = sparsifyOptions(options);
   const artifacts = await capturedArtifacts(model);
   const graph = structuredClone(artifacts.modelTopology) as GraphDef;
   const weights = model.weights as Record<string, Tensor[]>;

@@ -14,7 +14,7 @@
  */
 import {clipByValue, reshape, stridedSlice, Tensor, Tensor1D, Tensor4D, tidy} from '@tensorflow/tfjs-core';
 import '../kernels/register';
-import {isPositiveIntPair} from '../kernels/validate';
+import {isPositiveIntPair} from '../util/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {depthwiseConv2dChannelsFirst} from './depthwise_nchw';

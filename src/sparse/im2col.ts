@@ -6,8 +6,7 @@
  */
 import {engine, Tensor, Tensor4D} from '@tensorflow/tfjs-core';
 import {IM2COL, Im2ColAttrs} from '../kernels/im2col';
-import {float32Arg, isPositiveIntPair} from '../kernels/validate';
-import {checkOptions} from '../util/options';
+import {checkChoice, checkOptions, float32Arg, positiveIntPair} from '../util/validate';
 
 /** Padding modes of `extractPatches` (Keras's names). */
 export type PatchPadding = 'valid'|'same';
@@ -26,13 +25,6 @@ export interface PatchOptions {
   strides?: [number, number];
   /** Default 'valid'. */
   padding?: PatchPadding;
-}
-
-function positivePair(v: unknown, name: string): [number, number] {
-  if (!isPositiveIntPair(v)) {
-    throw new Error(`Argument '${name}' passed to 'extractPatches' must be a pair of positive integers, but got ${JSON.stringify(v)}`);
-  }
-  return [v[0], v[1]];
 }
 
 /**
@@ -70,13 +62,9 @@ export function extractPatches(x: Tensor4D, options: PatchOptions): Tensor4D {
     throw new Error(`Argument 'options' passed to 'extractPatches' must be {kernelSize, strides, padding}, but got undefined`);
   }
   checkOptions(options, PATCH_OPTIONS, 'extractPatches');
-  const [kh, kw] = positivePair(options.kernelSize, 'kernelSize');
-  const [sh, sw] = positivePair(options.strides ?? [1, 1], 'strides');
-  const padding = options.padding ?? 'valid';
-  if (!VALID_PATCH_PADDINGS.includes(padding)) {
-    throw new Error(`Argument 'padding' passed to 'extractPatches' must be one of ${VALID_PATCH_PADDINGS.join(', ')}, ` +
-        `but got ${String(padding)}`);
-  }
+  const [kh, kw] = positiveIntPair(options.kernelSize, 'kernelSize', 'extractPatches');
+  const [sh, sw] = positiveIntPair(options.strides ?? [1, 1], 'strides', 'extractPatches');
+  const padding = checkChoice(options.padding ?? 'valid', VALID_PATCH_PADDINGS, 'padding', 'extractPatches');
   const [b, h, w, c] = x.shape;
   const rows = convOutputLength(h, kh, sh, padding), cols = convOutputLength(w, kw, sw, padding);
   if (h === 0 || w === 0) {

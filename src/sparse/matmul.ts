@@ -3,11 +3,10 @@
  * sparsity to our sparse kernels, our dense SIMD kernels, or `tf.matMul` itself, whichever the
  * benchmarks found fastest, so that packing a weight never makes a layer slower than `tf.matMul`.
  */
-import {checkOptions} from '../util/options';
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../kernels/spmm';
-import {float32Arg, vectorArg} from '../kernels/validate';
+import {checkChoice, checkOptions, float32Arg, vectorArg} from '../util/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
 
@@ -247,15 +246,8 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
   const op = 'blockSparseMatMul';
   options = checkOptions(options, MATMUL_OPTIONS, op);
   checkPacked(packed, op);
-  const activation = options.activation ?? 'linear';
-  if (!VALID_BLOCK_SPARSE_ACTIVATIONS.includes(activation)) {
-    throw new Error(`Argument 'activation' passed to '${op}' must be one of ` +
-        `${VALID_BLOCK_SPARSE_ACTIVATIONS.join(', ')}, but got ${String(activation)}`);
-  }
-  if (options.kernel !== undefined && !VALID_BLOCK_SPARSE_KERNELS.includes(options.kernel)) {
-    throw new Error(`Argument 'kernel' passed to '${op}' must be one of ` +
-        `${VALID_BLOCK_SPARSE_KERNELS.join(', ')}, but got ${String(options.kernel)}`);
-  }
+  const activation = checkChoice(options.activation ?? 'linear', VALID_BLOCK_SPARSE_ACTIVATIONS, 'activation', op);
+  if (options.kernel !== undefined) checkChoice(options.kernel, VALID_BLOCK_SPARSE_KERNELS, 'kernel', op);
   if (taping()) throw new Error(NO_GRADIENT_MESSAGE);
   const [K, N] = packed.shape;
   // No tidy: this op sits in inference loops, so only the tensors it converts are tracked.

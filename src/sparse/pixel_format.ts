@@ -9,7 +9,7 @@
  * (Elsen et al., "Fast Sparse ConvNets"; XNNPACK's f32-spmm).
  */
 import {dispose, keep, Tensor1D, tensor1d, Tensor2D, tensor2d} from '@tensorflow/tfjs-core';
-import {isPositiveIntPair} from '../kernels/validate';
+import {checkChoice, positiveIntPair} from '../util/validate';
 import {quantize, StoredDtype, VALID_STORED_DTYPES} from './storage';
 
 /** A `[K, N]` weight packed for the pixel-vectorized kernels; `dispose()` frees its tensors. */
@@ -59,17 +59,12 @@ export class PixelSparseMatrix {
    */
   static fromDense(w: Float32Array, shape: [number, number], dtype: StoredDtype = 'float32'): PixelSparseMatrix {
     const op = 'PixelSparseMatrix.fromDense';
-    if (!isPositiveIntPair(shape)) {
-      throw new Error(`Argument 'shape' passed to '${op}' must be [K, N] of positive integers, but got ${JSON.stringify(shape)}`);
-    }
-    const [K, N] = shape;
+    const [K, N] = positiveIntPair(shape, 'shape', op, '[K, N]');
     if (!(w instanceof Float32Array) || w.length !== K * N) {
       throw new Error(`Argument 'w' passed to '${op}' must be a Float32Array of K·N = ${K * N} values, but got ` +
           `${w?.constructor?.name ?? typeof w} of length ${(w as {length?: number})?.length}`);
     }
-    if (!VALID_STORED_DTYPES.includes(dtype)) {
-      throw new Error(`Argument 'dtype' passed to '${op}' must be one of ${VALID_STORED_DTYPES.join(', ')}, but got ${String(dtype)}`);
-    }
+    checkChoice(dtype, VALID_STORED_DTYPES, 'dtype', op);
     const int8 = dtype === 'int8';
     const quantized = int8 ? quantize(w, shape) : null;
     const rowPtr = new Int32Array(N + 1);

@@ -5,7 +5,7 @@
 import {dispose, engine, reshape, Tensor, Tensor1D, TensorLike} from '@tensorflow/tfjs-core';
 import {NO_GRADIENT_MESSAGE, taping} from '../kernels/spmm';
 import {SPMM_NCHW, SpmmNchwAttrs} from '../kernels/spmm_nchw';
-import {float32Arg, vectorArg} from '../kernels/validate';
+import {float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 import {PixelSparseMatrix} from './pixel_format';
 

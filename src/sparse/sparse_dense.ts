@@ -10,7 +10,7 @@ import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 // The matmul kernels must be registered wherever a saved sparse model is loaded.
 import '../kernels/register';
 import {MAX_HEAP_BYTES} from '../kernels/heap_limit';
-import {isPositiveIntPair} from '../kernels/validate';
+import {checkChoice, isPositiveIntPair, positiveIntPair} from '../util/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
 import {BlockSparseMatrix, INT8_MAX_K, packKept} from './format';
 import {convOutputLength, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
@@ -18,7 +18,7 @@ import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {blockSparseMatMul, choosePixelKernel} from './matmul';
 import {channelMajorSparseMatMul} from './pixel_matmul';
 import {ConvGeometry, sparseConv2dChannelsLast} from './sparse_conv';
-import {checkScales, decodePositions, decodeWeight, PositionCoding, StorageError, StorageLayout, storedBytes,
+import {checkScales, decodePositions, decodeWeight, MAX_RICE_PARAMETER, PositionCoding, StorageError, StorageLayout, storedBytes,
   StoredDtype, VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
 
 type Layer = layers.Layer;
@@ -132,12 +132,8 @@ export class SparseDense extends layers.Layer {
     const [K, N] = [args.inputDim, args.units];
     const blockSize = pair(args.blockSize, 'blockSize', K, N);
     this.kernelBlockSize = pair(args.kernelBlockSize ?? [1, Math.min(16, N)], 'kernelBlockSize', 1, N);
-    if (!VALID_STORED_DTYPES.includes(args.valueDtype)) {
-      fail(`valueDtype must be one of ${VALID_STORED_DTYPES.join(', ')}, but got ${String(args.valueDtype)}`);
-    }
-    if (!VALID_POSITION_CODINGS.includes(args.positionCoding)) {
-      fail(`positionCoding must be one of ${VALID_POSITION_CODINGS.join(', ')}, but got ${String(args.positionCoding)}`);
-    }
+    checkChoice(args.valueDtype, VALID_STORED_DTYPES, this.configField('valueDtype'));
+    checkChoice(args.positionCoding, VALID_POSITION_CODINGS, this.configField('positionCoding'));
     if (args.valueDtype === 'int8' && K > INT8_MAX_K) fail(`int8 kernels need inputDim <= ${INT8_MAX_K}, but got ${K}`);
     const totalBlocks = Math.ceil(K / blockSize[0]) * Math.ceil(N / blockSize[1]);
     if (args.nonzeroBlocks > totalBlocks) fail(`nonzeroBlocks ${args.nonzeroBlocks} exceeds the ${totalBlocks} blocks`);
@@ -145,7 +141,7 @@ export class SparseDense extends layers.Layer {
     if (args.positionCoding === 'bitmap' && args.positionWords !== Math.ceil(totalBlocks / 32)) {
       fail(`a bitmap of ${totalBlocks} blocks has ${Math.ceil(totalBlocks / 32)} words, but positionWords is ${args.positionWords}`);
     }
-    if (args.riceParameter > 30) fail(`riceParameter must be at most 30, but got ${args.riceParameter}`);
+    if (args.riceParameter > MAX_RICE_PARAMETER) fail(`riceParameter must be at most ${MAX_RICE_PARAMETER}, but got ${args.riceParameter}`);
     // Sizes bound by each other before build allocates anything: each stored block holds 1 to bh·bw
     // entries and each Rice code 1 + riceParameter bits, and no coding is longer than the bitmap.
     const blockArea = blockSize[0] * blockSize[1];
@@ -210,9 +206,14 @@ export class SparseDense extends layers.Layer {
     return new Error(`${this.getClassName()} '${this.name}': ${what}`);
   }
 
+  /** How messages name a field of this layer's config (the subject of a config check). */
+  protected configField(name: string): string {
+    return `${this.getClassName()} '${this.name}': invalid config: ${name}`;
+  }
+
   /** An error naming this layer and a bad config value. */
   protected configError(what: string): Error {
-    return this.error(`invalid config: ${what}`);
+    return new Error(this.configField(what));
   }
 
   /**
@@ -421,24 +422,10 @@ export class SparseConv2D extends SparseDense {
 
   constructor(args: SparseConv2DArgs) {
     super(args);
-    const pair = (v: unknown, name: string): [number, number] => {
-      if (!isPositiveIntPair(v)) {
-        throw this.configError(`${name} must be a pair of positive integers, but got ${JSON.stringify(v)}`);
-      }
-      return [v[0], v[1]];
-    };
-    this.kernelSize = pair(args.kernelSize ?? [1, 1], 'kernelSize');
-    this.strides = pair(args.strides ?? [1, 1], 'strides');
-    const padding = args.padding ?? 'valid';
-    if (!VALID_PATCH_PADDINGS.includes(padding)) {
-      throw this.configError(`padding must be one of ${VALID_PATCH_PADDINGS.join(', ')}, but got ${String(padding)}`);
-    }
-    this.padding = padding;
-    const dataFormat = args.dataFormat ?? 'channelsLast';
-    if (!VALID_SPARSE_CONV_DATA_FORMATS.includes(dataFormat)) {
-      throw this.configError(`dataFormat must be one of ${VALID_SPARSE_CONV_DATA_FORMATS.join(', ')}, but got ${String(dataFormat)}`);
-    }
-    this.dataFormat = dataFormat;
+    this.kernelSize = positiveIntPair(args.kernelSize ?? [1, 1], this.configField('kernelSize'));
+    this.strides = positiveIntPair(args.strides ?? [1, 1], this.configField('strides'));
+    this.padding = checkChoice(args.padding ?? 'valid', VALID_PATCH_PADDINGS, this.configField('padding'));
+    this.dataFormat = checkChoice(args.dataFormat ?? 'channelsLast', VALID_SPARSE_CONV_DATA_FORMATS, this.configField('dataFormat'));
     const area = this.kernelSize[0] * this.kernelSize[1];
     if (this.inputDim % area !== 0) {
       throw this.configError(`inputDim ${this.inputDim} must be kernelSize ${this.kernelSize.join('x')} times the input channels`);

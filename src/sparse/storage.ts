@@ -30,7 +30,7 @@ export type StoredDtype = 'float32'|'int8';
 export const VALID_STORED_DTYPES: StoredDtype[] = ['float32', 'int8'];
 
 /** The Rice parameters tried when encoding (gaps up to 2^31 need no more). */
-const MAX_RICE_PARAMETER = 30;
+export const MAX_RICE_PARAMETER = 30;
 
 /** What the layer config must say about a stored weight; the weights themselves are checked against it. */
 export interface StorageLayout {

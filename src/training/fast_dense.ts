@@ -10,7 +10,7 @@ import {engine, getBackend, getKernel, NamedAttrMap, NamedTensorMap, reshape, Te
 import {layers} from '@tensorflow/tfjs-layers';
 import {MASKED_DENSE, MaskedDenseAttrs} from '../kernels/gemm_grad';
 import {checkOutputBytes} from '../kernels/heap_limit';
-import {checkRank, checkSameShape, float32Arg} from '../kernels/validate';
+import {checkChoice, checkRank, checkSameShape, float32Arg} from '../util/validate';
 
 /** The activations fused into `maskedDense`. */
 export type FastDenseActivation = 'linear'|'relu';
@@ -45,10 +45,7 @@ export const FAST_DENSE_ACTIVATIONS: readonly FastDenseActivation[] = ['linear',
 export function maskedDense(x: Tensor, kernel: Tensor, mask: Tensor|null = null, bias: Tensor|null = null,
                             activation: FastDenseActivation = 'linear'): Tensor {
   const op = 'maskedDense';
-  if (!FAST_DENSE_ACTIVATIONS.includes(activation)) {
-    throw new Error(`Argument 'activation' passed to '${op}' must be one of ${FAST_DENSE_ACTIVATIONS.map(a => `'${a}'`)
-        .join(', ')}, but got ${JSON.stringify(activation)}`);
-  }
+  checkChoice(activation, FAST_DENSE_ACTIVATIONS, 'activation', op);
   const $x = float32Arg(x, 'x', op), $kernel = float32Arg(kernel, 'kernel', op);
   checkRank($kernel, [2], 'kernel', op);
   if ($x.rank < 2) throw new Error(`Argument 'x' passed to '${op}' must have rank >= 2, but got rank ${$x.rank} (shape [${$x.shape}])`);
