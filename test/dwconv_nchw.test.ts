@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {depthwiseConv2dChannelsFirst, DepthwisePadding, FusedActivation} from '../src/index';
 import {kernelsOn} from '../src/kernels/module';
-import * as ref from '../src/kernels/reference';
+import * as ref from './reference';
 import {assertBitsEqual, BACKENDS, normal, noLeak, useBackend} from './helpers';
 
 const CLAMPS: Record<FusedActivation, [number, number]> = {linear: [-Infinity, Infinity], relu: [0, Infinity], relu6: [0, 6]};

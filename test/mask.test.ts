@@ -2,7 +2,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {applyMask, countNonzero, maskFromThreshold} from '../src/index';
-import * as ref from '../src/kernels/reference';
+import * as ref from './reference';
 import {assertBitsEqual, BACKENDS, noLeak, SHAPES, useBackend, valueCases} from './helpers';
 
 const THRESHOLDS = [0, -0, 0.5, -1, 1e-40, Infinity, NaN];

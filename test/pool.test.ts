@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {readFileSync} from 'node:fs';
 import {blockPool, expandBlockMask} from '../src/index';
-import * as ref from '../src/kernels/reference';
+import * as ref from './reference';
 import {assertBitsEqual, BACKENDS, noLeak, useBackend, valueCases} from './helpers';
 
 // tfmot 0.8.1's pooled magnitudes (see the fixture's `source` and `versions`).

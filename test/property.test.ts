@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import {applyMask, blockPool, blockSparseMatMul, countNonzero, expandBlockMask, keepCount, kthLargestMagnitude,
   magnitudeThreshold, maskFromThreshold, mByNMask, packBlockSparse, unpackBlockSparse} from '../src/index';
-import * as ref from '../src/kernels/reference';
+import * as ref from './reference';
 import type {BlockSparseKernel} from '../src/index';
 import {BACKENDS, BackendName, int8Bound, useBackend} from './helpers';
 

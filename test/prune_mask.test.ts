@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {readFileSync} from 'node:fs';
 import {keepCount, pruneMask} from '../src/index';
-import * as ref from '../src/kernels/reference';
+import * as ref from './reference';
 import {assertBitsEqual, BACKENDS, normal, useBackend, valueCases} from './helpers';
 
 // One mask update of the real tfmot 0.8.1 (tf_keras 2.21.0, TensorFlow 2.21.0) per case; see the

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {readFileSync} from 'node:fs';
 import {keepCount, kthLargestMagnitude, magnitudeThreshold} from '../src/index';
 import {kernelsOn} from '../src/kernels/module';
-import * as ref from '../src/kernels/reference';
+import * as ref from './reference';
 import {assertBitsEqual, BACKENDS, BackendName, noLeak, normal, rng, SHAPES, useBackend, valueCases} from './helpers';
 
 // tfmot 0.8.1's kept counts and rounding cases (see fixtures/masks.json `source`).

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {BlockSparseDtype, BlockSparseKernel, BlockSparseMatrix, blockSparseMatMul, packBlockSparse,
   planBlockSparseMatMul} from '../src/index';
 import {SPMM_F32} from '../src/kernels/spmm';
-import * as ref from '../src/kernels/reference';
+import * as ref from './reference';
 import {BACKENDS, noLeak, normal, rng, useBackend} from './helpers';
 
 const BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 8], [1, 16], [2, 2], [4, 4], [2, 16], [3, 5]];

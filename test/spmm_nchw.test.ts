@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {blockSparseMatMul, channelMajorSparseMatMul, FusedActivation, packBlockSparse, PixelSparseMatrix,
   planBlockSparseMatMul} from '../src/index';
 import {kernelsOn} from '../src/kernels/module';
-import * as ref from '../src/kernels/reference';
+import * as ref from './reference';
 import {assertBitsEqual, BACKENDS, normal, noLeak, rng, useBackend} from './helpers';
 
 /** A weight pattern named for the edge it hits. */
