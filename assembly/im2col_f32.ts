@@ -1,5 +1,5 @@
 // im2col for channels-last f32 images: the patches that turn a k×k convolution into one matmul
-// (src/sparse/im2col.ts). For each output pixel and kernel row, the in-bounds kernel columns are
+// (src/sparse/patches.ts). For each output pixel and kernel row, the in-bounds kernel columns are
 // kw·C contiguous floats of the input row: one memory.copy, zero fill for the padding around it.
 
 /**
@@ -11,7 +11,7 @@
  * @param ow   output columns
  * @param dst  float32[b·oh·ow·kh·kw·c]
  */
-export function f32_im2col_nhwc(x: usize, b: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32,
+export function f32_im2col_nhwc__scalar(x: usize, b: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32,
     top: i32, left: i32, oh: i32, ow: i32, dst: usize): void {
   const pixel = <usize>c << 2;
   const image = <usize>h * <usize>w * pixel;

@@ -4,8 +4,8 @@
 // key order is the order of |w|, and every NaN key is above +Infinity's, so NaN ranks as the
 // largest magnitude and is never pruned (our NaN policy, shared with the selection kernel).
 
-// @ts-ignore: decorator
-@inline const ABS_MASK: i32 = 0x7fffffff;
+import {ABS_MASK} from './keys';
+
 // @ts-ignore: decorator
 @inline const ONE_BITS: i32 = 0x3f800000;
 // @ts-ignore: decorator

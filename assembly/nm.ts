@@ -11,8 +11,7 @@
 // of n; a padding zero outranks no real weight (it is never larger, and it has the higher index),
 // so a short last group keeps its n - m largest real entries, or all of them if it has no more.
 
-// @ts-ignore: decorator
-@inline const ABS_MASK: i32 = 0x7fffffff;
+import {ABS_MASK} from './keys';
 
 /**
  * A full group of four (n = 4, the common 2:4 case) for four outputs: each of the six pairs is

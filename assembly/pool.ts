@@ -16,8 +16,7 @@
 // block holding a NaN pools to NaN and is kept. `f32x4.pmax` would be as cheap but can drop a NaN
 // (pmax(a, b) is `a < b ? b : a`), and `f32x4.max` costs ~3x in V8.
 
-// @ts-ignore: decorator
-@inline const ABS_MASK: i32 = 0x7fffffff;
+import {ABS_MASK} from './keys';
 
 // --- 4x4 lane transposes: lanes of a, b, c, d become the lanes of blocks 0..3 ------------------
 

@@ -10,8 +10,8 @@
 // holds too many keys (f32_kth_largest_magnitude_in_range__radix, read-only, no scratch beyond the
 // histogram) and the whole method for small n.
 
-// @ts-ignore: decorator
-@inline const ABS_MASK: i32 = 0x7fffffff;
+import {ABS_MASK} from './keys';
+
 /** Radix digit width: 2^11 counters (8 KiB) stay in L1 while a pass streams the keys. */
 // @ts-ignore: decorator
 @inline const DIGIT_BITS: i32 = 11;

@@ -14,7 +14,9 @@
 // weights, so every call streams its weights from DRAM, as in a multi-layer model.
 import * as tf from '@tensorflow/tfjs-core';
 import {BlockSparseDtype, BlockSparseMatrix, blockSparseMatMul, packBlockSparse, planBlockSparseMatMul} from '../src/index';
-import {DENSE_MATMUL, SPMM_F32, SPMM_I8} from '../src/kernels/spmm';
+import {DENSE_MATMUL} from '../src/kernels/dense_matmul';
+import {SPMM_F32} from '../src/kernels/spmm_f32';
+import {SPMM_I8} from '../src/kernels/spmm_i8';
 import {CaseResult, markdownTable, timeAlternating, useWasm} from './util';
 import {mulberry32} from '../src/util/random';
 import {kernelsOn} from '../src/kernels/module';

@@ -2,7 +2,7 @@
  * Everything tfjs-sparsity exports that runs in browsers and Node alike. `index.ts` (Node) adds the
  * parts that write files; `browser.ts` is exactly this.
  */
-export * from './kernels/index';
+export * from './ops/index';
 export * from './sparse/index';
 export {ConstantSparsity, deserializeSchedule, PolynomialDecay, PruningSchedule, serializeSchedule} from './schedules';
 export type {ConstantSparsityArgs, PolynomialDecayArgs, SerializedSchedule} from './schedules';

@@ -5,7 +5,7 @@
 import {dispose, serialization, util} from '@tensorflow/tfjs-core';
 import {input, LayersModel, layers, model as functionalModel, sequential, Sequential, SymbolicTensor}
   from '@tensorflow/tfjs-layers';
-import {countNonzero} from './kernels/mask';
+import {countNonzero} from './ops/mask';
 import type {PruningPolicy} from './policy';
 import {BlockPoolingType} from './pruning';
 import {ChannelScore, linkChannelPruning, PruningStructure} from './pruning/channels';

@@ -6,8 +6,8 @@
 import {dispose, tidy} from '@tensorflow/tfjs-core';
 import type {Layer} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import {LayersModel} from '@tensorflow/tfjs-layers';
-import {applyMask} from './kernels/mask';
-import {pruneMask} from './kernels/prune_mask';
+import {applyMask} from './ops/mask';
+import {pruneMask} from './ops/prune_mask';
 import {checkOptions, checkSparsity, positiveIntPair} from './util/validate';
 import {getPrunableWeights, supportsPruning} from './registry';
 

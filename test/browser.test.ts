@@ -14,7 +14,7 @@ import {rollup} from 'rollup';
 import ts from 'typescript';
 import type {Browser, Page} from 'playwright-core';
 import * as lib from '../src/index';
-import * as kernelOps from '../src/kernels/index';
+import * as kernelOps from '../src/ops/index';
 import * as sparseFormat from '../src/sparse/format';
 import * as sparseMatMul from '../src/sparse/matmul';
 import {serveStatic, StaticServer} from '../src/cli/serve';
@@ -268,7 +268,7 @@ entry('a cross-origin-isolated page gets the threaded tfjs-wasm build and its sh
   assert.equal(isolated, {...isolated, backend: 'wasm', crossOriginIsolated: true, sharedHeap: true, numTensors: 0});
 });
 
-entry('the case table covers every public op of src/kernels, src/sparse/format.ts and src/sparse/matmul.ts', () => {
+entry('the case table covers every public op of src/ops, src/sparse/format.ts and src/sparse/matmul.ts', () => {
   const ops = Object.entries({...kernelOps, ...sparseFormat, ...sparseMatMul})
       .filter(([name, v]) => typeof v === 'function' && name in lib).map(([name]) => name);
   const covered = (name: string) => OPS.some(([op]) => op === name || op.startsWith(`${name}.`));

@@ -123,7 +123,7 @@ op('bad arguments throw errors naming them, and leak nothing', async () => {
   assert.throws(call({strides: 3}), /'strides' .* must be 1 or 2, but got 3/);
   assert.throws(call({padding: 'full'}), /'padding' .* 'same', 'valid' or \[\[top, bottom\], \[left, right\]\]/);
   assert.throws(call({padding: [[3, 0], [0, 0]]}), /'padding'/);
-  assert.throws(call({activation: 'tanh'}), /'activation' .* linear, relu, relu6/);
+  assert.throws(call({activation: 'tanh'}), /'activation' .* 'linear', 'relu', 'relu6'/);
   assert.throws(call({bias: [1, 2, 3]}), /'bias' .* must have shape \[2\]/);
   assert.throws(call({}, x, f2), /'filter' .* must have shape \[2, 1, 3, 3\]/);
   assert.throws(call({}, rank3), /'x' .* rank 4/);

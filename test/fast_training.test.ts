@@ -4,9 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {disableFastTraining, enableFastTraining, fastDenseCall, fastMatMul, isFastTrainingEnabled,
   maskedDense} from '../src/index';
-import {MASKED_DENSE} from '../src/kernels/gemm_grad';
 import {kernelConfigs} from '../src/kernels/bridge';
-import {maskedDenseKernel} from '../src/kernels/gemm_grad';
+import {MASKED_DENSE, maskedDenseKernel} from '../src/kernels/masked_dense';
 import {BACKENDS, noLeak, normal, rng, useBackend} from './helpers';
 
 /** [m, k, n] of C[m, n] = A[m, k] · B[k, n], named for the edge they hit (tiles are 4x8). */

@@ -13,7 +13,7 @@ import {applyMask, blockSparseMatMul, BlockSparseMatrix, countNonzero, expandBlo
   unpackBlockSparse} from '../src/index';
 import {KernelDef, kernelConfigs} from '../src/kernels/bridge';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../src/kernels/heap_limit';
-import {EXPAND_BLOCK_MASK} from '../src/kernels/pool';
+import {EXPAND_BLOCK_MASK} from '../src/kernels/expand_block_mask';
 import {BACKENDS, noLeak, useBackend} from './helpers';
 
 /**

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {BlockSparseDtype, BlockSparseKernel, BlockSparseMatrix, blockSparseMatMul, packBlockSparse,
   planBlockSparseMatMul} from '../src/index';
-import {SPMM_F32} from '../src/kernels/spmm';
+import {SPMM_F32} from '../src/kernels/spmm_f32';
 import * as ref from './reference';
 import {BACKENDS, noLeak, normal, rng, useBackend} from './helpers';
 

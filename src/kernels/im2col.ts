@@ -12,7 +12,7 @@ export const im2colKernel: KernelDef = {
     const {kh, kw, sh, sw, top, left, oh, ow} = attrs as unknown as Im2ColAttrs;
     const [b, h, w, c] = x.shape;
     const out = ctx.output([b, oh, ow, kh * kw * c], 'float32');
-    ctx.kernels.f32_im2col_nhwc(ctx.input(x), b, h, w, c, kh, kw, sh, sw, top, left, oh, ow, out.ptr);
+    ctx.kernels.f32_im2col_nhwc__scalar(ctx.input(x), b, h, w, c, kh, kw, sh, sw, top, left, oh, ow, out.ptr);
     return out;
   },
 };

@@ -8,12 +8,12 @@ import {WASM_BASE64} from './wasm-bytes';
 
 /** The kernel exports, pointer in / pointer out (see `assembly/`), by kernel family. */
 export interface KernelExports {
-  // conv2d_grad.ts
+  // conv2d_grad_f32.ts
   f32_conv2d_backprop_filter_nhwc__simd128(
       x: number, dy: number, dw: number, batch: number, inH: number, inW: number, inC: number,
       outH: number, outW: number, outC: number, fH: number, fW: number, strideH: number,
       strideW: number, padTop: number, padLeft: number): void;
-  // gemm_grad.ts
+  // gemm_grad_f32.ts
   f32_gemm_tn_4x8__simd128(a: number, m: number, k: number, b: number, n: number, c: number, scratch: number): void;
   x32_transpose__simd128(src: number, rows: number, cols: number, dst: number): void;
   f32_gemm_nt_dot_1x4__simd128(a: number, m: number, n: number, b: number, k: number, c: number): void;
@@ -42,7 +42,7 @@ export interface KernelExports {
                                   hist: number): number;
   f32_kth_largest_magnitude_in_range__radix(src: number, n: number, k: number, lo: number, hi: number,
                                             hist: number): number;
-  // spmm.ts
+  // spmm_f32.ts, spmm_i8.ts, gemm_f32.ts
   f32_spmm_2x16__simd128(x: number, m: number, k: number, colptr: number, rowoff: number, vals: number,
       n: number, bias: number, relu: number, y: number, tmp: number): void;
   f32_spmm_2x8__simd128(x: number, m: number, k: number, colptr: number, rowoff: number, vals: number,
@@ -75,7 +75,7 @@ export interface KernelExports {
   f32_gemm_4x8__simd128(x: number, m: number, k: number, w: number, n: number, bias: number, relu: number,
       y: number, tmp: number): void;
   f32_gemv_rows__simd128(x: number, k: number, w: number, n: number, bias: number, relu: number, y: number): void;
-  // f32_spmm_nchw.ts, i8_spmm_nchw.ts
+  // spmm_nchw_f32.ts, spmm_nchw_i8.ts
   f32_spmm_nchw_32x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
       oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number, k: number,
       pack: number): void;
@@ -88,7 +88,7 @@ export interface KernelExports {
   i8_spmm_nchw_16x1__simd128(x: number, xstride: number, pixels: number, rowptr: number, ics: number, vals: number,
       scales: number, oc0: number, oc1: number, bias: number, vmin: number, vmax: number, y: number, ystride: number,
       k: number, pack: number, scratch: number): void;
-  // f32_dwconv_nchw.ts
+  // dwconv_nchw_f32.ts
   f32_dwconv2d_nchw_3x3s1__simd128(x: number, batch: number, channels: number, c0: number, c1: number, h: number,
       w: number, oh: number, ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number,
       vmax: number, y: number, scratch: number): void;
@@ -96,12 +96,13 @@ export interface KernelExports {
       w: number, oh: number, ow: number, padTop: number, padLeft: number, weights: number, bias: number, vmin: number,
       vmax: number, y: number, scratch: number): void;
   f32_dwconv2d_nchw_scratch_bytes(oh: number, ow: number, s: number): number;
-  // im2col.ts
-  f32_im2col_nhwc(x: number, b: number, h: number, w: number, c: number, kh: number, kw: number, sh: number,
+  // im2col_f32.ts
+  f32_im2col_nhwc__scalar(x: number, b: number, h: number, w: number, c: number, kh: number, kw: number, sh: number,
       sw: number, top: number, left: number, oh: number, ow: number, dst: number): void;
-  f32_unpack_strips(colptr: number, rowoff: number, vals: number, bw: number, k: number, n: number,
+  // unpack.ts
+  f32_unpack_strips__scalar(colptr: number, rowoff: number, vals: number, bw: number, k: number, n: number,
       dst: number): void;
-  i8_unpack_strips(colptr: number, rowoff: number, vals: number, sw: number, bw: number, k: number, n: number,
+  i8_unpack_strips__scalar(colptr: number, rowoff: number, vals: number, sw: number, bw: number, k: number, n: number,
       dst: number): void;
 }
 

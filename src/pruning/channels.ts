@@ -10,7 +10,7 @@
  */
 import {dispose, scalar, tensor} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
-import {keepCount} from '../kernels/select';
+import {keepCount} from '../ops/threshold';
 import {analyseChannels, axisOn, CHANNEL_LAYERS, depthMultiplier, ChannelAxis, ChannelGraph, channelMaskValues, LayerChannelSpec,
   maskedZeroReader, maskSide, perChannelSums, weightOf} from '../model/channel_graph';
 import {Pruning, PruningArgs} from '../pruning';

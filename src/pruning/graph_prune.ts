@@ -5,10 +5,10 @@
  */
 import {dispose, io, reshape, Tensor, tidy, transpose} from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
-import {applyMask} from '../kernels/mask';
-import {mByNArg, mByNMask} from '../kernels/nm';
-import {PoolingType} from '../kernels/pool';
-import {pruneMask} from '../kernels/prune_mask';
+import {applyMask} from '../ops/mask';
+import {mByNArg, mByNMask} from '../ops/m_by_n';
+import {PoolingType} from '../ops/pool';
+import {pruneMask} from '../ops/prune_mask';
 import {checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
 import {GraphDef, parseInput} from '../model/graph_def';
 import {artifactsWithWeights, capturedArtifacts, checkGraphModel, currentWeights} from '../sparse/graph_model';

@@ -5,6 +5,7 @@
  * as it is.
  */
 import {dispose, getBackend, Tensor, tensor1d, tensor2d} from '@tensorflow/tfjs-core';
+import {chooseStripWidth, DEFAULT_MIN_SPARSITY, PLAN_BATCHES} from '../kernels/dispatch';
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {booleanOption, checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
 import {cloneModel, stripPruning} from '../prune';
@@ -95,52 +96,31 @@ export interface ToSparseResult {
 }
 
 /**
- * Relative cost per stored weight of the kernel's strip widths. float32: instructions per weight in
- * the inner loop of the 2-row tiles (`assembly/spmm_f32.ts`): one row offset, two splats, bw/4
- * weight loads and bw/2 multiply-adds per strip of 16 (1.44), 8 (1.63) and 4 (2.0) weights; the
- * scalar kernel (bw = 1) does 8 scalar instructions for what one SIMD instruction does with 4 lanes.
- * int8: measured, since its per-pair splat weighs more on narrow strips (µs per stored weight at
- * [2028, 256], batch 1: 1x8 1.35x and 1x4 2.34x the 1x16 cost).
- */
-const STRIP_COSTS: Record<StoredDtype, ReadonlyArray<[number, number]>> = {
-  float32: [[16, 1.44], [8, 1.63], [4, 2], [1, 8]],
-  int8: [[16, 1.44], [8, 1.95], [4, 3.37], [1, 8]],
-};
-
-/** The batch sizes the layout is chosen for: one row (latency) and a batch of 32 (throughput). */
-const PLAN_BATCHES = [1, 32];
-
-/**
  * The strip width of the kernel layout for `w` (`[K, N]`): the one for which the dispatcher
- * (`planBlockSparseMatMul`, whose thresholds come from the kernel benchmarks) runs the sparse kernel
- * at the most of `PLAN_BATCHES`; ties go to the least (stored strip entries, padding included) x
- * (cost per entry). A 1x16-pruned weight gets 16. An unstructured 80 % sparse one gets 16 for int8
- * (its 1x16 kernel beats tf.matMul at batch 32 even dense) and 4 for float32 (a 4-wide strip is all
- * zero with probability 0.8^4 = 41 %, a 16-wide one with 3 %). A convolution multiplies
- * `rowsPerExample` patch rows (OH·OW) per example.
+ * (`planBlockSparseMatMul`) runs the sparse kernel at the most of the planned batch sizes; ties go to
+ * the cheapest stored strips (`chooseStripWidth` in `src/kernels/dispatch.ts` holds the rule and its
+ * costs). A 1x16-pruned weight gets 16. An unstructured 80 % sparse one gets 16 for int8 (its 1x16
+ * kernel beats tf.matMul at batch 32 even dense) and 4 for float32 (a 4-wide strip is all zero with
+ * probability 0.8^4 = 41 %, a 16-wide one with 3 %). A convolution multiplies `rowsPerExample` patch
+ * rows (OH·OW) per example.
  */
 export function chooseKernelBlockWidth(w: Float32Array, shape: [number, number], dtype: StoredDtype = 'float32',
                                        rowsPerExample = 1): number {
   const [K, N] = shape;
-  let best = 1, bestSparse = -1, bestCost = Infinity;
   const dense = tensor2d(w, shape);
   try {
-    for (const [bw, cost] of STRIP_COSTS[dtype]) {
-      if (bw > N) continue;
+    return chooseStripWidth(dtype, N, bw => {
       const packed = packBlockSparse(dense, {blockSize: [1, bw], dtype});
-      const sparseBatches = PLAN_BATCHES.filter(b => planBlockSparseMatMul([b * rowsPerExample, K], packed).kernel === 'sparse').length;
-      const total = packed.strips * bw * cost;
-      packed.dispose();
-      if (sparseBatches > bestSparse || (sparseBatches === bestSparse && total < bestCost)) {
-        best = bw;
-        bestSparse = sparseBatches;
-        bestCost = total;
+      try {
+        const sparseBatches = PLAN_BATCHES.filter(b => planBlockSparseMatMul([b * rowsPerExample, K], packed).kernel === 'sparse').length;
+        return {sparseBatches, strips: packed.strips};
+      } finally {
+        packed.dispose();
       }
-    }
+    });
   } finally {
     dense.dispose();
   }
-  return best;
 }
 
 function weightBytes(layer: Layer): number {
@@ -156,7 +136,7 @@ function zerosFraction(w: Float32Array): number {
 function toSparseOptions(options: ToSparseOptions): Required<Omit<ToSparseOptions, 'blockSize'>> & {blockSize?: [number, number]} {
   options = checkOptions(options, OPTION_NAMES, 'toSparse');
   const dtype = checkChoice(options.dtype ?? 'float32', VALID_STORED_DTYPES, 'dtype', 'toSparse');
-  const minSparsity = options.minSparsity ?? 0.3;
+  const minSparsity = options.minSparsity ?? DEFAULT_MIN_SPARSITY;
   checkSparsity(minSparsity, 'toSparse', 'minSparsity', true);
   const blockSize = options.blockSize == null ? undefined : positiveIntPair(options.blockSize, 'blockSize', 'toSparse');
   const foldBatchNorm = booleanOption(options.foldBatchNorm, 'foldBatchNorm', 'toSparse') ?? true;

@@ -5,7 +5,7 @@
  */
 import {dispose, engine, Tensor, Tensor1D, Tensor4D, TensorLike} from '@tensorflow/tfjs-core';
 import {DWCONV_NCHW, DwConvNchwAttrs} from '../kernels/dwconv_nchw';
-import {NO_GRADIENT_MESSAGE, taping} from '../kernels/spmm';
+import {NO_GRADIENT_MESSAGE, taping} from './inference_only';
 import {checkRank, float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 

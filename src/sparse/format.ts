@@ -18,8 +18,10 @@
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
 import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tensor2d, tidy} from '@tensorflow/tfjs-core';
+import {DEFAULT_STRIP_WIDTH} from '../kernels/dispatch';
 import {checkOutputBytes} from '../kernels/heap_limit';
-import {UNPACK_F32, UNPACK_I8} from '../kernels/spmm';
+import {UNPACK_F32} from '../kernels/unpack_f32';
+import {UNPACK_I8} from '../kernels/unpack_i8';
 import {checkChoice, checkOptions, checkRank, checkSameShape, float32Arg, positiveIntPair} from '../util/validate';
 import {PixelSparseMatrix} from './pixel_format';
 
@@ -315,7 +317,7 @@ const PACK_OPTIONS = ['blockSize', 'mask', 'dtype'];
 
 /** Options of `packBlockSparse`. */
 export interface PackOptions {
-  /** `[bh, bw]`, default `[1, 16]` (the fastest kernel, perf-anchors §4.4). */
+  /** `[bh, bw]`, default `[1, 16]` (the fastest kernel: `DEFAULT_STRIP_WIDTH` in `src/kernels/dispatch.ts`). */
   blockSize?: [number, number];
   /**
    * Entries to keep (nonzero), same shape as `w`; a block is stored when any of its mask entries is
@@ -341,7 +343,7 @@ export interface PackOptions {
 export function packBlockSparse(w: Tensor|TensorLike, options?: PackOptions): BlockSparseMatrix {
   const op = 'packBlockSparse';
   options = checkOptions(options, PACK_OPTIONS, op);
-  const [bh, bw] = positiveIntPair(options.blockSize ?? [1, 16], 'blockSize', op);
+  const [bh, bw] = positiveIntPair(options.blockSize ?? [1, DEFAULT_STRIP_WIDTH], 'blockSize', op);
   const dtype = checkChoice(options.dtype ?? 'float32', VALID_BLOCK_SPARSE_DTYPES, 'dtype', op);
   let shape: number[] = [], wv: Float32Array = new Float32Array(0), mv: Float32Array|null = null;
   tidy(() => {

@@ -17,6 +17,7 @@
  */
 import {dispose, io, Tensor, tensor1d, transpose, zeros} from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
+import {DEFAULT_MIN_SPARSITY, pixelKernelPays} from '../kernels/dispatch';
 import {bytesOf, crc32c} from '../util/crc32c';
 import {checkChoice, checkOptions, checkSparsity} from '../util/validate';
 import {constNode, encodeAttrString, GraphDef, intListAttr, NodeDef, parseInput, stringAttr, stringListAttr,
@@ -28,7 +29,6 @@ import {explicitPadding} from './depthwise_nchw';
 import {INT8_MAX_K} from './format';
 import {CONFIG_ATTR, configAttr, DEPTHWISE_NCHW_OP, DepthwiseNodeConfig, GRAPH_OPS, checkStoredNode, registerGraphOps,
   releaseDecodedWeights, SPARSE_CONV_NCHW_OP, SPARSE_CONV_OP, SPARSE_MATMUL_OP, SparseNodeConfig} from './graph_ops';
-import {pixelKernelPays} from './matmul';
 import {chooseBlockSize, encodeWeight, int8ToWords, StorageError, storedBytes, StoredDtype, StoredWeight,
   VALID_STORED_DTYPES} from './storage';
 
@@ -148,7 +148,7 @@ function sparsifyOptions(options: SparsifyGraphModelOptions): Required<SparsifyG
   const op = 'sparsifyGraphModel';
   checkOptions(options, OPTION_NAMES, op);
   const dtype = checkChoice(options.dtype ?? 'float32', VALID_STORED_DTYPES, 'dtype', op);
-  const minSparsity = options.minSparsity ?? 0.3;
+  const minSparsity = options.minSparsity ?? DEFAULT_MIN_SPARSITY;
   checkSparsity(minSparsity, op, 'minSparsity', true);
   const layout = checkChoice(options.layout ?? 'auto', VALID_GRAPH_LAYOUTS, 'layout', op);
   return {dtype, minSparsity, layout};

@@ -1,11 +1,17 @@
 /**
  * `blockSparseMatMul`: Y = X · W (+ bias) with a packed block-sparse W, dispatched per shape and
  * sparsity to our sparse kernels, our dense SIMD kernels, or `tf.matMul` itself, whichever the
- * benchmarks found fastest, so that packing a weight never makes a layer slower than `tf.matMul`.
+ * benchmarks found fastest (`src/kernels/dispatch.ts`), so that packing a weight never makes a layer
+ * slower than `tf.matMul`.
  */
 import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../kernels/heap_limit';
-import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../kernels/spmm';
+import {DENSE_MATMUL} from '../kernels/dense_matmul';
+import {BlockSparseKernel, chooseMatMulKernel, PackedWeightStats, pixelKernelPays, stripCase, stripDensityLimit}
+  from '../kernels/dispatch';
+import {SPMM_F32} from '../kernels/spmm_f32';
+import {SPMM_I8} from '../kernels/spmm_i8';
+import {NO_GRADIENT_MESSAGE, taping} from './inference_only';
 import {checkChoice, checkOptions, float32Arg, vectorArg} from '../util/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
@@ -33,7 +39,7 @@ export interface BlockSparseMatMulOptions {
  * The kernels the dispatcher picks from: the strip kernels ('sparse'), the pixel-vectorized kernel
  * ('pixel': rows as pixels, unstructured sparsity), our dense SIMD kernels, tfjs's matMul.
  */
-export type BlockSparseKernel = 'sparse'|'pixel'|'dense'|'tfMatMul';
+export type {BlockSparseKernel} from '../kernels/dispatch';
 export const VALID_BLOCK_SPARSE_KERNELS: BlockSparseKernel[] = ['sparse', 'pixel', 'dense', 'tfMatMul'];
 
 /** The dispatcher's choice for one call, with the reason (for benchmarks and users). */
@@ -42,150 +48,23 @@ export interface BlockSparseMatMulPlan {
   reason: string;
 }
 
-/** Which measured case of SPARSE_MAX_DENSITY a call falls in. */
-type DispatchCase = 'one'|'streamed'|'many'|'large';
-
-/**
- * Dense weights above this size come from DRAM on every batch-1 call (it exceeds the L3 share of
- * one core on most machines): there the sparse kernels' smaller reads pay off at other densities
- * than for a weight in cache (1x4096x4096, 64 MB: the scalar kernel 1.59x at 90 % sparsity, where it
- * loses in cache).
- */
-const STREAMED_BYTES = 16 * 2 ** 20;
-
-/**
- * Above this many rows the `large` limits apply: XNNPACK's GEMM tiles reuse each weight over more
- * rows than our two-row tiles, and the sparse kernels' per-row costs (the int8 activation
- * quantization, the splats) add up (1x8 int8 at 83 % density: 1.16-1.20x at 32 rows, 0.98-1.08x at
- * 512-1024).
- */
-const LARGE_ROWS = 128;
-
-/**
- * The highest stored density (1 - sparsity) at which the sparse kernel is chosen, by weight dtype,
- * case and strip width (bw 16, 8, 4; 0 for the scalar kernel of other widths). Cases: one row with
- * a dense weight that stays in cache (`one`), one row with a larger one (`streamed`, see
- * STREAMED_BYTES), up to LARGE_ROWS rows (`many`) and more (`large`: the patch rows of a
- * convolution, big batches). Every value comes from
- * `node --import tsx bench/spmm.ts --thresholds` (wasm backend, hot; shapes 1x1024x1024 and
- * 1x768x3072 for `one`, 1x4096x4096 for `streamed`, 32x1024x1024 and 32x768x3072 for `many`,
- * 1024x576x64 and 512x256x256 for `large`;
- * BENCHMARKS.md, "Dispatcher thresholds"): the highest density at which the sparse kernel beat
- * tf.matMul by >= 10 % on every shape, so the dispatcher stays above 0.95x of tf.matMul through the
- * noise of a shared machine. Ratios quoted as (first shape / second shape).
- */
-const SPARSE_MAX_DENSITY: Record<'float32'|'int8', Record<DispatchCase, Record<16|8|4|0, number>>> = {
-  float32: {
-    // 1x16: 1.27x / 1.14x fully dense hot, but 0.75x-0.93x dense with weights from DRAM (the full
-    // grid, cold and 1x4096x4096: strips read 6 % more bytes than the dense weight), 1.08x-1.28x
-    // there at 30 %. 1x8: 0.96x / 0.94x dense, 1.22x / 1.21x at 20 % sparsity. 1x4: 0.96x / 1.00x
-    // at 50 %, 1.28x / 1.22x at 60 %. Scalar: 0.95x at 90 %, 1.76x / 1.88x at 95 %.
-    one: {16: 0.7, 8: 0.8, 4: 0.4, 0: 0.05},
-    // 1x16: 1.06x dense, 1.15x at 30 %. 1x8: 0.94x at 20 %, 1.09x at 30 %, 1.18x at 40 %. 1x4: 1.09x
-    // at 40 %, 1.25x at 50 %. Scalar: 0.79x at 80 %, 1.59x at 90 %.
-    streamed: {16: 0.7, 8: 0.6, 4: 0.5, 0: 0.1},
-    // 1x16: 1.33x / 1.20x dense. 1x8: 1.20x / 1.00x at 20 %, 1.33x / 1.14x at 30 %. 1x4: 1.12x /
-    // 1.11x at 50 %, kept at 60 % (1.39x / 1.36x): a 4x4-pruned [2028, 256] weight ran 0.87x at 50 %
-    // in the block-size harness. Scalar: 0.60x at 80 %, 1.15x / 1.16x at 90 %.
-    many: {16: 1, 8: 0.7, 4: 0.4, 0: 0.1},
-    // 1x16: 1.05x / 1.33x dense, 1.74x / 1.67x at 20 %. 1x8: 0.94x dense, 1.17x / 1.19x at 20 %.
-    // 1x4: 1.03x / 1.04x at 40 %, 1.23x / 1.25x at 50 %. Scalar: 0.90x / 1.24x at 90 %, 1.26x at 95 %.
-    large: {16: 0.8, 8: 0.8, 4: 0.5, 0: 0.05},
-  },
-  int8: {
-    // 1x16: 1.75x / 1.71x dense. 1x8: 1.64x / 1.64x dense. 1x4: 0.97x / 0.98x dense, 1.43x / 1.18x
-    // at 20 %. Scalar: 1.11x / 1.06x at 90 %, 2.08x / 2.02x at 95 %.
-    one: {16: 1, 8: 1, 4: 0.8, 0: 0.05},
-    // 1x16: 1.94x dense. 1x8: 1.60x dense. 1x4: 1.16x dense. Scalar: 0.83x at 80 %, 1.76x at 90 %.
-    streamed: {16: 1, 8: 1, 4: 1, 0: 0.1},
-    // 1x16: 1.36x / 1.21x dense. 1x8: 1.20x / 1.16x dense. 1x4: 1.02x / 1.03x at 40 %, 1.23x / 1.24x
-    // at 50 %. Scalar: 0.66x / 0.64x at 90 %, 1.09x / 1.02x at 95 %: only from 97 %.
-    many: {16: 1, 8: 1, 4: 0.5, 0: 0.03},
-    // 1x16: 1.44x / 1.66x dense. 1x8: 0.98x / 1.08x dense, 1.14x / 1.24x at 20 %. 1x4: 1.10x / 1.20x
-    // at 60 %, 1.27x / 1.50x at 70 %. Scalar: never (0.62x / 0.67x at 95 %).
-    large: {16: 1, 8: 0.8, 4: 0.3, 0: 0},
-  },
-};
-
-// --- Pixel-vectorized kernels (channel-major, unstructured; issue 16) ---------------------------
-// `assembly/f32_spmm_nchw.ts` broadcasts each nonzero against 16 pixels (or Dense rows), so its cost
-// follows the true nonzero count whatever the block structure; its limits count nonzeros, not
-// stored strips. Every value below: `node --import tsx bench/pixel.ts --thresholds` (wasm backend,
-// 2026-12-06; BENCHMARKS.md, "Dispatcher limits" under "Unstructured sparsity").
-
-/**
- * The highest true density (nonzeros / entries) at which a channel-major 1x1 convolution runs the
- * pixel kernel. Against tf.conv2d on the same problem in NHWC: 1.31-1.47x at 70 % density (P x C =
- * 256x64, 784x256, 196x512, 3136x128), 1.51-1.56x at 60 %; the kernel runs 37-43 GFLOP/s on the
- * nonzeros and tf.conv2d 43-46, so it breaks even near 90 % density.
- */
-const PIXEL_MAX_DENSITY = 0.7;
-
-/** The fewest pixels (B·OH·OW) for the pixel kernel: fewer than one vector runs its scalar tail only. */
-const PIXEL_MIN_PIXELS = 4;
-
-/**
- * Dense layers: the fewest rows for the pixel kernel (rows transposed into pixels and back): 1.50x
- * tf.matMul at 16 rows, 50 % unstructured density, 1024x1024 (strips 1x16: 1.25x, 1x4: 0.64x).
- */
-const PIXEL_MIN_ROWS = 16;
-
-/** Dense layers: the highest true density for the pixel kernel (1.50-1.55x tf.matMul at 50 %, 16-128 rows). */
-const PIXEL_ROWS_MAX_DENSITY = 0.5;
-
-/**
- * Dense layers: the pixel kernel replaces the strip kernels only where the strips store more than this
- * many entries per nonzero (zeros padding unstructured strips): on nonzeros the strips' 2x16 tile runs
- * at 55-59 GFLOP/s at 32 rows (perf-anchors §4.4), the pixel kernel with its transposes at about 40,
- * so a weight pruned in 1x16 blocks stays on the strips (12x tf.matMul at 90 % against the pixel
- * kernel's 7x).
- */
-const PIXEL_MIN_STRIP_PADDING = 1.5;
+/** What the dispatcher (`src/kernels/dispatch.ts`) reads of a packed weight. */
+export function weightStats(packed: BlockSparseMatrix): PackedWeightStats {
+  return {dtype: packed.dtype, shape: packed.shape, stripWidth: packed.blockSize[1], storedDensity: 1 - packed.sparsity,
+    nonzeros: packed.nonzeros};
+}
 
 /** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
 export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {
   return pixelKernelPays(pixels, packed.nonzeros, packed.shape[0] * packed.shape[1]);
 }
 
-/** `choosePixelKernel` for a weight of `entries` entries with `nonzeros` nonzeros, before it is packed. */
-export function pixelKernelPays(pixels: number, nonzeros: number, entries: number): boolean {
-  return pixels >= PIXEL_MIN_PIXELS && nonzeros <= PIXEL_MAX_DENSITY * entries;
-}
-
-/** Whether a Dense layer over `rows` rows by `packed` runs the pixel kernel (see the limits above). */
-function pixelPaysForRows(rows: number, packed: BlockSparseMatrix): boolean {
-  const entries = packed.shape[0] * packed.shape[1];
-  const stored = (1 - packed.sparsity) * entries;
-  return rows >= PIXEL_MIN_ROWS && packed.nonzeros <= PIXEL_ROWS_MAX_DENSITY * entries &&
-      stored > PIXEL_MIN_STRIP_PADDING * packed.nonzeros;
-}
-
-function stripClass(bw: number): 16|8|4|0 {
-  return bw === 16 || bw === 8 || bw === 4 ? bw : 0;
-}
-
-function dispatchCase(rows: number, packed: BlockSparseMatrix): DispatchCase {
-  if (rows > LARGE_ROWS) return 'large';
-  if (rows > 1) return 'many';
-  return packed.shape[0] * packed.shape[1] * 4 > STREAMED_BYTES ? 'streamed' : 'one';
-}
-
-/** The sparse kernel's density limit for this weight and batch. */
-function sparseLimit(rows: number, packed: BlockSparseMatrix): number {
-  return SPARSE_MAX_DENSITY[packed.dtype][dispatchCase(rows, packed)][stripClass(packed.blockSize[1])];
-}
-
 /**
- * The dispatcher's kernel for `rows` rows, without `planBlockSparseMatMul`'s checks and reason: for
- * per-call use (`SparseConv2D`). The dense fallback: on `wasm` it is `tf.matMul` on the kept dense weight: XNNPACK beat our dense
- * 4x8 GEMM and row GEMV there (`bench/spmm.ts --dense`: 0.67-0.98x of tf.matMul), so our dense
- * kernels would only lose. On other backends (the `cpu` backend's matMul is plain JavaScript) our
- * dense SIMD kernels run.
+ * The dispatcher's kernel for `rows` rows (`chooseMatMulKernel`), without `planBlockSparseMatMul`'s
+ * checks and reason: for per-call use.
  */
 export function chooseKernel(rows: number, packed: BlockSparseMatrix, backend: string = getBackend()): BlockSparseKernel {
-  if (pixelPaysForRows(rows, packed)) return 'pixel';
-  if (1 - packed.sparsity <= sparseLimit(rows, packed)) return 'sparse';
-  return backend === 'wasm' ? 'tfMatMul' : 'dense';
+  return chooseMatMulKernel(rows, weightStats(packed), backend);
 }
 
 /**
@@ -202,11 +81,12 @@ export function planBlockSparseMatMul(xShape: number[], packed: BlockSparseMatri
   }
   const rows = xShape.slice(0, -1).reduce((a, b) => a * b, 1);
   const density = 1 - packed.sparsity;
-  const limit = sparseLimit(rows, packed);
-  const kernel = chooseKernel(rows, packed, backend);
+  const stats = weightStats(packed);
+  const limit = stripDensityLimit(rows, stats);
+  const kernel = chooseMatMulKernel(rows, stats, backend);
   const what = `${packed.dtype} ${packed.blockSize.join('x')} blocks at density ${density.toFixed(3)}, ` +
       `${rows} row${rows === 1 ? '' : 's'}` +
-      `${dispatchCase(rows, packed) === 'streamed' ? ', dense weight over 16 MiB (streamed from memory)' : ''}, ` +
+      `${stripCase(rows, packed.shape) === 'streamed' ? ', dense weight over 16 MiB (streamed from memory)' : ''}, ` +
       `${backend} backend`;
   const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit})` :
       kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(packed.nonzeros / (packed.shape[0] * packed.shape[1])).toFixed(3)})` :

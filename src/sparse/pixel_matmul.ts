@@ -3,7 +3,7 @@
  * sparse weight, on the pixel-vectorized kernels (`assembly/f32_spmm_nchw.ts`).
  */
 import {dispose, engine, reshape, Tensor, Tensor1D, TensorLike} from '@tensorflow/tfjs-core';
-import {NO_GRADIENT_MESSAGE, taping} from '../kernels/spmm';
+import {NO_GRADIENT_MESSAGE, taping} from './inference_only';
 import {SPMM_NCHW, SpmmNchwAttrs} from '../kernels/spmm_nchw';
 import {float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';

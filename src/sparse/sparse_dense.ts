@@ -9,6 +9,7 @@ import {cast, reshape, serialization, stridedSlice, Tensor, Tensor1D, Tensor4D, 
 import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 // The matmul kernels must be registered wherever a saved sparse model is loaded.
 import '../kernels/register';
+import {DEFAULT_STRIP_WIDTH} from '../kernels/dispatch';
 import {MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {checkChoice, isPositiveIntPair, positiveIntPair} from '../util/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
@@ -131,7 +132,7 @@ export class SparseDense extends layers.Layer {
     };
     const [K, N] = [args.inputDim, args.units];
     const blockSize = pair(args.blockSize, 'blockSize', K, N);
-    this.kernelBlockSize = pair(args.kernelBlockSize ?? [1, Math.min(16, N)], 'kernelBlockSize', 1, N);
+    this.kernelBlockSize = pair(args.kernelBlockSize ?? [1, Math.min(DEFAULT_STRIP_WIDTH, N)], 'kernelBlockSize', 1, N);
     checkChoice(args.valueDtype, VALID_STORED_DTYPES, this.configField('valueDtype'));
     checkChoice(args.positionCoding, VALID_POSITION_CODINGS, this.configField('positionCoding'));
     if (args.valueDtype === 'int8' && K > INT8_MAX_K) fail(`int8 kernels need inputDim <= ${INT8_MAX_K}, but got ${K}`);

@@ -7,7 +7,7 @@
 import {backend_util, getKernel, KernelConfig, KernelFunc, registerKernel, TensorInfo,
   unregisterKernel} from '@tensorflow/tfjs-core';
 import {kernelConfigs} from '../kernels/bridge';
-import {fastMatMulDims, fastMatMulKernel} from '../kernels/gemm_grad';
+import {fastMatMulDims, fastMatMulKernel} from '../kernels/fast_matmul';
 
 const BATCH_MAT_MUL = 'BatchMatMul';
 const TRANSPOSE = 'Transpose';

@@ -6,10 +6,13 @@
  * `SparsityFastMatMul`, with a registered gradient), on the `wasm` and `cpu` backends; with a sparse
  * enough mask, the forward product and dX skip the masked weights.
  */
-import {engine, getBackend, getKernel, NamedAttrMap, NamedTensorMap, reshape, Tensor, tidy} from '@tensorflow/tfjs-core';
+import {engine, getBackend, getKernel, mul, NamedAttrMap, NamedTensorMap, registerGradient, reshape, step, sum, Tensor,
+  tidy, zerosLike} from '@tensorflow/tfjs-core';
 import {layers} from '@tensorflow/tfjs-layers';
-import {MASKED_DENSE, MaskedDenseAttrs} from '../kernels/gemm_grad';
 import {checkOutputBytes} from '../kernels/heap_limit';
+import {MASKED_DENSE, MaskedDenseAttrs, maskedDenseInputs} from '../kernels/masked_dense';
+import {MASKED_DENSE_DX} from '../kernels/masked_dense_dx';
+import {fastMatMul} from '../ops/fast_matmul';
 import {checkChoice, checkRank, checkSameShape, float32Arg} from '../util/validate';
 
 /** The activations fused into `maskedDense`. */
@@ -73,6 +76,38 @@ export function maskedDense(x: Tensor, kernel: Tensor, mask: Tensor|null = null,
     return $x.rank > 2 ? reshape(y, [...leading, units]) : y;
   });
 }
+
+/**
+ * The gradient of `SparsityMaskedDense`, registered when this module loads. The kernel's gradient is
+ * `xᵀ · dz` at every position, masked or not: tfmot's semantics, where the wrapper assigns
+ * `kernel := kernel ⊙ mask` outside the tape, so masked weights keep receiving updates and can
+ * regrow at the next mask update (`maskedDense` documents this choice). Each input's gradient is a
+ * separate thunk, so a first layer never computes the unused `dx`.
+ */
+function registerMaskedDenseGradient(): void {
+  registerGradient({
+    kernelName: MASKED_DENSE,
+    saveAllInputs: true,
+    outputsToSave: [true],
+    gradFunc: (dy: Tensor|Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const {masked, biased, relu, maskDataId} = attrs as unknown as MaskedDenseAttrs;
+      const [x, kernel, mask] = maskedDenseInputs(saved, masked, biased);
+      const y = saved[saved.length - 1];
+      const dz = relu ? mul(dy as Tensor, step(y)) : dy as Tensor;
+      // Keys are the input list's indices: [x, kernel, mask?, bias?].
+      const grads: {[input: number]: () => Tensor} = {
+        0: () => mask ? engine().runKernel(MASKED_DENSE_DX, {dy: dz, kernel, mask},
+            {maskDataId} as unknown as NamedAttrMap) as Tensor :
+            fastMatMul(dz, kernel, false, true),
+        1: () => fastMatMul(x, dz, true, false),
+      };
+      if (mask) grads[2] = () => zerosLike(mask);
+      if (biased) grads[masked ? 3 : 2] = () => sum(dz, 0);
+      return grads;
+    },
+  });
+}
+registerMaskedDenseGradient();
 
 /** The parts of tfjs-layers' Dense that a fast call reads (private in its typings, stable at runtime). */
 interface DenseInternals {

@@ -1,27 +1,7 @@
 /** M:N structured masks (tfmot's `sparsity_m_by_n`), computed in the weight's own layout. */
 import {engine, Tensor, TensorLike, tidy} from '@tensorflow/tfjs-core';
-import {KernelDef} from './bridge';
+import {M_BY_N_MASK} from '../kernels/m_by_n_mask';
 import {checkRank, float32Arg, positiveIntPair} from '../util/validate';
-
-export const M_BY_N_MASK = 'SparsityMByNMask';
-
-export const mByNMaskKernel: KernelDef = {
-  kernelName: M_BY_N_MASK,
-  run(ctx, {w}, attrs) {
-    const {m, n} = attrs as {m: number; n: number};
-    const s = w.shape;
-    // [in, out] or [h, w, in, out]: the kernel groups along `in`, one output channel per lane.
-    const spatial = s.length === 4 ? s[0] * s[1] : 1;
-    const cin = s[s.length - 2];
-    // A group longer than the input channels is one group of all of them, keeping at most all:
-    // the same mask, with arguments that fit the kernel's int32s.
-    const group = Math.min(n, Math.max(cin, 1));
-    const keep = Math.min(n - m, group);
-    const out = ctx.output(s, 'float32');
-    ctx.kernels.f32_m_by_n_mask__simd128(ctx.input(w), spatial, cin, s[s.length - 1], group - keep, group, out.ptr);
-    return out;
-  },
-};
 
 /** Checks tfmot's `(m, n)`: positive integers with m < n. */
 export function mByNArg(mByN: unknown, op: string): [number, number] {

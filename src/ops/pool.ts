@@ -1,59 +1,12 @@
-/** Block kernels: pool |w| over blocks (AVG or MAX) and expand a block mask back to the weight. */
+/** Block ops: pool |w| over blocks (AVG or MAX) and expand a block mask back to the weight. */
 import {engine, Tensor2D, TensorLike, tidy} from '@tensorflow/tfjs-core';
-import {KernelDef} from './bridge';
-import {checkOutputBytes} from './heap_limit';
+import {BLOCK_POOL, blockGridShape, POOLING_TYPES, PoolingType} from '../kernels/block_pool';
+import {EXPAND_BLOCK_MASK} from '../kernels/expand_block_mask';
+import {checkOutputBytes} from '../kernels/heap_limit';
 import {checkChoice, checkRank, float32Arg, positiveIntPair} from '../util/validate';
 
-/** How the magnitudes of a block are pooled into its score (tfmot's `block_pooling_type`). */
-export type PoolingType = 'AVG'|'MAX';
-export const POOLING_TYPES: readonly PoolingType[] = ['AVG', 'MAX'];
-
-export const BLOCK_POOL = 'SparsityBlockPool';
-export const EXPAND_BLOCK_MASK = 'SparsityExpandBlockMask';
-
-/** The pooled grid of a `rows x cols` weight: partial edge blocks count as blocks. */
-export function blockGridShape([rows, cols]: readonly number[], [bh, bw]: readonly number[]): [number, number] {
-  return [Math.ceil(rows / bh), Math.ceil(cols / bw)];
-}
-
-interface BlockAttrs {
-  blockHeight: number;
-  blockWidth: number;
-}
-
-/**
- * The block size clipped to the weight: a block larger than the weight covers the same cells as
- * one of the weight's size, and the clipped sizes stay within the kernels' int32 arguments.
- */
-function blockInWeight({blockHeight, blockWidth}: BlockAttrs, rows: number, cols: number): [number, number] {
-  return [Math.min(blockHeight, Math.max(rows, 1)), Math.min(blockWidth, Math.max(cols, 1))];
-}
-
-export const blockPoolKernel: KernelDef = {
-  kernelName: BLOCK_POOL,
-  run(ctx, {w}, attrs) {
-    const {poolingType} = attrs as unknown as {poolingType: PoolingType};
-    const [rows, cols] = w.shape;
-    const [bh, bw] = blockInWeight(attrs as unknown as BlockAttrs, rows, cols);
-    const out = ctx.output(blockGridShape(w.shape, [bh, bw]), 'float32');
-    // Stage 1 of the kernel reduces a block row's bh rows into one scratch row.
-    const scratch = bh > 1 ? ctx.scratch(cols * 4) : 0;
-    const pool = poolingType === 'MAX' ? ctx.kernels.f32_block_pool_max__simd128 : ctx.kernels.f32_block_pool_avg__simd128;
-    pool(ctx.input(w), rows, cols, bh, bw, scratch, out.ptr);
-    return out;
-  },
-};
-
-export const expandBlockMaskKernel: KernelDef = {
-  kernelName: EXPAND_BLOCK_MASK,
-  run(ctx, {blockMask}, attrs) {
-    const {rows, cols} = attrs as unknown as {rows: number; cols: number};
-    const [bh, bw] = blockInWeight(attrs as unknown as BlockAttrs, rows, cols);
-    const out = ctx.output([rows, cols], 'float32');
-    ctx.kernels.f32_expand_block_mask__simd128(ctx.input(blockMask), rows, cols, bh, bw, out.ptr);
-    return out;
-  },
-};
+export {POOLING_TYPES} from '../kernels/block_pool';
+export type {PoolingType} from '../kernels/block_pool';
 
 /**
  * The score of each `bh x bw` block of `|w|`, the quantity block pruning ranks (tfmot's

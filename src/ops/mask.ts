@@ -1,40 +1,9 @@
-/** Mask kernels: mask from a threshold, apply a mask, count nonzeros; each one SIMD pass. */
-import {engine, Scalar, Tensor, TensorLike, tidy, util} from '@tensorflow/tfjs-core';
-import {KernelDef} from './bridge';
+/** Mask ops: a mask from a threshold, a mask applied, nonzeros counted; each one SIMD pass over the weights. */
+import {engine, Scalar, Tensor, TensorLike, tidy} from '@tensorflow/tfjs-core';
+import {APPLY_MASK} from '../kernels/apply_mask';
+import {COUNT_NONZERO} from '../kernels/count_nonzero';
+import {MASK_FROM_THRESHOLD} from '../kernels/mask_from_threshold';
 import {checkRank, checkSameShape, float32Arg} from '../util/validate';
-
-export const MASK_FROM_THRESHOLD = 'SparsityMaskFromThreshold';
-export const APPLY_MASK = 'SparsityApplyMask';
-export const COUNT_NONZERO = 'SparsityCountNonzero';
-
-export const maskFromThresholdKernel: KernelDef = {
-  kernelName: MASK_FROM_THRESHOLD,
-  run(ctx, {w, threshold}) {
-    const out = ctx.output(w.shape, 'float32');
-    ctx.kernels.f32_mask_from_threshold__simd128(
-        ctx.input(w), util.sizeFromShape(w.shape), ctx.input(threshold), out.ptr);
-    return out;
-  },
-};
-
-export const applyMaskKernel: KernelDef = {
-  kernelName: APPLY_MASK,
-  run(ctx, {w, mask}) {
-    const out = ctx.output(w.shape, 'float32');
-    ctx.kernels.f32_apply_mask__simd128(ctx.input(w), ctx.input(mask), util.sizeFromShape(w.shape), out.ptr);
-    return out;
-  },
-};
-
-export const countNonzeroKernel: KernelDef = {
-  kernelName: COUNT_NONZERO,
-  run(ctx, {w}) {
-    const count = ctx.kernels.f32_count_nonzero__simd128(ctx.input(w), util.sizeFromShape(w.shape));
-    const out = ctx.output([], 'int32');
-    ctx.i32(out.ptr, 1)[0] = count;
-    return out;
-  },
-};
 
 /**
  * The pruning mask of `w` at a magnitude threshold: 1 where `|w| >= threshold`, else 0 (ties are

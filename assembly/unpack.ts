@@ -41,7 +41,7 @@
  * @param n      columns of W
  * @param dst    float32[k·n] output
  */
-export function f32_unpack_strips(colptr: usize, rowoff: usize, vals: usize, bw: i32, k: i32, n: i32, dst: usize): void {
+export function f32_unpack_strips__scalar(colptr: usize, rowoff: usize, vals: usize, bw: i32, k: i32, n: i32, dst: usize): void {
   unpackStrips(colptr, rowoff, vals, 0, bw, k, n, dst, false);
 }
 
@@ -57,7 +57,7 @@ export function f32_unpack_strips(colptr: usize, rowoff: usize, vals: usize, bw:
  * @param n      columns of W
  * @param dst    float32[k·n] output
  */
-export function i8_unpack_strips(colptr: usize, rowoff: usize, vals: usize, sw: usize, bw: i32, k: i32, n: i32,
+export function i8_unpack_strips__scalar(colptr: usize, rowoff: usize, vals: usize, sw: usize, bw: i32, k: i32, n: i32,
     dst: usize): void {
   unpackStrips(colptr, rowoff, vals, sw, bw, k, n, dst, true);
 }

@@ -4,7 +4,7 @@
 // activations: the weights are dequantized once per call into scratch (nnz multiplies) and the
 // f32 loop of f32_spmm_nchw.ts runs on them. Converting in the inner loop instead (a scalar
 // convert and splat per nonzero per tile) measured 0.88-0.97x of f32 (bench/scratch, 2026-12-06).
-import {spmmNchw} from './f32_spmm_nchw';
+import {spmmNchw} from './spmm_nchw_f32';
 
 /**
  * As `f32_spmm_nchw_16x1__simd128`, with `vals` int8[nnz] and `scales` float32[outC]

@@ -6,7 +6,7 @@
 import {Scalar, Tensor, Tensor2D, TensorLike, tidy} from '@tensorflow/tfjs-core';
 import {maskFromThreshold} from './mask';
 import {blockPool, expandBlockMask, POOLING_TYPES, PoolingType} from './pool';
-import {magnitudeThreshold, weightsArg} from './select';
+import {magnitudeThreshold, weightsArg} from './threshold';
 import {checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
 
 const PRUNE_MASK_OPTIONS = ['blockSize', 'blockPoolingType'];
