@@ -4,28 +4,28 @@
  */
 export * from './ops/index';
 export * from './sparse/index';
-export {ConstantSparsity, deserializeSchedule, PolynomialDecay, PruningSchedule, serializeSchedule} from './schedules';
-export type {ConstantSparsityArgs, PolynomialDecayArgs, SerializedSchedule} from './schedules';
+export {ConstantSparsity, deserializeSchedule, PolynomialDecay, PruningSchedule, serializeSchedule} from './pruning/schedules';
+export type {ConstantSparsityArgs, PolynomialDecayArgs, SerializedSchedule} from './pruning/schedules';
 export {BLOCK_RANK_ERROR_MSG, GlobalPruningGroup, M_BY_N_THRESHOLD, Pruning, VALID_BLOCK_POOLING_TYPES}
-  from './pruning';
-export type {BlockPoolingType, PruningArgs, PruningVar} from './pruning';
-export {checkPrunable, getPrunableWeights, isPrunableLayer, supportsPruning} from './registry';
-export type {PrunableLayer} from './registry';
+  from './pruning/pruning';
+export type {BlockPoolingType, PruningArgs, PruningVar} from './pruning/pruning';
+export {checkPrunable, getPrunableWeights, isPrunableLayer, supportsPruning} from './pruning/registry';
+export type {PrunableLayer} from './pruning/registry';
 export {collectPrunableLayers, kerasCompatibleTopology, linkGlobalPruning, PRUNE_CALLBACK_ERROR_MSG, PruneLowMagnitude}
-  from './wrapper';
-export type {PruneLowMagnitudeArgs} from './wrapper';
-export {cloneModel, getModelSparsity, pruneLowMagnitude, pruneScope, stripPruning} from './prune';
-export type {PruneLowMagnitudeOptions} from './prune';
-export {UpdatePruningStep} from './callbacks';
-export {PruneForSparseKernels, PruningPolicy} from './policy';
-export {pruneForBenchmark} from './tools';
+  from './pruning/wrapper';
+export type {PruneLowMagnitudeArgs} from './pruning/wrapper';
+export {cloneModel, getModelSparsity, pruneLowMagnitude, pruneScope, stripPruning} from './pruning/prune';
+export type {PruneLowMagnitudeOptions} from './pruning/prune';
+export {UpdatePruningStep} from './pruning/callbacks';
+export {PruneForSparseKernels, PruningPolicy} from './pruning/policy';
+export {pruneForBenchmark} from './pruning/tools';
 export {ChannelPruning, ChannelPruningGroup, channelPrunedWeights, linkChannelPruning, VALID_CHANNEL_ALLOCATIONS,
   VALID_CHANNEL_SCORES, VALID_PRUNING_STRUCTURES} from './pruning/channels';
 export type {ChannelAllocation, ChannelScore, PruningStructure} from './pruning/channels';
 export type {ChannelStop} from './model/channel_graph';
 export {shrinkModel} from './model/shrink';
 export type {ShrinkLayerReport, ShrinkModelOptions, ShrinkReport, ShrinkResult} from './model/shrink';
-export type {PruneForBenchmarkArgs, PrunedWeightReport} from './tools';
+export type {PruneForBenchmarkArgs, PrunedWeightReport} from './pruning/tools';
 export {disableFastTraining, enableFastTraining, isFastTrainingEnabled} from './training/enable';
 export {FAST_DENSE_ACTIVATIONS, fastDenseCall, maskedDense} from './training/fast_dense';
 export type {FastDenseActivation} from './training/fast_dense';

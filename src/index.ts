@@ -4,8 +4,8 @@
  * `file://` save/load handler.
  */
 export * from './common';
-export {PruningSummaries} from './summaries';
-export type {PruningSummariesArgs, UpdateFreq} from './summaries';
-export {decodeEventFile, histogramOf, readEventFile, SummaryWriter} from './tensorboard';
-export type {Histogram, SummaryValue, TensorBoardEvent} from './tensorboard';
+export {PruningSummaries} from './pruning/summaries';
+export type {PruningSummariesArgs, UpdateFreq} from './pruning/summaries';
+export {decodeEventFile, histogramOf, readEventFile, SummaryWriter} from './tensorboard/event_file';
+export type {Histogram, SummaryValue, TensorBoardEvent} from './tensorboard/event_file';
 export {fileSystem, NodeFileSystem} from './io/file';

@@ -18,7 +18,7 @@ import {loadModel, saveModel} from '../src/cli/model_files';
 import {DEFAULT_SPARSE_MODEL, DemoServer, listDemoModels, startDemoServer} from '../src/cli/serve_cmd';
 import {buildCnn, compileForMnist, splitTensors} from '../src/cli/train';
 import {toSparse} from '../src/sparse/convert';
-import {pruneForBenchmark} from '../src/tools';
+import {pruneForBenchmark} from '../src/pruning/tools';
 import {launchChromium, useBackend} from './helpers';
 
 const INT8_MODEL = 'pruned-90-1x16-sparse-int8';

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {applyMask, blockPool, ConstantSparsity, countNonzero, magnitudeThreshold, maskFromThreshold, mByNMask,
   packBlockSparse, pruneLowMagnitude, pruneMask, PruneLowMagnitude, UpdatePruningStep} from '../src/index';
-import {PRUNE_CALLBACK_ERROR_MSG} from '../src/wrapper';
+import {PRUNE_CALLBACK_ERROR_MSG} from '../src/pruning/wrapper';
 import {BACKENDS, noLeak, useBackend} from './helpers';
 
 /** Runs `fn` (returning a mask and threshold) and asserts it adds exactly those two tensors. */

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {checkPrunable, getPrunableWeights, isPrunableLayer, supportsPruning} from '../src/index';
-import {INNER_LAYER_WRAPPERS, NOT_PRUNED, PRUNED_WEIGHTS, RNN_CELL_WEIGHTS, RNN_LAYERS} from '../src/registry';
+import {INNER_LAYER_WRAPPERS, NOT_PRUNED, PRUNED_WEIGHTS, RNN_CELL_WEIGHTS, RNN_LAYERS} from '../src/pruning/registry';
 import {useBackend} from './helpers';
 
 const L = tfl.layers;

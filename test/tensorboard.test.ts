@@ -5,7 +5,7 @@ import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {Writer} from 'protobufjs/minimal.js';
 import {readEventFile, SummaryWriter} from '../src/index';
-import {decodeEventFile, histogramOf, maskedCrc32c} from '../src/tensorboard';
+import {decodeEventFile, histogramOf, maskedCrc32c} from '../src/tensorboard/event_file';
 import {normal, rng} from './helpers';
 
 // PruningSummaries' scalars from a 2-epoch tfmot 0.8.1 run (see its `versions` field).

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {getPrunableWeights, SparseConv2D, SparseDense, supportsPruning} from '../index';
-import {isPruneLowMagnitude} from '../wrapper';
+import {isPruneLowMagnitude} from '../pruning/wrapper';
 import {initCliBackend} from './backend';
 import {loadModel} from './model_files';
 import {existingModelPath} from './usage';

@@ -22,7 +22,7 @@
 import {findBackendFactory, io} from '@tensorflow/tfjs-core';
 import {checkLayerConfigs} from '../model/check_configs';
 import {crc32c} from '../util/crc32c';
-import {kerasCompatibleTopology} from '../wrapper';
+import {kerasCompatibleTopology} from '../pruning/wrapper';
 import {checkManifest, CheckedGroup, ChecksummedGroup} from './manifest';
 
 /** The model file a save writes inside its directory (that of tfjs-node). */

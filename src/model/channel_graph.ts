@@ -12,7 +12,7 @@
  * weights are zero.
  */
 import {LayersModel, layers, LayerVariable, SymbolicTensor} from '@tensorflow/tfjs-layers';
-import type {PruneLowMagnitude} from '../wrapper';
+import type {PruneLowMagnitude} from '../pruning/wrapper';
 
 type Layer = layers.Layer;
 

@@ -8,10 +8,10 @@
 import {dispose, Tensor, tensor} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {checkChoice, checkSparsity} from '../util/validate';
-import {cloneModel, stripPruning} from '../prune';
+import {cloneModel, stripPruning} from '../pruning/prune';
 import {ChannelAllocation, ChannelScore, ScoreSource, scoreSource, unitScores, unitsToRemove,
   VALID_CHANNEL_ALLOCATIONS, VALID_CHANNEL_SCORES} from '../pruning/channels';
-import {collectPrunableLayers, deserializeLayer} from '../wrapper';
+import {collectPrunableLayers, deserializeLayer} from '../pruning/wrapper';
 import {analyseChannels, ChannelGraph, depthMultiplier, ChannelStop, LayerChannelSpec, maskedZeroReader, maskSide, valueZeroReader,
   weightOf} from './channel_graph';
 

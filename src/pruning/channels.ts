@@ -13,9 +13,9 @@ import {LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {keepCount} from '../ops/threshold';
 import {analyseChannels, axisOn, CHANNEL_LAYERS, depthMultiplier, ChannelAxis, ChannelGraph, channelMaskValues, LayerChannelSpec,
   maskedZeroReader, maskSide, perChannelSums, weightOf} from '../model/channel_graph';
-import {Pruning, PruningArgs} from '../pruning';
-import {serializeSchedule} from '../schedules';
-import type {PruneLowMagnitude} from '../wrapper';
+import {Pruning, PruningArgs} from './pruning';
+import {serializeSchedule} from './schedules';
+import type {PruneLowMagnitude} from './wrapper';
 
 type Layer = layers.Layer;
 

@@ -8,8 +8,8 @@ import {dispose, getBackend, Tensor, tensor1d, tensor2d} from '@tensorflow/tfjs-
 import {chooseStripWidth, DEFAULT_MIN_SPARSITY, PLAN_BATCHES} from '../kernels/dispatch';
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {booleanOption, checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
-import {cloneModel, stripPruning} from '../prune';
-import {collectPrunableLayers, deserializeLayer} from '../wrapper';
+import {cloneModel, stripPruning} from '../pruning/prune';
+import {collectPrunableLayers, deserializeLayer} from '../pruning/wrapper';
 import {INT8_MAX_K, packBlockSparse} from './format';
 import {foldForInference} from '../model/fold';
 import {planChannelMajor, toChannelMajor} from './channel_major';

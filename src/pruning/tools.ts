@@ -6,9 +6,9 @@
 import {dispose, tidy} from '@tensorflow/tfjs-core';
 import type {Layer} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import {LayersModel} from '@tensorflow/tfjs-layers';
-import {applyMask} from './ops/mask';
-import {pruneMask} from './ops/prune_mask';
-import {checkOptions, checkSparsity, positiveIntPair} from './util/validate';
+import {applyMask} from '../ops/mask';
+import {pruneMask} from '../ops/prune_mask';
+import {checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
 import {getPrunableWeights, supportsPruning} from './registry';
 
 export interface PruneForBenchmarkArgs {

@@ -6,10 +6,10 @@
  */
 import {concat, dispose, reshape, scalar, Tensor, tidy} from '@tensorflow/tfjs-core';
 import type {LayerVariable} from '@tensorflow/tfjs-layers';
-import {applyMask, maskFromThreshold} from './ops/mask';
-import {mByNMask} from './ops/m_by_n';
-import {pruneMask} from './ops/prune_mask';
-import {magnitudeThreshold} from './ops/threshold';
+import {applyMask, maskFromThreshold} from '../ops/mask';
+import {mByNMask} from '../ops/m_by_n';
+import {pruneMask} from '../ops/prune_mask';
+import {magnitudeThreshold} from '../ops/threshold';
 import {PruningSchedule, serializeSchedule} from './schedules';
 
 /** How the magnitudes of a block are pooled into one score. */

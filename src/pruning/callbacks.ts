@@ -5,7 +5,7 @@
  * writes files, so it is Node-only, while this callback also trains in the browser.)
  */
 import {Callback, LayersModel} from '@tensorflow/tfjs-layers';
-import {linkChannelPruning} from './pruning/channels';
+import {linkChannelPruning} from './channels';
 import {collectPrunableLayers, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
 
 /** The model's built pruning wrappers; throws when the callback was given no model. */

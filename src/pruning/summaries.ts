@@ -7,8 +7,8 @@
 import {dispose, mean, scalar, sub, Tensor} from '@tensorflow/tfjs-core';
 import {Callback, LayersModel} from '@tensorflow/tfjs-layers';
 import {builtWrappers} from './callbacks';
-import {SummaryWriter} from './tensorboard';
-import {checkOptions} from './util/validate';
+import {SummaryWriter} from '../tensorboard/event_file';
+import {checkOptions} from '../util/validate';
 import {kerasCompatibleTopology} from './wrapper';
 
 /** When `PruningSummaries` writes: at each epoch begin (tfmot), or every `n` batches. */

@@ -7,12 +7,12 @@ import {initializers, LayersModel, layers, LayerVariable} from '@tensorflow/tfjs
 import {scalar, serialization, Tensor} from '@tensorflow/tfjs-core';
 import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES} from './pruning';
 import {ChannelPruning, channelPrunedWeights, ChannelScore, normaliseChannelScore, PruningStructure,
-  VALID_CHANNEL_SCORES, VALID_PRUNING_STRUCTURES} from './pruning/channels';
+  VALID_CHANNEL_SCORES, VALID_PRUNING_STRUCTURES} from './channels';
 import {checkPrunable, getPrunableWeights} from './registry';
 import {ConstantSparsity, deserializeSchedule, PruningSchedule, serializeSchedule, SerializedSchedule} from './schedules';
-import {fastDenseCall} from './training/fast_dense';
-import {booleanOption, checkChoice, describeValue, positiveIntPair} from './util/validate';
-import {acceptWrappedWeightNames} from './pruning/weight_names';
+import {fastDenseCall} from '../training/fast_dense';
+import {booleanOption, checkChoice, describeValue, positiveIntPair} from '../util/validate';
+import {acceptWrappedWeightNames} from './weight_names';
 
 type Layer = layers.Layer;
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;

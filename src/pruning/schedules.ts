@@ -4,7 +4,7 @@
  * validation messages word for word and its float32 arithmetic, so every value equals tfmot's.
  */
 import {serialization} from '@tensorflow/tfjs-core';
-import {checkOptions, describeValue} from './util/validate';
+import {checkOptions, describeValue} from '../util/validate';
 
 const SCHEDULE_BRAND = Symbol.for('tfjs-sparsity.PruningSchedule');
 

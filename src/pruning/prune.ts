@@ -5,12 +5,12 @@
 import {dispose, serialization, util} from '@tensorflow/tfjs-core';
 import {input, LayersModel, layers, model as functionalModel, sequential, Sequential, SymbolicTensor}
   from '@tensorflow/tfjs-layers';
-import {countNonzero} from './ops/mask';
+import {countNonzero} from '../ops/mask';
 import type {PruningPolicy} from './policy';
 import {BlockPoolingType} from './pruning';
-import {ChannelScore, linkChannelPruning, PruningStructure} from './pruning/channels';
+import {ChannelScore, linkChannelPruning, PruningStructure} from './channels';
 import {ConstantSparsity, PolynomialDecay, PruningSchedule} from './schedules';
-import {checkOptions, describeValue} from './util/validate';
+import {checkOptions, describeValue} from '../util/validate';
 import {collectPrunableLayers, isPruneLowMagnitude, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
 
 type Layer = layers.Layer;
