@@ -14,7 +14,8 @@ export type {PrunableLayer} from './pruning/registry';
 export {collectPrunableLayers, kerasCompatibleTopology, linkGlobalPruning, PRUNE_CALLBACK_ERROR_MSG, PruneLowMagnitude}
   from './pruning/wrapper';
 export type {PruneLowMagnitudeArgs} from './pruning/wrapper';
-export {cloneModel, getModelSparsity, pruneLowMagnitude, pruneScope, stripPruning} from './pruning/prune';
+export {cloneModel} from './model/clone';
+export {getModelSparsity, pruneLowMagnitude, pruneScope, stripPruning} from './pruning/prune';
 export type {PruneLowMagnitudeOptions} from './pruning/prune';
 export {UpdatePruningStep} from './pruning/callbacks';
 export {PruneForSparseKernels, PruningPolicy} from './pruning/policy';
@@ -22,9 +23,10 @@ export {pruneForBenchmark} from './pruning/tools';
 export {ChannelPruning, ChannelPruningGroup, channelPrunedWeights, linkChannelPruning, VALID_CHANNEL_ALLOCATIONS,
   VALID_CHANNEL_SCORES, VALID_PRUNING_STRUCTURES} from './pruning/channels';
 export type {ChannelAllocation, ChannelScore, PruningStructure} from './pruning/channels';
-export type {ChannelStop} from './model/channel_graph';
-export {shrinkModel} from './model/shrink';
-export type {ShrinkLayerReport, ShrinkModelOptions, ShrinkReport, ShrinkResult} from './model/shrink';
+export type {ChannelStop} from './model/channel_units';
+export {shrinkModel} from './pruning/shrink_model';
+export type {ShrinkLayerReport, ShrinkReport} from './model/shrink';
+export type {ShrinkModelOptions, ShrinkResult} from './pruning/shrink_model';
 export type {PruneForBenchmarkArgs, PrunedWeightReport} from './pruning/tools';
 export {disableFastTraining, enableFastTraining, isFastTrainingEnabled} from './training/enable';
 export {FAST_DENSE_ACTIVATIONS, fastDenseCall, maskedDense} from './training/fast_dense';

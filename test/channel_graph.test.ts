@@ -3,9 +3,11 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../src/index';
-import {analyseChannels, channelMaskValues, maskedZeroReader, perChannelSums, valueZeroReader}
-  from '../src/model/channel_graph';
-import type {ChannelAxis, ChannelGraph} from '../src/model/channel_graph';
+import {analyseChannels} from '../src/model/channel_graph';
+import type {ChannelGraph} from '../src/model/channel_graph';
+import {channelMaskValues, perChannelSums} from '../src/model/channel_specs';
+import type {ChannelAxis} from '../src/model/channel_specs';
+import {channelUnits, channelZeros, maskedZeroReader, unitPopulations, valueZeroReader} from '../src/model/channel_units';
 import {normal, rng, useBackend} from './helpers';
 
 const L = tfl.layers;
@@ -131,8 +133,8 @@ ties('freezes model inputs and outputs, and names layers it cannot follow', () =
 ties('populations join the units of one layer and of tied layers', () => {
   const model = net();
   const g = analyseChannels(model);
-  const units = [...g.units().keys()];
-  const population = g.populations(units);
+  const units = [...channelUnits(g).keys()];
+  const population = unitPopulations(g, units);
   const pop = (name: string, c: number) => population.get(g.unitOfSlot(model.getLayer(name), 'out', c));
   assert.is(pop('stem', 0), pop('project', 3));
   assert.is(pop('expand', 0), pop('expand', 5));
@@ -143,19 +145,19 @@ ties('populations join the units of one layer and of tied layers', () => {
 
 // ---
 
-const zeros = suite('ChannelGraph.zeros(reader)');
+const zeros = suite('channelZeros(ChannelGraph, reader)');
 
 zeros.before(() => useBackend('cpu'));
 
 zeros('with every masked weight zero, channels are zero through BatchNorm, ReLU6, depthwise and the Add', () => {
   const model = net();
   const g = analyseChannels(model);
-  const z = g.zeros(maskedZeroReader(() => true));
+  const z = channelZeros(g, maskedZeroReader(() => true));
   for (const name of ['stem', 'expand', 'dw', 'project', 'sum', 'cat', 'flat']) {
     assert.ok(z[tensorOf(g, name)].every(v => v === 1), `${name} is all zero`);
   }
   assert.ok(z[tensorOf(g, 'logits')].every(v => v === 1));
-  const none = g.zeros(maskedZeroReader(() => false));
+  const none = channelZeros(g, maskedZeroReader(() => false));
   assert.ok(none.every(t => t.every(v => v === 0)));
   model.dispose();
 });
@@ -170,7 +172,7 @@ zeros('from values: a BatchNormalization keeps a zero input channel zero only wi
     tf.ones([4])]);
   const g = analyseChannels(model);
   const values = new Map(model.layers.flatMap(l => l.weights.map(w => [w, w.read().dataSync()] as const)));
-  const z = g.zeros(valueZeroReader(values));
+  const z = channelZeros(g, valueZeroReader(values));
   assert.equal([...z[tensorOf(g, 'd')]], [1, 0, 1, 1]);
   assert.equal([...z[tensorOf(g, 'bn')]], [1, 0, 0, 1]);
   model.dispose();

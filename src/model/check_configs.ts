@@ -5,7 +5,7 @@
  * earlier layers' weights allocated and unreachable. Layer constructors allocate no tensors (weights are
  * made in `build`), so this check allocates nothing.
  */
-import {deserializeLayer} from '../pruning/wrapper';
+import {deserializeLayer} from './clone';
 
 /** Model classes, whose layers are checked one by one (constructing a model builds it). */
 const MODEL_CLASSES = ['Sequential', 'Model', 'Functional'];

@@ -11,11 +11,12 @@
 import {dispose, scalar, tensor} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {keepCount} from '../ops/threshold';
-import {analyseChannels, axisOn, CHANNEL_LAYERS, depthMultiplier, ChannelAxis, ChannelGraph, channelMaskValues, LayerChannelSpec,
-  maskedZeroReader, maskSide, perChannelSums, weightOf} from '../model/channel_graph';
+import {analyseChannels, ChannelGraph} from '../model/channel_graph';
+import {axisOn, CHANNEL_LAYERS, ChannelAxis, channelMaskValues, depthMultiplier, LayerChannelSpec, maskSide, perChannelSums,
+  weightOf} from '../model/channel_specs';
+import {channelZeros, maskedZeroReader, removableUnits, unitPopulations} from '../model/channel_units';
 import {Pruning, PruningArgs} from './pruning';
 import {serializeSchedule} from './schedules';
-import type {PruneLowMagnitude} from './wrapper';
 
 type Layer = layers.Layer;
 
@@ -212,7 +213,7 @@ export function unitsToRemove(scores: ReadonlyMap<number, number>, population: R
  * which `masked(node)` holds are zeroed: not frozen, and zero wherever a layer reads them.
  */
 export function prunableUnits(graph: ChannelGraph, masked: Parameters<typeof maskedZeroReader>[0]): Set<number> {
-  return graph.removableUnits(graph.zeros(maskedZeroReader(masked)));
+  return removableUnits(graph, channelZeros(graph, maskedZeroReader(masked)));
 }
 
 /** Arguments of `ChannelPruning`. */
@@ -333,11 +334,22 @@ export class ChannelPruningGroup {
 }
 
 /**
- * A built wrapper with `structure: 'channels'`, also one made by another copy of this library (a
- * loaded model's wrappers are of the class registered last), so by its fields, not `instanceof`.
+ * What channel pruning reads of a `PruneLowMagnitude` wrapper. Wrappers are recognised by class
+ * name, as `isPruneLowMagnitude` does (a loaded model's wrappers are of the class registered last,
+ * maybe another copy of this library's); importing `wrapper.ts` here would close an import cycle.
  */
-function isChannelWrapper(wrapper: PruneLowMagnitude|null): wrapper is PruneLowMagnitude {
-  return wrapper != null && wrapper.structure === 'channels' && wrapper.pruningObj != null;
+interface ChannelWrapper {layer: Layer; structure: string; pruningObj: Pruning|null}
+
+/** The layer a `PruneLowMagnitude` wraps, or null for any other layer. */
+function unwrapPruning(layer: Layer): Layer|null {
+  return layer.getClassName() === 'PruneLowMagnitude' ? (layer as unknown as ChannelWrapper).layer : null;
+}
+
+/** Whether `layer` is a built wrapper with `structure: 'channels'`. */
+function isChannelWrapper(layer: Layer|null): boolean {
+  if (layer == null || unwrapPruning(layer) == null) return false;
+  const w = layer as unknown as ChannelWrapper;
+  return w.structure === 'channels' && w.pruningObj != null;
 }
 
 /**
@@ -350,16 +362,16 @@ function isChannelWrapper(wrapper: PruneLowMagnitude|null): wrapper is PruneLowM
  */
 export function linkChannelPruning(model: LayersModel): void {
   for (const layer of model.layers) if (layer instanceof LayersModel) linkChannelPruning(layer);
-  if (!model.layers.some(l => isChannelWrapper(l.getClassName() === 'PruneLowMagnitude' ? l as PruneLowMagnitude : null))) return;
-  const graph = analyseChannels(model);
+  if (!model.layers.some(isChannelWrapper)) return;
+  const graph = analyseChannels(model, unwrapPruning);
   const wrapped = graph.nodes.filter(n => isChannelWrapper(n.wrapper));
   if (wrapped.length === 0) return;
   const candidates = prunableUnits(graph, n => isChannelWrapper(n.wrapper));
-  const population = graph.populations(candidates);
+  const population = unitPopulations(graph, candidates);
   const groups = new Map<number, ChannelPruning[]>();
   const seen = new Set<ChannelPruning>();
   for (const node of wrapped) {
-    const pruning = (node.wrapper as PruneLowMagnitude).pruningObj as ChannelPruning;
+    const pruning = (node.wrapper as unknown as ChannelWrapper).pruningObj as ChannelPruning;
     if (seen.has(pruning)) continue;  // a shared layer: its slots tie all its nodes
     seen.add(pruning);
     const spec = node.spec;

@@ -4,6 +4,7 @@
  * step, maybe recomputes the masks, masks the weights and runs the inner layer.
  */
 import {initializers, LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
+import {deserializeLayer} from '../model/clone';
 import {scalar, serialization, Tensor} from '@tensorflow/tfjs-core';
 import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES} from './pruning';
 import {ChannelPruning, channelPrunedWeights, ChannelScore, normaliseChannelScore, PruningStructure,
@@ -352,22 +353,6 @@ export class PruneLowMagnitude extends layers.Layer {
 }
 serialization.registerClass(PruneLowMagnitude);
 acceptWrappedWeightNames();
-
-/** Builds a layer from `{className, config}` through the classes registered with tfjs. */
-export function deserializeLayer(spec: unknown): Layer {
-  const s = spec as {className?: unknown, config?: unknown}|null;
-  if (s == null || typeof s.className !== 'string' || s.config == null || typeof s.config !== 'object') {
-    throw new Error(`Expected a layer config {className, config}, but got ${JSON.stringify(spec)}`);
-  }
-  const entry = serialization.SerializationMap.getMap().classNameMap[s.className];
-  if (entry == null) {
-    throw new Error(`Unknown layer: ${s.className}. Register custom layers with ` +
-        'tf.serialization.registerClass before loading.');
-  }
-  const [cls, fromConfig] = entry;
-  // fromConfig may consume its config (tfjs's wrappers delete keys): give it a copy.
-  return fromConfig(cls, structuredClone(s.config) as serialization.ConfigDict) as unknown as Layer;
-}
 
 /**
  * True for a `PruneLowMagnitude`, also one made by another copy of this library (two bundled copies,

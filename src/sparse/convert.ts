@@ -8,8 +8,10 @@ import {dispose, getBackend, Tensor, tensor1d, tensor2d} from '@tensorflow/tfjs-
 import {chooseStripWidth, DEFAULT_MIN_SPARSITY, PLAN_BATCHES} from '../kernels/dispatch';
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {booleanOption, checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
-import {cloneModel, stripPruning} from '../pruning/prune';
-import {collectPrunableLayers, deserializeLayer} from '../pruning/wrapper';
+import {cloneModel} from '../model/clone';
+import {cloneLayer} from '../model/graph';
+import {stripPruning} from '../pruning/prune';
+import {collectPrunableLayers} from '../pruning/wrapper';
 import {INT8_MAX_K, packBlockSparse} from './format';
 import {foldForInference} from '../model/fold';
 import {planChannelMajor, toChannelMajor} from './channel_major';
@@ -144,18 +146,6 @@ function toSparseOptions(options: ToSparseOptions): Required<Omit<ToSparseOption
   return {dtype, minSparsity, blockSize, foldBatchNorm, layout};
 }
 
-/**
- * A copy of a layer (same class, config and name); its weights are set once the new model is built.
- * Its build skips the initializers (tfjs-layers' fast weight init, as `loadLayersModel` does): they
- * would be overwritten, and the recurrent layers' Orthogonal one fails without the @tensorflow/tfjs
- * union package's chained ops.
- */
-function cloneLayer(layer: Layer): Layer {
-  const copy = deserializeLayer({className: layer.getClassName(), config: layer.getConfig()});
-  copy.setFastWeightInitDuringBuild(true);
-  return copy;
-}
-
 interface Conversion {
   options: ReturnType<typeof toSparseOptions>;
   /** Kernels read ahead (asynchronously) for the layers that may be converted. */
@@ -284,8 +274,15 @@ function convertMatrixLayer(layer: Layer, conv: Conversion): Layer {
   return sparse;
 }
 
+/**
+ * A copy of a layer (same class, config and name) whose weights are set once the new model is built.
+ * Its build skips the initializers (tfjs-layers' fast weight init, as `loadLayersModel` does): they
+ * would be overwritten, and the recurrent layers' Orthogonal one fails without the @tensorflow/tfjs
+ * union package's chained ops.
+ */
 function copyLayer(layer: Layer, conv: Conversion): Layer {
   const copy = cloneLayer(layer);
+  copy.setFastWeightInitDuringBuild(true);
   conv.pending.push({layer: copy, values: layer.weights.map(v => v.read()), made: []});
   return copy;
 }
