@@ -3,9 +3,15 @@
  * Importing the package registers its kernels on the `wasm` and `cpu` backends, and in Node a
  * `file://` save/load handler.
  */
+import {registerSaveHook} from './io/file';
+import {kerasCompatibleTopology} from './pruning/wrapper';
+
 export * from './common';
 export {PruningSummaries} from './pruning/summaries';
 export type {PruningSummariesArgs, UpdateFreq} from './pruning/summaries';
 export {decodeEventFile, histogramOf, readEventFile, SummaryWriter} from './tensorboard/event_file';
 export type {Histogram, SummaryValue, TensorBoardEvent} from './tensorboard/event_file';
 export {fileSystem, NodeFileSystem} from './io/file';
+
+// Models saved through `fileSystem` keep their pruning wrappers loadable by Keras (tfmot's `prune_scope`).
+registerSaveHook(kerasCompatibleTopology);

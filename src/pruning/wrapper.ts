@@ -393,7 +393,8 @@ export function linkGlobalPruning(model: LayersModel): void {
  * Restores what tfjs's pythonic conversion changes in our wrappers' saved configs so that Keras
  * under tfmot's `prune_scope` loads the file: tfjs lower-cases string values on save, and tfmot
  * accepts only `'AVG'`/`'MAX'` for `block_pooling_type`. Walks any model topology (nested models
- * included) and returns a copy; the save handler in `io/file.ts` applies it to every save.
+ * included) and returns a copy; `index.ts` registers it as a save hook of `io/file.ts`, which applies it
+ * to every save.
  */
 export function kerasCompatibleTopology<T>(topology: T): T {
   const fix = (node: unknown): unknown => {
