@@ -7,7 +7,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {rollup} from 'rollup';
 import {browserBundle} from '../rollup.config.mjs';
-import {serveStatic} from '../src/cli/serve';
+import {serveStatic} from '../src/cli/static_server';
 import {launchChromium} from '../test/helpers';
 
 const SIZES = [4096, 262144, 1048576];

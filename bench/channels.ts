@@ -17,7 +17,7 @@ import {join} from 'node:path';
 import {PolynomialDecay, pruneLowMagnitude, shrinkModel, UpdatePruningStep} from '../src/index';
 import {IMAGE_SIZE, loadMnist} from '../src/cli/mnist';
 import {loadModel, modelBytes, saveModel} from '../src/cli/model_files';
-import {accuracy, buildCnn, compileForMnist, splitTensors} from '../src/cli/train';
+import {accuracy, buildCnn, compileForMnist, splitTensors} from '../src/cli/mnist_cnn';
 import {markdownTable, timeAlternating} from './util';
 import type {CaseResult} from './util';
 

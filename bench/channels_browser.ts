@@ -9,7 +9,7 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {chromium} from 'playwright-core';
-import {serveStatic} from '../src/cli/serve';
+import {serveStatic} from '../src/cli/static_server';
 
 const SAVE = process.env.SAVE ?? '/tmp/tfjs-sparsity-channels';
 const ROUNDS = Number(process.env.ROUNDS ?? 15);

@@ -17,7 +17,8 @@ import {toSparse} from '../src/sparse/convert';
 import type {SparseLayerReport} from '../src/sparse/convert';
 import {loadMnist} from '../src/cli/mnist';
 import {loadModel, modelBytes, saveModel} from '../src/cli/model_files';
-import {accuracy, buildCnn, compileForMnist, latencyMs, splitTensors} from '../src/cli/train';
+import {accuracy, buildCnn, compileForMnist, splitTensors} from '../src/cli/mnist_cnn';
+import {latencyMs} from '../src/cli/timing';
 
 tf.env().set('PROD', true);
 const EPOCHS = Number(process.env.EPOCHS ?? 4);

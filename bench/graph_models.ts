@@ -15,7 +15,7 @@ import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {fileSystem, pruneGraphWeights, sparsifyGraphModel, SparsifyGraphModelOptions} from '../src/index';
-import {relativeError} from '../src/cli/bench_model';
+import {relativeError} from '../src/cli/bench_model_cmd';
 import {BLAZEFACE, loadPackagedGraphModel, MOVENET_LIGHTNING, PackagedModel} from './models';
 import {openBenchPage} from './page';
 import {timeAlternating, useWasm} from './util';

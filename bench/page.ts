@@ -16,7 +16,7 @@ export async function openBenchPage(dir: string, mounts: Record<string, string>)
   const {chromium} = await import('playwright-core');
   const {rollup} = await import('rollup');
   const {browserBundle} = await import('../rollup.config.mjs');
-  const {serveStatic} = await import('../src/cli/serve');
+  const {serveStatic} = await import('../src/cli/static_server');
   const options = browserBundle(join(dir, 'tfjs-sparsity.browser.mjs'));
   const bundle = await rollup(options);
   await bundle.write(options.output);

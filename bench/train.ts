@@ -15,7 +15,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {applyMask, ConstantSparsity, disableFastTraining, enableFastTraining, fastMatMul, maskedDense,
   pruneLowMagnitude,
   PruneLowMagnitude, UpdatePruningStep} from '../src/index';
-import {buildCnn} from '../src/cli/train';
+import {buildCnn} from '../src/cli/mnist_cnn';
 import {useWasm} from './util';
 
 const BATCH = 64;

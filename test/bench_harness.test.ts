@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {BenchResult, paretoFront, runBench} from '../src/cli/bench';
+import {BenchResult, paretoFront, runBench} from '../src/cli/bench_cmd';
 import {runCli} from './spawn';
 
 const harness = suite('tfjs-sparsity bench');

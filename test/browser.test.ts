@@ -17,7 +17,7 @@ import * as lib from '../src/index';
 import * as kernelOps from '../src/ops/index';
 import * as sparseFormat from '../src/sparse/format';
 import * as sparseMatMul from '../src/sparse/matmul';
-import {serveStatic, StaticServer} from '../src/cli/serve';
+import {serveStatic, StaticServer} from '../src/cli/static_server';
 import {Case, CaseResult, Described, fromBase64, runCases, toBase64} from '../browser/run-cases.mjs';
 import {OPS, THROWS} from './browser-cases';
 import {browserBundle} from '../rollup.config.mjs';

@@ -11,7 +11,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {CLI_BACKENDS, initCliBackend} from '../src/cli/backend';
-import {InspectReport} from '../src/cli/inspect';
+import {InspectReport} from '../src/cli/inspect_cmd';
 import {main, parseBlock, parseSparsity} from '../src/cli/main';
 import {saveModel} from '../src/cli/model_files';
 import {ConstantSparsity, pruneLowMagnitude, stripPruning, toSparse, UpdatePruningStep} from '../src/index';

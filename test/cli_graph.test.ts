@@ -8,7 +8,7 @@ import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {fileSystem} from '../src/index';
-import type {ModelBenchResult} from '../src/cli/bench_model';
+import type {ModelBenchResult} from '../src/cli/bench_model_cmd';
 import {saveModel} from '../src/cli/model_files';
 import {useBackend} from './helpers';
 import {tinyGraph} from './graph_helpers';

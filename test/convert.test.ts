@@ -9,7 +9,7 @@ import {ConstantSparsity, pruneLowMagnitude, stripPruning, UpdatePruningStep} fr
 import {chooseKernelBlockWidth, SparseLayerReport, toSparse} from '../src/sparse/convert';
 import {extractPatches, packBlockSparse, planBlockSparseMatMul} from '../src/sparse/index';
 import {SparseConv2D, SparseDense} from '../src/sparse/sparse_dense';
-import {buildCnn} from '../src/cli/train';
+import {buildCnn} from '../src/cli/mnist_cnn';
 import {BACKENDS, blockSparseWeight, int8Bound, normal, relativeError, useBackend} from './helpers';
 
 type Block = [number, number];

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import {existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import type {Row as DemoRow} from '../src/cli/demo';
+import type {Row as DemoRow} from '../src/cli/demo_cmd';
 import {readEventFile} from '../src/index';
 import {launchChromium} from './helpers';
 import {runCli} from './spawn';

@@ -16,7 +16,7 @@ import {main} from '../src/cli/main';
 import {loadMnist} from '../src/cli/mnist';
 import {loadModel, saveModel} from '../src/cli/model_files';
 import {DEFAULT_SPARSE_MODEL, DemoServer, listDemoModels, startDemoServer} from '../src/cli/serve_cmd';
-import {buildCnn, compileForMnist, splitTensors} from '../src/cli/train';
+import {buildCnn, compileForMnist, splitTensors} from '../src/cli/mnist_cnn';
 import {toSparse} from '../src/sparse/convert';
 import {pruneForBenchmark} from '../src/pruning/tools';
 import {launchChromium, useBackend} from './helpers';

@@ -125,33 +125,43 @@ export function matMul(x: Float32Array, w: Float32Array, M: number, K: number, N
 }
 
 /**
- * The error bound of the int8 x int8 block-sparse matmul against `matMul` with the unquantized
- * weight, per output. With sw[n] = max_k |w[k, n]| / 127 and sx[m] = max_k |x[m, k]| / 127, the
- * kernel uses w = sw·qw + ew and x = sx·qx + ex with |ew| <= sw/2 and |ex| <= sx/2 (round to
- * nearest), and sums qx·qw exactly in i32, so
- *   |x·w - (x - ex)(w - ew)| = |x·ew + ex·w - ex·ew| <= |x|·sw/2 + sx/2·|w| + sx·sw/4
- * per product; summed over k:
- *   |err[m, n]| <= sw[n]/2 · Σ_k |x[m, k]| + sx[m]/2 · Σ_k |w[k, n]| + K · sx[m]·sw[n] / 4,
- * plus float32 rounding of the final scaling and of the quantizer's multiplies (a relative 2e-6 of
- * Σ_k |x|·|w| plus the bound). relu only shrinks the error.
+ * The error bound of one output of an int8 block-sparse layer (`SparseDense`, `blockSparseMatMul`)
+ * against the float32 product x·W: weights are quantized per output channel (|Δw| <= sw[n]/2 on
+ * stored entries, exact zeros elsewhere), activations per row (|Δx| <= sx/2, sx = max|x[m, :]|/127),
+ * products summed exactly in int32, so
+ *   |y - ŷ| <= sw[n]/2 · Σ_k |x_k| + sx/2 · Σ_k |w_kn| + nnz_n · sx · sw[n] / 4   (k over stored w_kn),
+ * plus float32 rounding of the final scaling. Dense fallbacks (dequantized W, float32 x) meet the
+ * first term alone. Elementwise activations with slope <= 1 (relu, tanh, linear) and softmax (in the
+ * max norm of a row) keep the bound.
+ */
+export function int8Bound(x: Float32Array|Int32Array|Uint8Array, m: number, w: Float32Array|Int32Array|Uint8Array,
+                          [K, N]: [number, number], scales: Float32Array|Int32Array|Uint8Array, n: number): number {
+  let sx = 0;
+  for (let k = 0; k < K; k++) sx = Math.max(sx, Math.abs(x[m * K + k]));
+  sx /= 127;
+  let sumX = 0, sumW = 0, nnz = 0;
+  for (let k = 0; k < K; k++) {
+    if (w[k * N + n] === 0) continue;
+    sumX += Math.abs(x[m * K + k]);
+    sumW += Math.abs(w[k * N + n]);
+    nnz++;
+  }
+  return scales[n] / 2 * sumX + sx / 2 * sumW + nnz * sx * scales[n] / 4;
+}
+
+/**
+ * `int8Bound` for every output of `x [M, K] · w [K, N]`, plus float32 rounding of the final scaling
+ * and of the quantizer's multiplies (a relative 2e-6 of the bound and of Σ_k |x|·|w|). relu only
+ * shrinks the error.
  */
 export function int8MatMulErrorBound(x: Float32Array, w: Float32Array, M: number, K: number, N: number,
                                      sw: Float32Array): Float64Array {
   const bound = new Float64Array(M * N);
-  const colAbs = new Float64Array(N);
-  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) colAbs[n] += Math.abs(w[k * N + n]);
   for (let m = 0; m < M; m++) {
-    let rowAbs = 0, amax = 0;
-    for (let k = 0; k < K; k++) {
-      rowAbs += Math.abs(x[m * K + k]);
-      amax = Math.max(amax, Math.abs(x[m * K + k]));
-    }
-    const sx = amax / 127;
     for (let n = 0; n < N; n++) {
       let absDot = 0;
       for (let k = 0; k < K; k++) absDot += Math.abs(x[m * K + k] * w[k * N + n]);
-      const b = sw[n] / 2 * rowAbs + sx / 2 * colAbs[n] + K * sx * sw[n] / 4;
-      bound[m * N + n] = b * (1 + 2e-6) + 2e-6 * absDot;
+      bound[m * N + n] = int8Bound(x, m, w, [K, N], sw, n) * (1 + 2e-6) + 2e-6 * absDot;
     }
   }
   return bound;

@@ -5,7 +5,7 @@ import {request} from 'node:http';
 import {connect} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {serveStatic, StaticServer} from '../src/cli/serve';
+import {serveStatic, StaticServer} from '../src/cli/static_server';
 
 /** A raw GET (or other method) of `path`, not normalised the way fetch normalises URLs; `host` sets the Host header. */
 function get(server: StaticServer, path: string, method = 'GET', host?: string):

@@ -5,7 +5,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {planBlockSparseMatMul, toSparse} from '../src/index';
 import {crc32c} from '../src/util/crc32c';
 import {SparseConv2D, SparseDense, SparseDenseArgs} from '../src/sparse/sparse_dense';
-import {encodeWeight, int8ToWords, StoredDtype} from '../src/sparse/storage';
+import type {StoredDtype} from '../src/sparse/quantize';
+import {encodeWeight, int8ToWords} from '../src/sparse/storage';
 import {BACKENDS, blockSparseWeight, int8Bound, normal, useBackend} from './helpers';
 
 /** A built SparseDense holding `w` (`[K, N]`), its weights set, plus its stored form. */

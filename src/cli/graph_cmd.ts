@@ -4,11 +4,7 @@
  */
 import {readFileSync} from 'node:fs';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
-import {Tensor} from '@tensorflow/tfjs-core';
-import {fileSystem, loadSparseGraphModel, pruneGraphWeights, sparsifyGraphModel} from '../index';
-import {capturedArtifacts} from '../sparse/graph_model';
-import {CONFIG_ATTR, decodeStored, DEPTHWISE_NCHW_OP, GRAPH_OPS, readNodeConfig, SparseNodeConfig} from '../sparse/graph_ops';
-import {GraphDef, parseInput, stringAttr} from '../model/graph_def';
+import {fileSystem, graphWeightSparsity, loadSparseGraphModel, pruneGraphWeights, sparsifyGraphModel} from '../index';
 import {initCliBackend} from './backend';
 import {modelBytes} from './model_files';
 import {existingModelPath, UsageError} from './usage';
@@ -30,52 +26,6 @@ export async function loadGraphFile(path: string): Promise<GraphModel> {
   // The weights are decoded into tensors of the current backend: it must be up.
   await initCliBackend();
   return loadSparseGraphModel(fileSystem(existingModelPath(path)));
-}
-
-/** One weighted node of a graph model. */
-export interface GraphWeightSparsity {
-  node: string;
-  op: string;
-  weight: string;
-  shape: number[];
-  params: number;
-  nonzeros: number;
-  sparsity: number;
-}
-
-function nonzerosOf(values: ArrayLike<number>): number {
-  let n = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] !== 0) n++;
-  return n;
-}
-
-/** The weights of the Conv2D, MatMul and depthwise nodes (sparse nodes' kernels decoded). */
-export async function graphWeightSparsity(model: GraphModel): Promise<GraphWeightSparsity[]> {
-  const graph = (await capturedArtifacts(model)).modelTopology as GraphDef;
-  const consts = new Set(graph.node.filter(d => d.op === 'Const').map(d => d.name));
-  const weight = (ref?: string): Tensor|null => {
-    const name = ref === undefined ? '' : parseInput(ref).node;
-    return consts.has(name) ? model.weights[name]?.[0] ?? null : null;
-  };
-  const rows: GraphWeightSparsity[] = [];
-  for (const def of graph.node) {
-    if (GRAPH_OPS.includes(def.op) && def.op !== DEPTHWISE_NCHW_OP) {
-      const config = readNodeConfig<SparseNodeConfig>(stringAttr(def, CONFIG_ATTR), def.op);
-      const [positions, values, scales] = (def.input ?? []).slice(1, 4).map(weight);
-      const dense = decodeStored(def.op, config.layout, positions!, values!, scales ?? null);
-      rows.push({node: def.name, op: def.op, weight: `${parseInput(def.input![2]).node} (stored ${config.layout.dtype})`,
-        shape: config.layout.shape, params: dense.length, nonzeros: nonzerosOf(dense), sparsity: 1 - nonzerosOf(dense) / dense.length});
-      continue;
-    }
-    if (!/Conv2D|MatMul|Depthwise/.test(def.op)) continue;
-    const w = weight(def.input?.[1]);
-    if (!w || w.dtype !== 'float32') continue;
-    const values = await w.data();
-    const nonzeros = nonzerosOf(values);
-    rows.push({node: def.name, op: def.op, weight: parseInput(def.input![1]).node, shape: w.shape, params: w.size, nonzeros,
-      sparsity: 1 - nonzeros / w.size});
-  }
-  return rows;
 }
 
 /** `inspect` for a graph model. */

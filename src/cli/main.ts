@@ -4,14 +4,14 @@
  * command or flag, bad value, missing file).
  */
 import {Command, CommanderError, InvalidArgumentError} from 'commander';
-import {listFlag, runBench} from './bench';
-import {runModelBench} from './bench_model';
+import {listFlag, runBench} from './bench_cmd';
+import {runModelBench} from './bench_model_cmd';
 import {runInspectChannels, runPruneChannels} from './channels_cmd';
-import {runConvert} from './convert';
+import {runConvert} from './convert_cmd';
 import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph} from './graph_cmd';
-import {runDemo} from './demo';
+import {runDemo} from './demo_cmd';
 import {parseBlock, parseSparsity} from './flags';
-import {runInspect} from './inspect';
+import {runInspect} from './inspect_cmd';
 import {runPrune} from './prune_cmd';
 import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
 import {isUsageError, UsageError} from './usage';

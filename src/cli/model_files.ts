@@ -3,7 +3,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {readdirSync, readFileSync} from 'node:fs';
 import {join, resolve} from 'node:path';
 import {gzipSync} from 'node:zlib';
-import '../io/file';
+// The file:// handler is registered when the library loads.
+import '../index';
 
 /** Saves `model` to `dir` as model.json + weights.bin through the file:// handler. */
 export async function saveModel(model: tfl.LayersModel, dir: string): Promise<void> {

@@ -1,6 +1,5 @@
 /** `tfjs-sparsity prune`: one-shot magnitude pruning of a saved model. */
-import '../index';
-import {pruneForBenchmark} from '../pruning/tools';
+import {pruneForBenchmark} from '../index';
 import {initCliBackend} from './backend';
 import {loadModel, saveModel} from './model_files';
 import {existingModelPath, outputDir, UsageError} from './usage';

@@ -8,7 +8,7 @@ import {tmpdir} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {loadMnist, MnistSplit} from './mnist';
-import {serveStatic, StaticServer} from './serve';
+import {serveStatic, StaticServer} from './static_server';
 import {UsageError} from './usage';
 
 /** The folder `tfjs-sparsity demo` writes its models to (with its default `--out`). */

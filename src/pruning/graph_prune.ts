@@ -11,7 +11,7 @@ import {PoolingType} from '../ops/pool';
 import {pruneMask} from '../ops/prune_mask';
 import {checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
 import {GraphDef, parseInput} from '../model/graph_def';
-import {artifactsWithWeights, capturedArtifacts, checkGraphModel, currentWeights} from '../sparse/graph_model';
+import {artifactsWithWeights, capturedArtifacts, checkGraphModel, currentWeights} from '../model/graph_artifacts';
 
 /** Options of `pruneGraphWeights`. */
 export interface PruneGraphWeightsOptions {

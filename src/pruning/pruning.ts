@@ -8,14 +8,15 @@ import {concat, dispose, reshape, scalar, Tensor, tidy} from '@tensorflow/tfjs-c
 import type {LayerVariable} from '@tensorflow/tfjs-layers';
 import {applyMask, maskFromThreshold} from '../ops/mask';
 import {mByNMask} from '../ops/m_by_n';
+import {POOLING_TYPES, PoolingType} from '../ops/pool';
 import {pruneMask} from '../ops/prune_mask';
 import {magnitudeThreshold} from '../ops/threshold';
 import {PruningSchedule, serializeSchedule} from './schedules';
 
-/** How the magnitudes of a block are pooled into one score. */
-export type BlockPoolingType = 'AVG'|'MAX';
-/** The valid `BlockPoolingType` values, for runtime checks. */
-export const VALID_BLOCK_POOLING_TYPES: readonly BlockPoolingType[] = ['AVG', 'MAX'];
+/** How the magnitudes of a block are pooled into one score: tfmot's name for the ops' `PoolingType`. */
+export type BlockPoolingType = PoolingType;
+/** The valid `BlockPoolingType` values, for runtime checks (the ops' `POOLING_TYPES`). */
+export const VALID_BLOCK_POOLING_TYPES: readonly BlockPoolingType[] = POOLING_TYPES;
 
 /** The threshold tfmot stores for M:N masks, which have no threshold (a placeholder). */
 export const M_BY_N_THRESHOLD = 999;

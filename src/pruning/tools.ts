@@ -4,17 +4,21 @@
  * and no retraining.
  */
 import {dispose, tidy} from '@tensorflow/tfjs-core';
-import type {Layer} from '@tensorflow/tfjs-layers/dist/engine/topology';
-import {LayersModel} from '@tensorflow/tfjs-layers';
+import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {applyMask} from '../ops/mask';
 import {pruneMask} from '../ops/prune_mask';
 import {checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
+import {BlockPoolingType} from './pruning';
 import {getPrunableWeights, supportsPruning} from './registry';
 
+type Layer = layers.Layer;
+
+/** Options of `pruneForBenchmark`. */
 export interface PruneForBenchmarkArgs {
   /** Block shape for rank-2 (Dense-like) weights; other weights are pruned element by element. */
   blockSize?: [number, number];
-  blockPoolingType?: 'AVG'|'MAX';
+  /** How a block's magnitudes are pooled: 'AVG' (default) or 'MAX'. */
+  blockPoolingType?: BlockPoolingType;
 }
 
 /** A layer pruned by `pruneForBenchmark`, with what it achieved. */

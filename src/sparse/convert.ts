@@ -12,13 +12,13 @@ import {cloneModel} from '../model/clone';
 import {cloneLayer} from '../model/graph';
 import {stripPruning} from '../pruning/prune';
 import {collectPrunableLayers} from '../pruning/wrapper';
-import {INT8_MAX_K, packBlockSparse} from './format';
+import {packBlockSparse} from './pack';
+import {INT8_MAX_K, StoredDtype, VALID_STORED_DTYPES} from './quantize';
 import {foldForInference} from '../model/fold';
 import {planChannelMajor, toChannelMajor} from './channel_major';
 import {BlockSparseKernel, planBlockSparseMatMul} from './matmul';
 import {SparseConv2D, SparseConv2DArgs, SparseDense, SparseDenseArgs} from './sparse_dense';
-import {chooseBlockSize, encodeWeight, int8ToWords, StorageError, storedBytes, StoredDtype, StoredWeight,
-  VALID_STORED_DTYPES} from './storage';
+import {chooseBlockSize, encodeWeight, int8ToWords, StorageError, storedBytes, StoredWeight} from './storage';
 
 type Layer = layers.Layer;
 

@@ -17,17 +17,18 @@
  * activation tables of the int8 kernel) and int8 values as the bytes of an int32 tensor (tfjs has
  * no int8 dtype); all parts are tensors, so the wasm backend reads them in place.
  */
-import {dispose, engine, keep, Tensor, Tensor1D, Tensor2D, TensorLike, tensor1d, tensor2d, tidy} from '@tensorflow/tfjs-core';
-import {DEFAULT_STRIP_WIDTH} from '../kernels/dispatch';
+import {dispose, engine, keep, Tensor1D, Tensor2D, tensor1d} from '@tensorflow/tfjs-core';
 import {checkOutputBytes} from '../kernels/heap_limit';
 import {UNPACK_F32} from '../kernels/unpack_f32';
 import {UNPACK_I8} from '../kernels/unpack_i8';
-import {checkChoice, checkOptions, checkRank, checkSameShape, float32Arg, positiveIntPair} from '../util/validate';
+import {checkChoice} from '../util/validate';
 import {PixelSparseMatrix} from './pixel_format';
+import {INT8_MAX_K, StoredDtype, VALID_STORED_DTYPES} from './quantize';
 
-/** The value types of a packed weight. */
-export type BlockSparseDtype = 'float32'|'int8';
-export const VALID_BLOCK_SPARSE_DTYPES: BlockSparseDtype[] = ['float32', 'int8'];
+/** The value types of a packed weight: the stored weights' `StoredDtype` under its older name. */
+export type BlockSparseDtype = StoredDtype;
+/** The valid `BlockSparseDtype` values (the very array of `VALID_STORED_DTYPES`). */
+export const VALID_BLOCK_SPARSE_DTYPES: BlockSparseDtype[] = VALID_STORED_DTYPES;
 
 /**
  * The plain serializable form of a `BlockSparseMatrix` (see the module comment for the layout),
@@ -48,12 +49,6 @@ export interface BlockSparseArrays {
   /** int8 only: `N` per-output-channel scales (finite, >= 0). */
   scales?: Float32Array;
 }
-
-/**
- * The largest K for the int8 kernels: their i32 accumulators sum K products of magnitude at most
- * 127·127 and must stay below 2^31.
- */
-export const INT8_MAX_K = Math.floor((2 ** 31 - 1) / (127 * 127));
 
 function invalid(what: string): never {
   throw new Error(`Invalid block-sparse weight: ${what}`);
@@ -164,7 +159,7 @@ export function validateBlockSparseArrays(a: BlockSparseArrays): {nnzBlocks: num
 
 /**
  * A `[K, N]` weight in block-sparse form, on the current tfjs backend, for `blockSparseMatMul`.
- * Made by `packBlockSparse` or `BlockSparseMatrix.fromArrays`; call `dispose()` when done. It is
+ * Made by `packBlockSparse` (`pack.ts`) or `BlockSparseMatrix.fromArrays`; call `dispose()` when done. It is
  * frozen (its shape, block size and tensors too): the kernels trust them, and a changed shape would
  * make them read past the tensors.
  */
@@ -313,129 +308,6 @@ export class BlockSparseMatrix {
   }
 }
 
-const PACK_OPTIONS = ['blockSize', 'mask', 'dtype'];
-
-/** Options of `packBlockSparse`. */
-export interface PackOptions {
-  /** `[bh, bw]`, default `[1, 16]` (the fastest kernel: `DEFAULT_STRIP_WIDTH` in `src/kernels/dispatch.ts`). */
-  blockSize?: [number, number];
-  /**
-   * Entries to keep (nonzero), same shape as `w`; a block is stored when any of its mask entries is
-   * nonzero, and masked-out entries inside a stored block are stored as 0. Default: the nonzero
-   * entries of `w` (NaN counts as nonzero).
-   */
-  mask?: Tensor|TensorLike;
-  /** `'float32'` (default) or `'int8'` (symmetric per-output-channel scales). */
-  dtype?: BlockSparseDtype;
-}
-
-/**
- * Packs a dense `[K, N]` weight (Keras `[in, out]`) into block-sparse form, storing only blocks
- * with a nonzero entry (of `mask` when given, else of `w`).
- *
- * ```js
- * const packed = packBlockSparse(prunedKernel, {blockSize: [1, 16]});
- * const y = blockSparseMatMul(x, packed, {bias, activation: 'relu'});
- * ```
- * @throws Error if `w` is not a float32 rank-2 tensor, `mask` has another shape, the block size is
- *   not a pair of positive integers, the dtype is unknown, or int8 weights hold NaN or ±Infinity.
- */
-export function packBlockSparse(w: Tensor|TensorLike, options?: PackOptions): BlockSparseMatrix {
-  const op = 'packBlockSparse';
-  options = checkOptions(options, PACK_OPTIONS, op);
-  const [bh, bw] = positiveIntPair(options.blockSize ?? [1, DEFAULT_STRIP_WIDTH], 'blockSize', op);
-  const dtype = checkChoice(options.dtype ?? 'float32', VALID_BLOCK_SPARSE_DTYPES, 'dtype', op);
-  let shape: number[] = [], wv: Float32Array = new Float32Array(0), mv: Float32Array|null = null;
-  tidy(() => {
-    const $w = float32Arg(w, 'w', op);
-    checkRank($w, [2], 'w', op);
-    if (options.mask !== undefined) {
-      const $m = float32Arg(options.mask, 'mask', op);
-      checkSameShape($w, $m, 'w', 'mask', op);
-      mv = $m.dataSync() as Float32Array;
-    }
-    shape = $w.shape;
-    wv = $w.dataSync() as Float32Array;
-  });
-  const [K, N] = shape;
-  if (bh > K || bw > N) {
-    throw new Error(`Argument 'blockSize' passed to '${op}' must fit in w of shape [${K}, ${N}], but got [${bh}, ${bw}]`);
-  }
-  if (dtype === 'int8' && K > INT8_MAX_K) {
-    throw new Error(`Argument 'w' passed to '${op}' must have at most ${INT8_MAX_K} rows for int8, but got ${K}`);
-  }
-  const nrb = Math.ceil(K / bh), ncb = Math.ceil(N / bw);
-  const kept = new Uint8Array(nrb * ncb);
-  for (let k = 0; k < K; k++) {
-    const base = (Math.floor(k / bh)) * ncb;
-    for (let n = 0; n < N; n++) {
-      const v = mv ? mv[k * N + n] : wv[k * N + n];
-      if (v !== 0) kept[base + Math.floor(n / bw)] = 1;
-    }
-  }
-  const int8 = dtype === 'int8';
-  const colPtr = new Int32Array(ncb + 1);
-  for (let cb = 0; cb < ncb; cb++) {
-    let count = 0;
-    for (let r = 0; r < nrb; r++) if (kept[r * ncb + cb]) count += Math.min(bh, K - r * bh);
-    colPtr[cb + 1] = colPtr[cb] + count + (int8 ? count % 2 : 0);
-  }
-  const strips = colPtr[ncb];
-  const rows = new Int32Array(strips);
-  const f32 = new Float32Array(strips * bw);
-  for (let cb = 0; cb < ncb; cb++) {
-    let s = colPtr[cb];
-    const n0 = cb * bw, nv = Math.min(bw, N - n0);
-    for (let r = 0; r < nrb; r++) {
-      if (!kept[r * ncb + cb]) continue;
-      for (let k = r * bh; k < Math.min(K, r * bh + bh); k++, s++) {
-        rows[s] = k;
-        for (let j = 0; j < nv; j++) {
-          const i = k * N + n0 + j;
-          f32[s * bw + j] = mv && mv[i] === 0 ? 0 : wv[i];
-        }
-      }
-    }
-    if (s < colPtr[cb + 1]) rows[s] = rows[s - 1];  // int8 padding strip, all zero
-  }
-  if (!int8) return BlockSparseMatrix.fromArrays({shape: [K, N], blockSize: [bh, bw], dtype, colPtr, rows, values: f32});
-  return BlockSparseMatrix.fromArrays(quantizeStrips({shape: [K, N], blockSize: [bh, bw], dtype, colPtr, rows, values: f32}));
-}
-
-/** Symmetric per-output-channel int8 quantization of f32 strips, pairs interleaved. */
-function quantizeStrips(a: BlockSparseArrays): BlockSparseArrays {
-  const [, N] = a.shape;
-  const bw = a.blockSize[1];
-  const f32 = a.values as Float32Array;
-  const ncb = a.colPtr.length - 1;
-  const amax = new Float64Array(N);
-  for (let cb = 0; cb < ncb; cb++) {
-    const n0 = cb * bw, nv = Math.min(bw, N - n0);
-    for (let s = a.colPtr[cb]; s < a.colPtr[cb + 1]; s++) {
-      for (let j = 0; j < nv; j++) {
-        const v = f32[s * bw + j];
-        if (!Number.isFinite(v)) {
-          throw new Error(`Argument 'w' passed to 'packBlockSparse' must be finite for int8, but w[${a.rows[s]}, ${n0 + j}] = ${v}`);
-        }
-        amax[n0 + j] = Math.max(amax[n0 + j], Math.abs(v));
-      }
-    }
-  }
-  const scales = Float32Array.from(amax, v => v / 127);
-  const q = new Int8Array(f32.length);
-  for (let cb = 0; cb < ncb; cb++) {
-    const n0 = cb * bw, nv = Math.min(bw, N - n0);
-    for (let s = a.colPtr[cb]; s < a.colPtr[cb + 1]; s++) {
-      const base = (s >> 1) * 2 * bw + (s & 1);
-      for (let j = 0; j < nv; j++) {
-        const sc = scales[n0 + j];
-        q[base + 2 * j] = sc === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(f32[s * bw + j] / sc)));
-      }
-    }
-  }
-  return {...a, values: q, scales};
-}
-
 /**
  * The dense `[K, N]` float32 weight of a packed one (int8 weights dequantized), as a new tensor.
  * @throws Error if `packed` is not a live `BlockSparseMatrix`.
@@ -452,25 +324,4 @@ export function unpackBlockSparse(packed: BlockSparseMatrix): Tensor2D {
   return (scales ?
       engine().runKernel(UNPACK_I8, {colptr: colPtr, rowoff: rowOffsets, vals: values, scales}, attrs) :
       engine().runKernel(UNPACK_F32, {colptr: colPtr, rowoff: rowOffsets, vals: values}, attrs)) as Tensor2D;
-}
-
-/**
- * Packs a dense `[K, N]` weight given as an array into `[1, bw]` strips (`packBlockSparse`), its
- * tensors kept: a weight packed on first use inside a caller's tidy scope outlives it.
- */
-export function packKept(dense: Float32Array, shape: [number, number], blockSize: [number, number],
-                         dtype: BlockSparseDtype): BlockSparseMatrix {
-  const w = tensor2d(dense, shape);
-  let packed: BlockSparseMatrix;
-  try {
-    packed = packBlockSparse(w, {blockSize, dtype});
-  } finally {
-    w.dispose();
-  }
-  const {colPtr, rowOffsets, values, scales} = packed.tensors;
-  keep(colPtr);
-  keep(rowOffsets);
-  keep(values);
-  if (scales) keep(scales);
-  return packed;
 }

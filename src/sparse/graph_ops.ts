@@ -18,13 +18,14 @@ import {isPositiveIntPair} from '../util/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {depthwiseConv2dChannelsFirst} from './depthwise_nchw';
-import {BlockSparseMatrix, packKept} from './format';
+import {BlockSparseMatrix} from './format';
+import {packKept} from './pack';
 import {blockSparseMatMul} from './matmul';
 import {PixelSparseMatrix} from './pixel_format';
 import {channelMajorSparseMatMul} from './pixel_matmul';
 import {sparseConv2dChannelsLast} from './sparse_conv';
-import {checkScales, decodePositions, decodeWeight, StorageError, StorageLayout, VALID_POSITION_CODINGS,
-  VALID_STORED_DTYPES, wordsToInt8} from './storage';
+import {DenseWeight, dequantize, VALID_STORED_DTYPES} from './quantize';
+import {decodeStored, StorageError, StorageLayout, VALID_POSITION_CODINGS} from './storage';
 
 export const SPARSE_CONV_OP = 'SparsityConv2D';
 export const SPARSE_MATMUL_OP = 'SparsityMatMul';
@@ -158,9 +159,9 @@ export function decodedWeightCount(): number {
   return cache.size;
 }
 
-/** The dense `[K, N]` kernel stored in `positions`, `values` (and `scales`), checked against the layout. */
-export function decodeStored(op: string, layout: StorageLayout, positions: Tensor, values: Tensor, scales: Tensor|null): Float32Array {
-  const [, N] = layout.shape;
+/** The `[K, N]` kernel stored in a node's `positions`, `values` (and `scales`) inputs, checked against the layout. */
+export function decodeNodeKernel(op: string, layout: StorageLayout, positions: Tensor, values: Tensor,
+                                 scales: Tensor|null): DenseWeight {
   const int8 = layout.dtype === 'int8';
   const want = (t: Tensor|null, name: string, dtype: string, size: number) => {
     if (!t || t.dtype !== dtype || t.rank !== 1 || t.size !== size) {
@@ -169,13 +170,10 @@ export function decodeStored(op: string, layout: StorageLayout, positions: Tenso
   };
   want(positions, 'positions', 'int32', layout.positionWords);
   want(values, 'values', int8 ? 'int32' : 'float32', int8 ? Math.ceil(layout.storedValues / 4) : layout.storedValues);
-  if (int8) want(scales, 'scales', 'float32', N);
+  if (int8) want(scales, 'scales', 'float32', layout.shape[1]);
   try {
-    const blocks = decodePositions(positions.dataSync() as Int32Array, layout);
-    if (!int8) return decodeWeight(blocks, layout, values.dataSync() as Float32Array);
-    const s = scales!.dataSync() as Float32Array;
-    checkScales(s);
-    return decodeWeight(blocks, layout, wordsToInt8(values.dataSync() as Int32Array, layout.storedValues), s);
+    return decodeStored(layout, positions.dataSync() as Int32Array, values.dataSync() as Float32Array|Int32Array,
+        int8 ? scales!.dataSync() as Float32Array : undefined);
   } catch (e) {
     if (e instanceof StorageError) throw nodeError(op, `the stored kernel does not decode: ${e.what}`);
     throw e;
@@ -208,7 +206,7 @@ export function checkStoredNode(op: string, configText: string|undefined, inputs
     }
   }
   try {
-    decodeStored(op, config.layout, positions!, values!, config.layout.dtype === 'int8' ? scales : null);
+    decodeNodeKernel(op, config.layout, positions!, values!, config.layout.dtype === 'int8' ? scales : null);
   } catch (e) {
     throw fail((e as Error).message);
   }
@@ -226,13 +224,14 @@ function packedKernel(op: string, config: SparseNodeConfig, inputs: Tensor[], ki
   }
   if (entry) release(values);
   sweep();
-  const dense = decodeStored(op, config.layout, positions, values, scales);
+  const kernel = decodeNodeKernel(op, config.layout, positions, values, scales);
   const {shape, dtype} = config.layout;
   let matrix: PixelSparseMatrix|BlockSparseMatrix;
   if (kind === 'pixel') {
-    matrix = PixelSparseMatrix.fromDense(dense, shape, dtype);
+    // From the dequantized weight: quantizing it again gives back the stored int8 values and scales.
+    matrix = PixelSparseMatrix.fromDense(dequantize(kernel), shape, dtype);
   } else {
-    matrix = packKept(dense, shape, [1, Math.min(config.kernelBlockSize[1], shape[1])], dtype);
+    matrix = packKept(kernel, shape, [1, Math.min(config.kernelBlockSize[1], shape[1])]);
   }
   cache.set(values, {positions, scales, kind, matrix});
   return matrix;

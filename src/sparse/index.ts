@@ -1,7 +1,10 @@
 /** Block-sparse inference: the packed weight format and the dispatched matmul. */
-export {BlockSparseMatrix, INT8_MAX_K, packBlockSparse, unpackBlockSparse, validateBlockSparseArrays,
-  VALID_BLOCK_SPARSE_DTYPES} from './format';
-export type {BlockSparseArrays, BlockSparseDtype, PackOptions} from './format';
+export {BlockSparseMatrix, unpackBlockSparse, validateBlockSparseArrays, VALID_BLOCK_SPARSE_DTYPES} from './format';
+export type {BlockSparseArrays, BlockSparseDtype} from './format';
+export {packBlockSparse} from './pack';
+export type {PackOptions} from './pack';
+export {INT8_MAX_K, VALID_STORED_DTYPES} from './quantize';
+export type {StoredDtype} from './quantize';
 export {blockSparseMatMul, planBlockSparseMatMul, VALID_BLOCK_SPARSE_ACTIVATIONS,
   VALID_BLOCK_SPARSE_KERNELS} from './matmul';
 export type {BlockSparseActivation, BlockSparseKernel, BlockSparseMatMulOptions, BlockSparseMatMulPlan} from './matmul';
@@ -22,10 +25,13 @@ export {VALID_FUSED_ACTIVATIONS} from './activation';
 export type {FusedActivation} from './activation';
 export {foldForInference} from '../model/fold';
 export type {FoldedLayer} from '../model/fold';
-export {chooseBlockSize, decodePositions, decodeWeight, encodeWeight, StorageError, VALID_POSITION_CODINGS,
-  VALID_STORED_DTYPES} from './storage';
-export type {PositionCoding, StorageLayout, StoredDtype, StoredWeight} from './storage';
+export {chooseBlockSize, decodePositions, decodeWeight, encodeWeight, StorageError, VALID_POSITION_CODINGS} from './storage';
+export type {PositionCoding, StorageLayout, StoredWeight} from './storage';
 /** Graph models (tfjs-converter, an optional peer dependency loaded on first use). */
-export {graphModelArtifacts, loadSparseGraphModel, sparsifyGraphModel} from './graph_model';
-export type {GraphNodeReport, SparsifyGraphModelOptions, SparsifyGraphModelResult} from './graph_model';
+export {graphModelArtifacts} from '../model/graph_artifacts';
+export {loadSparseGraphModel, sparsifyGraphModel} from './graph_model';
+export type {SparsifyGraphModelOptions, SparsifyGraphModelResult} from './graph_model';
+export type {GraphNodeReport} from './graph_plan';
+export {graphWeightSparsity} from './graph_weights';
+export type {GraphWeightSparsity} from './graph_weights';
 export {GRAPH_OPS} from './graph_ops';

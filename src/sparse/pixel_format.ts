@@ -10,7 +10,8 @@
  */
 import {dispose, keep, Tensor1D, tensor1d, Tensor2D, tensor2d} from '@tensorflow/tfjs-core';
 import {checkChoice, positiveIntPair} from '../util/validate';
-import {quantize, StoredDtype, VALID_STORED_DTYPES} from './storage';
+import {StoredDtype, VALID_STORED_DTYPES} from './quantize';
+import {quantizeStored} from './storage';
 
 /** A `[K, N]` weight packed for the pixel-vectorized kernels; `dispose()` frees its tensors. */
 export class PixelSparseMatrix {
@@ -66,7 +67,7 @@ export class PixelSparseMatrix {
     }
     checkChoice(dtype, VALID_STORED_DTYPES, 'dtype', op);
     const int8 = dtype === 'int8';
-    const quantized = int8 ? quantize(w, shape) : null;
+    const quantized = int8 ? quantizeStored(w, shape) : null;
     const rowPtr = new Int32Array(N + 1);
     for (let n = 0; n < N; n++) {
       let count = 0;

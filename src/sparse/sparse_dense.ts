@@ -13,14 +13,16 @@ import {DEFAULT_STRIP_WIDTH} from '../kernels/dispatch';
 import {MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {checkChoice, isPositiveIntPair, positiveIntPair} from '../util/validate';
 import {bytesOf, crc32c} from '../util/crc32c';
-import {BlockSparseMatrix, INT8_MAX_K, packKept} from './format';
+import {BlockSparseMatrix} from './format';
+import {packKept} from './pack';
+import {DenseWeight, dequantize, INT8_MAX_K, StoredDtype, VALID_STORED_DTYPES} from './quantize';
 import {convOutputLength, PatchPadding, VALID_PATCH_PADDINGS} from './im2col';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {blockSparseMatMul, choosePixelKernel} from './matmul';
 import {channelMajorSparseMatMul} from './pixel_matmul';
 import {ConvGeometry, sparseConv2dChannelsLast} from './sparse_conv';
-import {checkScales, decodePositions, decodeWeight, MAX_RICE_PARAMETER, PositionCoding, StorageError, StorageLayout, storedBytes,
-  StoredDtype, VALID_POSITION_CODINGS, VALID_STORED_DTYPES, wordsToInt8} from './storage';
+import {checkScales, decodePositions, decodeStored, MAX_RICE_PARAMETER, PositionCoding, StorageError, StorageLayout, storedBytes,
+  VALID_POSITION_CODINGS, wordsToInt8} from './storage';
 
 type Layer = layers.Layer;
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
@@ -295,11 +297,11 @@ export class SparseDense extends layers.Layer {
 
   /**
    * The kernel in the kernel layout, decoded from the stored weights on first use after they were
-   * written and kept (outside any tidy scope) until they change or the layer is disposed.
+   * written and kept (outside any tidy scope) until they change or the layer is disposed. int8
+   * values go to the kernel layout as stored, with their scales.
    */
   packedKernel(): BlockSparseMatrix {
-    if (this.packed) return this.packed;
-    this.packed = packKept(this.decodedKernel(), this.layout.shape, this.kernelBlockSize, this.layout.dtype);
+    this.packed ??= packKept(this.storedKernel(), this.layout.shape, this.kernelBlockSize);
     return this.packed;
   }
 
@@ -309,22 +311,19 @@ export class SparseDense extends layers.Layer {
    * @throws Error naming the layer when it is not built or its stored weights do not decode.
    */
   decodedKernel(): Float32Array {
+    return dequantize(this.storedKernel());
+  }
+
+  /** The kernel as stored (int8 values not dequantized), decoded from the stored weights. */
+  private storedKernel(): DenseWeight {
     if (!this.positions || !this.values) throw this.error('is not built yet');
-    let blocks: Int32Array, values: Float32Array|Int8Array, scales: Float32Array|undefined;
     try {
-      blocks = decodePositions(this.positions.read().dataSync() as Int32Array, this.layout);
-      if (this.scales) {
-        values = wordsToInt8(this.values.read().dataSync() as Int32Array, this.layout.storedValues);
-        scales = this.scales.read().dataSync() as Float32Array;
-        checkScales(scales);
-      } else {
-        values = this.values.read().dataSync() as Float32Array;
-      }
+      return decodeStored(this.layout, this.positions.read().dataSync() as Int32Array,
+          this.values.read().dataSync() as Float32Array|Int32Array, this.scales?.read().dataSync() as Float32Array|undefined);
     } catch (e) {
       if (e instanceof StorageError) throw this.error(`the stored kernel does not decode (were its weights set?): ${e.what}`);
       throw e;
     }
-    return decodeWeight(blocks, this.layout, values, scales);
   }
 
   private releasePacked(): void {

@@ -8,7 +8,7 @@
  *   shorter. At 80 % unstructured sparsity Rice needs about 0.74 bit per weight, a bitmap 1 bit.
  * - `values`: the in-range entries of each stored block, block by block, row-major inside a block
  *   (an edge block stores only its `min(bh, K - k0) x min(bw, N - n0)` entries); float32, or int8
- *   with symmetric per-output-channel `scales` (`w ≈ q · scales[n]`, |q| <= 127).
+ *   with symmetric per-output-channel `scales` (`w ≈ q · scales[n]`, |q| <= 127; `quantize.ts`).
  *
  * As tfjs weights: positions are an int32 weight; int8 values are packed 4 per int32 word
  * (`int8ToWords`), because tfjs weight dtypes are float32, int32, bool, string and complex64 only.
@@ -20,14 +20,11 @@
  * layer config, int8 range, scales), so a corrupt artifact is refused with a message naming what is
  * wrong instead of reaching a kernel.
  */
+import {DenseWeight, dequantize, Int8Weight, quantizeInt8, StoredDtype} from './quantize';
 
 /** How the positions of stored blocks are encoded. */
 export type PositionCoding = 'bitmap'|'rice';
 export const VALID_POSITION_CODINGS: PositionCoding[] = ['bitmap', 'rice'];
-
-/** Value types of the stored entries. */
-export type StoredDtype = 'float32'|'int8';
-export const VALID_STORED_DTYPES: StoredDtype[] = ['float32', 'int8'];
 
 /** The Rice parameters tried when encoding (gaps up to 2^31 need no more). */
 export const MAX_RICE_PARAMETER = 30;
@@ -239,26 +236,11 @@ function forEachEntry(blocks: Int32Array, shape: [number, number], blockSize: [n
 }
 
 /**
- * Symmetric per-output-channel int8 quantization (the rule of `packBlockSparse`, so the kernels
- * re-derive the same values): `scales[n] = max_k |w[k, n]| / 127`, `q = round(w / scales[n])`.
+ * The int8 form of a weight to store (`quantize.ts`'s rule).
  * @throws StorageError if `w` holds NaN or ±Infinity.
  */
-export function quantize(w: Float32Array, shape: [number, number]): {q: Int8Array; scales: Float32Array} {
-  const [K, N] = shape;
-  const amax = new Float64Array(N);
-  for (let i = 0; i < K * N; i++) {
-    if (!Number.isFinite(w[i])) {
-      throw new StorageError(`int8 weights must be finite, but w[${Math.floor(i / N)}, ${i % N}] = ${w[i]}`);
-    }
-    amax[i % N] = Math.max(amax[i % N], Math.abs(w[i]));
-  }
-  const scales = Float32Array.from(amax, v => v / 127);
-  const q = new Int8Array(K * N);
-  for (let i = 0; i < K * N; i++) {
-    const s = scales[i % N];
-    q[i] = s === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(w[i] / s)));
-  }
-  return {q, scales};
+export function quantizeStored(w: Float32Array, shape: [number, number]): Int8Weight {
+  return quantizeInt8(w, shape, entry => new StorageError(`int8 weights must be finite, but ${entry}`));
 }
 
 /**
@@ -281,7 +263,7 @@ export function encodeWeight(w: Float32Array, shape: [number, number], blockSize
     forEachEntry(blocks, shape, blockSize, (i, v) => { values[v] = w[i]; });
     return {...layout, positions, values};
   }
-  const {q, scales} = quantize(w, shape);
+  const {q, scales} = quantizeStored(w, shape);
   const values = new Int8Array(storedValues);
   forEachEntry(blocks, shape, blockSize, (i, v) => { values[v] = q[i]; });
   return {...layout, positions, values, scales};
@@ -311,11 +293,33 @@ export function checkScales(scales: Float32Array): void {
  */
 export function decodeWeight(blocks: Int32Array, layout: StorageLayout, values: Float32Array|Int8Array,
                              scales?: Float32Array): Float32Array {
+  return dequantize(decodeDense(blocks, layout, values, scales));
+}
+
+/**
+ * The dense `[K, N]` weight (row-major) of a stored one in its stored value type: int8 entries are
+ * not dequantized, so packing them for the int8 kernels quantizes nothing again. `blocks` comes from
+ * `decodePositions`.
+ */
+export function decodeDense(blocks: Int32Array, layout: StorageLayout, values: Float32Array|Int8Array,
+                            scales?: Float32Array): DenseWeight {
   const [K, N] = layout.shape;
-  const w = new Float32Array(K * N);
-  if (scales) forEachEntry(blocks, layout.shape, layout.blockSize, (i, v) => { w[i] = values[v] * scales[i % N]; });
-  else forEachEntry(blocks, layout.shape, layout.blockSize, (i, v) => { w[i] = values[v]; });
-  return w;
+  const dense = scales ? new Int8Array(K * N) : new Float32Array(K * N);
+  forEachEntry(blocks, layout.shape, layout.blockSize, (i, v) => { dense[i] = values[v]; });
+  return scales ? {dtype: 'int8', values: dense as Int8Array, scales} : {dtype: 'float32', values: dense as Float32Array};
+}
+
+/**
+ * The dense weight held by a stored weight's arrays as tfjs keeps them (`positions`, `values` as
+ * float32 or as int8 in int32 words, and for int8 `scales`), checked against `layout`.
+ * @throws StorageError naming what does not decode.
+ */
+export function decodeStored(layout: StorageLayout, positions: Int32Array, values: Float32Array|Int32Array,
+                             scales?: Float32Array): DenseWeight {
+  const blocks = decodePositions(positions, layout);
+  if (layout.dtype === 'float32') return decodeDense(blocks, layout, values as Float32Array);
+  checkScales(scales!);
+  return decodeDense(blocks, layout, wordsToInt8(values as Int32Array, layout.storedValues), scales);
 }
 
 /** int8 values in int32 words (4 per word, little-endian, zero padded): tfjs weights have no int8 dtype. */

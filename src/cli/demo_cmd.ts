@@ -11,14 +11,14 @@ import {mkdirSync} from 'node:fs';
 import {join} from 'node:path';
 import {
   cloneModel, collectPrunableLayers, countNonzero, getPrunableWeights, PolynomialDecay, pruneLowMagnitude,
-  PruningSummaries, stripPruning, supportsPruning, UpdatePruningStep,
+  PruningSummaries, stripPruning, supportsPruning, toSparse, UpdatePruningStep,
 } from '../index';
-import {toSparse} from '../sparse/convert';
 import {loadMnist, MnistData} from './mnist';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {ReportSection, writeReport} from './report';
 import {initCliBackend} from './backend';
-import {accuracy, buildCnn, compileForMnist, median, predictTimesMs, progressBar, splitTensors} from './train';
+import {accuracy, buildCnn, compileForMnist, progressBar, splitTensors} from './mnist_cnn';
+import {median, predictTimesMs} from './timing';
 import {outputDir} from './usage';
 
 export interface DemoOptions {

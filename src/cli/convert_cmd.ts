@@ -1,6 +1,5 @@
 /** `tfjs-sparsity convert`: a pruned or stripped model to a compact block-sparse model. */
-import '../index';
-import {toSparse} from '../sparse/convert';
+import {toSparse} from '../index';
 import {initCliBackend} from './backend';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {existingModelPath, outputDir, UsageError} from './usage';

@@ -1,8 +1,7 @@
 /** `tfjs-sparsity inspect`: per-layer sparsity of a saved model. */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {getPrunableWeights, SparseConv2D, SparseDense, supportsPruning} from '../index';
-import {isPruneLowMagnitude} from '../pruning/wrapper';
+import {getPrunableWeights, PruneLowMagnitude, SparseConv2D, SparseDense, supportsPruning} from '../index';
 import {initCliBackend} from './backend';
 import {loadModel} from './model_files';
 import {existingModelPath} from './usage';
@@ -60,6 +59,11 @@ function variableRow(layer: tfl.layers.Layer, v: tfl.LayerVariable, role: Weight
  */
 function isSparseLayer(layer: tfl.layers.Layer): layer is SparseDense {
   return [SparseDense.className, SparseConv2D.className].includes(layer.getClassName());
+}
+
+/** True for a `PruneLowMagnitude`, also one made by another copy of this library (as `isSparseLayer`). */
+function isPruneLowMagnitude(layer: tfl.layers.Layer): layer is PruneLowMagnitude {
+  return layer.getClassName() === PruneLowMagnitude.className;
 }
 
 /** The logical kernel of a sparse layer, decoded from its stored positions and values. */

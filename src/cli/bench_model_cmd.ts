@@ -13,14 +13,13 @@ import type {GraphModel} from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {fileSystem, pruneForBenchmark, pruneGraphWeights, sparsifyGraphModel} from '../index';
-import {toSparse} from '../sparse/convert';
+import {fileSystem, pruneForBenchmark, pruneGraphWeights, sparsifyGraphModel, toSparse} from '../index';
 import {initCliBackend} from './backend';
-import {BENCH_BLOCKS} from './bench';
+import {BENCH_BLOCKS} from './bench_cmd';
 import {isGraphModelFile, loadGraphFile} from './graph_cmd';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {ChartSpec, writeReport} from './report';
-import {medianMs} from './train';
+import {medianMs} from './timing';
 import {existingModelPath, outputDir, UsageError} from './usage';
 
 const MODEL_SPARSITIES = [0.5, 0.7, 0.8, 0.9];

@@ -11,15 +11,15 @@ import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {
   blockSparseMatMul, cloneModel, packBlockSparse, PolynomialDecay, planBlockSparseMatMul, pruneLowMagnitude,
-  pruneMask, stripPruning, UpdatePruningStep,
+  pruneMask, stripPruning, toSparse, UpdatePruningStep,
 } from '../index';
-import {toSparse} from '../sparse/convert';
 import {loadMnist} from './mnist';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {ChartSpec, writeReport} from './report';
 import {initCliBackend} from './backend';
 import {parseBlock, parseList, parseSparsity} from './flags';
-import {accuracy, buildCnn, compileForMnist, latencyMs, medianMs, progressBar, splitTensors} from './train';
+import {accuracy, buildCnn, compileForMnist, progressBar, splitTensors} from './mnist_cnn';
+import {latencyMs, medianMs} from './timing';
 import {outputDir, UsageError} from './usage';
 
 export const BENCH_BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 8], [1, 16], [2, 2], [4, 4]];

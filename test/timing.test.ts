@@ -3,7 +3,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
-import {latencyMs, median, medianMs, predictTimesMs, timesAlternating} from '../src/cli/train';
+import {latencyMs, median, medianMs, predictTimesMs, timesAlternating} from '../src/cli/timing';
 import {useBackend} from './helpers';
 
 const timing = suite('timesAlternating');
