@@ -11,8 +11,8 @@ export {BLOCK_RANK_ERROR_MSG, GlobalPruningGroup, M_BY_N_THRESHOLD, Pruning, VAL
 export type {BlockPoolingType, PruningArgs, PruningVar} from './pruning/pruning';
 export {checkPrunable, getPrunableWeights, isPrunableLayer, supportsPruning} from './pruning/registry';
 export type {PrunableLayer} from './pruning/registry';
-export {collectPrunableLayers, kerasCompatibleTopology, linkGlobalPruning, PRUNE_CALLBACK_ERROR_MSG, PruneLowMagnitude}
-  from './pruning/wrapper';
+export {PRUNE_CALLBACK_ERROR_MSG, PruneLowMagnitude} from './pruning/wrapper';
+export {collectPrunableLayers, kerasCompatibleTopology, linkGlobalPruning} from './pruning/model_wrappers';
 export type {PruneLowMagnitudeArgs} from './pruning/wrapper';
 export {cloneModel} from './model/clone';
 export {getModelSparsity, pruneLowMagnitude, pruneScope, stripPruning} from './pruning/prune';

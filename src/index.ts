@@ -4,7 +4,7 @@
  * `file://` save/load handler.
  */
 import {registerSaveHook} from './io/file';
-import {kerasCompatibleTopology} from './pruning/wrapper';
+import {kerasCompatibleTopology} from './pruning/model_wrappers';
 
 export * from './common';
 export {PruningSummaries} from './pruning/summaries';

@@ -17,7 +17,7 @@ import {loadMnist} from '../src/cli/mnist';
 import {loadModel, saveModel} from '../src/cli/model_files';
 import {DEFAULT_SPARSE_MODEL, DemoServer, listDemoModels, startDemoServer} from '../src/cli/serve_cmd';
 import {buildCnn, compileForMnist, splitTensors} from '../src/cli/mnist_cnn';
-import {toSparse} from '../src/sparse/convert';
+import {toSparse} from '../src/sparse/to_sparse';
 import {pruneForBenchmark} from '../src/pruning/tools';
 import {launchChromium, useBackend} from './helpers';
 

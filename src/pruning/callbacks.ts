@@ -6,7 +6,8 @@
  */
 import {Callback, LayersModel} from '@tensorflow/tfjs-layers';
 import {linkChannelPruning} from './channels';
-import {collectPrunableLayers, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
+import {collectPrunableLayers, linkGlobalPruning} from './model_wrappers';
+import {PruneLowMagnitude} from './wrapper';
 
 /** The model's built pruning wrappers; throws when the callback was given no model. */
 export function builtWrappers(model: LayersModel|null|undefined): PruneLowMagnitude[] {

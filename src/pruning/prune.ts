@@ -11,7 +11,8 @@ import {BlockPoolingType} from './pruning';
 import {ChannelScore, linkChannelPruning, PruningStructure} from './channels';
 import {ConstantSparsity, PolynomialDecay, PruningSchedule} from './schedules';
 import {checkOptions, describeValue} from '../util/validate';
-import {collectPrunableLayers, isPruneLowMagnitude, linkGlobalPruning, PruneLowMagnitude} from './wrapper';
+import {collectPrunableLayers, isPruneLowMagnitude, linkGlobalPruning} from './model_wrappers';
+import {PruneLowMagnitude} from './wrapper';
 
 type Layer = layers.Layer;
 

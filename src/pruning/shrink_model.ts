@@ -13,7 +13,7 @@ import {checkChoice, checkOptions, checkSparsity, describeValue} from '../util/v
 import {ChannelAllocation, ChannelScore, ScoreSource, scoreSource, unitScores, unitsToRemove, VALID_CHANNEL_ALLOCATIONS,
   VALID_CHANNEL_SCORES} from './channels';
 import {stripPruning} from './prune';
-import {collectPrunableLayers} from './wrapper';
+import {collectPrunableLayers} from './model_wrappers';
 
 type Layer = layers.Layer;
 

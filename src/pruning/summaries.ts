@@ -9,7 +9,7 @@ import {Callback, LayersModel} from '@tensorflow/tfjs-layers';
 import {builtWrappers} from './callbacks';
 import {SummaryWriter} from '../tensorboard/event_file';
 import {checkOptions} from '../util/validate';
-import {kerasCompatibleTopology} from './wrapper';
+import {kerasCompatibleTopology} from './model_wrappers';
 
 /** When `PruningSummaries` writes: at each epoch begin (tfmot), or every `n` batches. */
 export type UpdateFreq = 'epoch'|'batch'|number;

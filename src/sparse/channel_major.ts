@@ -19,7 +19,7 @@ import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {explicitPadding} from './depthwise_nchw';
 import {DepthwiseConv2DChannelsFirst} from './depthwise_layer';
 import {choosePixelKernel} from './matmul';
-import {SparseConv2D} from './sparse_dense';
+import {SparseConv2D} from './sparse_conv2d';
 
 type Layer = layers.Layer;
 

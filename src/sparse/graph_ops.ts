@@ -23,7 +23,7 @@ import {packKept} from './pack';
 import {blockSparseMatMul} from './matmul';
 import {PixelSparseMatrix} from './pixel_format';
 import {channelMajorSparseMatMul} from './pixel_matmul';
-import {sparseConv2dChannelsLast} from './sparse_conv';
+import {sparseConv2dChannelsLast} from './conv_channels_last';
 import {DenseWeight, dequantize, VALID_STORED_DTYPES} from './quantize';
 import {decodeStored, StorageError, StorageLayout, VALID_POSITION_CODINGS} from './storage';
 

@@ -9,7 +9,7 @@ import {pixelKernelPays} from '../kernels/dispatch';
 import {GraphDef, intListAttr, NodeDef, parseInput, stringAttr, stringListAttr, topologicalOrder} from '../model/graph_def';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {keepPayingRuns} from './channel_major';
-import {chooseKernelBlockWidth} from './convert';
+import {chooseKernelBlockWidth} from './layer_conversion';
 import {explicitPadding} from './depthwise_nchw';
 import {DepthwiseNodeConfig, GRAPH_OPS, SparseNodeConfig} from './graph_ops';
 import {INT8_MAX_K, StoredDtype} from './quantize';
