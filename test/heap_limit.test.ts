@@ -9,8 +9,8 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {spawnSync} from 'node:child_process';
 import {join} from 'node:path';
-import {applyMask, blockSparseMatMul, BlockSparseMatrix, countNonzero, expandBlockMask, fastMatMul, maskedDense,
-  unpackBlockSparse} from '../src/index';
+import {applyMask, blockSparseMatMul, BlockSparseMatrix, channelMajorSparseMatMul, countNonzero, expandBlockMask, fastMatMul,
+  maskedDense, PixelSparseMatrix, unpackBlockSparse} from '../src/index';
 import {KernelDef, kernelConfigs} from '../src/kernels/bridge';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../src/kernels/heap_limit';
 import {EXPAND_BLOCK_MASK} from '../src/kernels/expand_block_mask';
@@ -92,6 +92,17 @@ for (const backend of BACKENDS) {
           /'blockSparseMatMul' would return a float32 tensor of shape \[1,1073741824\] \(4294967296 bytes\).*check the shapes of 'x' and 'packed'/,
           `blockSparseMatMul ${kernel}`);
     }
+    tf.dispose(x);
+    packed.dispose();
+  });
+
+  ops(`channelMajorSparseMatMul of [1, 1, 16384] pixels by a [1, 65536] weight is refused (${backend})`, async () => {
+    await useBackend(backend);
+    const packed = PixelSparseMatrix.fromDense(new Float32Array(65536), [1, 65536]);
+    const x = tf.ones([1, 1, 16384]);
+    refusedCleanly(() => channelMajorSparseMatMul(x, packed),
+        /'channelMajorSparseMatMul' would return .* shape \[1,65536,16384\].*check the shapes of 'x' and 'packed'/,
+        'channelMajorSparseMatMul');
     tf.dispose(x);
     packed.dispose();
   });

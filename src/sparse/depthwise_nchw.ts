@@ -5,6 +5,7 @@
  */
 import {dispose, engine, Tensor, Tensor1D, Tensor4D, TensorLike} from '@tensorflow/tfjs-core';
 import {DWCONV_NCHW, DwConvNchwAttrs} from '../kernels/dwconv_nchw';
+import {checkOutputBytes} from '../kernels/heap_limit';
 import {NO_GRADIENT_MESSAGE, taping} from './inference_only';
 import {checkRank, float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
@@ -82,6 +83,7 @@ export function depthwiseConv2dChannelsFirst(x: Tensor4D|TensorLike, filter: Ten
     if (!(oh > 0 && ow > 0)) {
       throw new Error(`${op}: a 3x3 kernel does not fit a ${H}x${W} input with padding ${JSON.stringify(padding)}`);
     }
+    checkOutputBytes([$x.shape[0], C, oh, ow], op, `the shape of 'x' and the padding`);
     const inputs: Record<string, Tensor> = {x: $x, weights: $f};
     if ($b) inputs.bias = $b;
     const attrs: DwConvNchwAttrs = {stride: strides, padTop: top, padLeft: left, oh, ow, ...clampOf(activation)};

@@ -4,6 +4,7 @@
  */
 import {dispose, engine, reshape, Tensor, Tensor1D, TensorLike} from '@tensorflow/tfjs-core';
 import {NO_GRADIENT_MESSAGE, taping} from './inference_only';
+import {checkOutputBytes} from '../kernels/heap_limit';
 import {SPMM_NCHW, SpmmNchwAttrs} from '../kernels/spmm_nchw';
 import {float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
@@ -58,8 +59,9 @@ export function channelMajorSparseMatMul(x: Tensor|TensorLike, packed: PixelSpar
       throw new Error(`Argument 'x' passed to '${op}' must have shape [..., ${K}, pixels] (K = ${K} input channels), ` +
           `but got [${$x.shape}]`);
     }
-    const $b = vectorArg(options.bias, N, 'bias', op, made);
     const P = $x.shape[$x.rank - 1];
+    checkOutputBytes([...$x.shape.slice(0, -2), N, P], op, `the shapes of 'x' and 'packed'`);
+    const $b = vectorArg(options.bias, N, 'bias', op, made);
     const x3 = $x.rank === 3 ? $x : reshape($x, [-1, K, P]);
     if (x3 !== $x) made.push(x3);
     const y = runPixelKernel(x3, packed, $b, activation, false);
