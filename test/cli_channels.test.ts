@@ -78,16 +78,16 @@ prune('bad flags exit with code 2 and say what is allowed', () => {
   const out = join(dir, 'bad');
   const score = cli(['prune', modelPath, '--structure', 'channels', '--sparsity', '0.5', '--score', 'l3', '--out', out]);
   assert.is(score.code, 2);
-  assert.match(score.err, /--score must be one of l1, l2, batchNormScale, but got 'l3'/);
+  assert.match(score.err, /--score must be one of 'l1', 'l2', 'batchNormScale', but got 'l3'/);
   const structure = cli(['prune', modelPath, '--structure', 'filters', '--sparsity', '0.5', '--out', out]);
   assert.is(structure.code, 2);
-  assert.match(structure.err, /--structure must be weights or channels, but got 'filters'/);
+  assert.match(structure.err, /--structure must be one of 'weights', 'channels', but got 'filters'/);
   const block = cli(['prune', modelPath, '--structure', 'channels', '--sparsity', '0.5', '--block', '1x4', '--out', out]);
   assert.is(block.code, 2);
   assert.match(block.err, /--block applies to --structure weights only/);
   const allocation = cli(['prune', modelPath, '--structure', 'channels', '--sparsity', '0.5', '--allocation', 'x', '--out', out]);
   assert.is(allocation.code, 2);
-  assert.match(allocation.err, /--allocation must be one of uniform, global/);
+  assert.match(allocation.err, /--allocation must be one of 'uniform', 'global'/);
   assert.not.ok(existsSync(out), 'nothing written on a usage error');
 });
 

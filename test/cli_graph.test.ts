@@ -69,7 +69,7 @@ graph('prune, convert and inspect a graph model', () => {
 graph('convert --dtype int4 on a graph model is a usage error (exit 2)', () => {
   const r = cli(['convert', graphPath, '--dtype', 'int4', '--out', join(dir, 'never')]);
   assert.is(r.code, 2);
-  assert.match(r.err, /--dtype must be float32 or int8/);
+  assert.match(r.err, /--dtype must be one of 'float32', 'int8'/);
 });
 
 for (const kind of ['graph', 'layers'] as const) {

@@ -17,7 +17,7 @@ import {loadMnist} from './mnist';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {ChartSpec, writeReport} from './report';
 import {initCliBackend} from './backend';
-import {parseBlock, parseList, parseSparsity} from './flags';
+import {listFlag, parseBlock, parseSparsity} from './flags';
 import {accuracy, buildCnn, compileForMnist, progressBar, splitTensors} from './mnist_cnn';
 import {latencyMs, medianMs} from './timing';
 import {outputDir, UsageError} from './usage';
@@ -53,16 +53,6 @@ export interface BenchResult {
   denseLatencyMs: number;
   layerShape: [number, number];
   points: BenchPoint[];
-}
-
-/** A list flag parsed entry by entry; a bad entry is a usage error naming the flag. */
-export function listFlag<T>(text: string|undefined, parse: (entry: string) => T, flag: string): T[]|undefined {
-  if (text === undefined) return undefined;
-  try {
-    return parseList(text, parse);
-  } catch (e) {
-    throw new UsageError(`${flag}: ${(e as Error).message}`);
-  }
 }
 
 /** Speedup of the block-sparse matmul over tf.matMul on a [K, N] weight pruned with `block`. */

@@ -6,8 +6,9 @@
 import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import {dirname, join} from 'node:path';
 import {shrinkModel, VALID_CHANNEL_ALLOCATIONS, VALID_CHANNEL_SCORES} from '../index';
-import type {ChannelAllocation, ChannelScore, ShrinkReport} from '../index';
+import type {ShrinkReport} from '../index';
 import {initCliBackend} from './backend';
+import {flagChoice} from './flags';
 import {loadModel, modelBytes, saveModel} from './model_files';
 import {existingModelPath, outputDir, UsageError} from './usage';
 
@@ -21,12 +22,6 @@ export interface PruneChannelsOptions {
   allocation: string;
   block?: [number, number];
   out: string;
-}
-
-function choice<T extends string>(value: string, valid: readonly T[], flag: string): T {
-  const found = valid.find(v => v.toLowerCase() === value.toLowerCase());
-  if (found == null) throw new UsageError(`${flag} must be one of ${valid.join(', ')}, but got '${value}'`);
-  return found;
 }
 
 /** The per-layer table of a shrink report, with the stops and totals. */
@@ -50,8 +45,8 @@ export function printChannelTable(report: ShrinkReport): void {
  */
 export async function runPruneChannels(path: string, opts: PruneChannelsOptions): Promise<void> {
   if (opts.block != null) throw new UsageError('--block applies to --structure weights only (channels are removed whole)');
-  const channelScore = choice<ChannelScore>(opts.score, VALID_CHANNEL_SCORES, '--score');
-  const allocation = choice<ChannelAllocation>(opts.allocation, VALID_CHANNEL_ALLOCATIONS, '--allocation');
+  const channelScore = flagChoice(opts.score, VALID_CHANNEL_SCORES, '--score');
+  const allocation = flagChoice(opts.allocation, VALID_CHANNEL_ALLOCATIONS, '--allocation');
   const modelPath = existingModelPath(path);
   const out = outputDir(opts.out);
   await initCliBackend();

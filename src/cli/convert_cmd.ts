@@ -1,8 +1,9 @@
 /** `tfjs-sparsity convert`: a pruned or stripped model to a compact block-sparse model. */
-import {toSparse} from '../index';
+import {toSparse, VALID_STORED_DTYPES} from '../index';
 import {initCliBackend} from './backend';
+import {flagChoice} from './flags';
 import {loadModel, modelBytes, saveModel} from './model_files';
-import {existingModelPath, outputDir, UsageError} from './usage';
+import {existingModelPath, outputDir} from './usage';
 
 export interface ConvertOptions {
   dtype: string;
@@ -12,15 +13,13 @@ export interface ConvertOptions {
 }
 
 export async function runConvert(path: string, opts: ConvertOptions): Promise<void> {
-  if (opts.dtype !== 'float32' && opts.dtype !== 'int8') {
-    throw new UsageError(`--dtype must be float32 or int8, but got '${opts.dtype}'`);
-  }
+  const dtype = flagChoice(opts.dtype, VALID_STORED_DTYPES, '--dtype');
   const modelPath = existingModelPath(path);
   const out = outputDir(opts.out);
   await initCliBackend();
   const model = await loadModel(modelPath);
   const {model: sparse, report} = await toSparse(model, {
-    dtype: opts.dtype, minSparsity: opts.minSparsity, blockSize: opts.block,
+    dtype, minSparsity: opts.minSparsity, blockSize: opts.block,
   });
   await saveModel(sparse, out);
   model.dispose();

@@ -4,8 +4,10 @@
  */
 import {readFileSync} from 'node:fs';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
-import {fileSystem, graphWeightSparsity, loadSparseGraphModel, pruneGraphWeights, sparsifyGraphModel} from '../index';
+import {fileSystem, graphWeightSparsity, loadSparseGraphModel, POOLING_TYPES, pruneGraphWeights, sparsifyGraphModel,
+  VALID_STORED_DTYPES} from '../index';
 import {initCliBackend} from './backend';
+import {flagChoice} from './flags';
 import {modelBytes} from './model_files';
 import {existingModelPath, UsageError} from './usage';
 
@@ -49,9 +51,9 @@ export async function runInspectGraph(path: string, opts: {json?: boolean}): Pro
 
 /** `convert` for a graph model: `sparsifyGraphModel`, saved compactly. */
 export async function runConvertGraph(path: string, opts: {dtype: string; minSparsity?: number; out: string}): Promise<void> {
-  if (opts.dtype !== 'float32' && opts.dtype !== 'int8') throw new UsageError(`--dtype must be float32 or int8, but got '${opts.dtype}'`);
+  const dtype = flagChoice(opts.dtype, VALID_STORED_DTYPES, '--dtype');
   const model = await loadGraphFile(path);
-  const {model: sparse, report, transposes, notes} = await sparsifyGraphModel(model, {dtype: opts.dtype, minSparsity: opts.minSparsity});
+  const {model: sparse, report, transposes, notes} = await sparsifyGraphModel(model, {dtype, minSparsity: opts.minSparsity});
   await sparse.save(fileSystem(opts.out));
   model.dispose();
   sparse.dispose();
@@ -62,8 +64,7 @@ export async function runConvertGraph(path: string, opts: {dtype: string; minSpa
 
 /** `prune` for a graph model: `pruneGraphWeights` (1x1 convolutions and matmuls). */
 export async function runPruneGraph(path: string, opts: {sparsity: number; block?: [number, number]; pooling: string; out: string}): Promise<void> {
-  const pooling = opts.pooling.toUpperCase();
-  if (pooling !== 'AVG' && pooling !== 'MAX') throw new UsageError(`--pooling must be avg or max, but got '${opts.pooling}'`);
+  const pooling = flagChoice(opts.pooling, POOLING_TYPES, '--pooling');
   const model = await loadGraphFile(path);
   const {model: pruned, report} = await pruneGraphWeights(model, {targetSparsity: opts.sparsity, blockSize: opts.block,
     blockPoolingType: pooling});

@@ -3,34 +3,20 @@
  * The `tfjs-sparsity` command. Exit codes: 0 success, 1 the job failed, 2 bad usage (unknown
  * command or flag, bad value, missing file).
  */
-import {Command, CommanderError, InvalidArgumentError} from 'commander';
-import {listFlag, runBench} from './bench_cmd';
+import {Command, CommanderError} from 'commander';
+import {runBench} from './bench_cmd';
 import {runModelBench} from './bench_model_cmd';
 import {runInspectChannels, runPruneChannels} from './channels_cmd';
 import {runConvert} from './convert_cmd';
 import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph} from './graph_cmd';
 import {runDemo} from './demo_cmd';
-import {parseBlock, parseSparsity} from './flags';
+import {flagChoice, listFlag, parseBlock, parsePort, parsePositiveInt, parseSparsity} from './flags';
 import {runInspect} from './inspect_cmd';
 import {runPrune} from './prune_cmd';
 import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
-import {isUsageError, UsageError} from './usage';
+import {isUsageError} from './usage';
 
 export {parseBlock, parseSparsity};
-
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new InvalidArgumentError('must be an integer in [0, 65535] (0 picks a free port)');
-  }
-  return n;
-}
-
-function parsePositiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
 
 /** Builds the program; exported so tests can run commands in-process. */
 export function buildProgram(): Command {
@@ -62,9 +48,8 @@ export function buildProgram(): Command {
       .option('--allocation <how>', 'with --structure channels: uniform (each layer) or global (ranked over the model)',
               'uniform')
       .action(async (path, opts) => {
-        if (opts.structure === 'channels') await runPruneChannels(path, opts);
-        else if (opts.structure === 'weights') await (isGraphModelFile(path) ? runPruneGraph(path, opts) : runPrune(path, opts));
-        else throw new UsageError(`--structure must be weights or channels, but got '${opts.structure}'`);
+        if (flagChoice(opts.structure, ['weights', 'channels'], '--structure') === 'channels') await runPruneChannels(path, opts);
+        else await (isGraphModelFile(path) ? runPruneGraph(path, opts) : runPrune(path, opts));
       });
 
   program.command('inspect')

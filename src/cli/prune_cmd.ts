@@ -1,6 +1,7 @@
 /** `tfjs-sparsity prune`: one-shot magnitude pruning of a saved model. */
-import {pruneForBenchmark} from '../index';
+import {POOLING_TYPES, pruneForBenchmark} from '../index';
 import {initCliBackend} from './backend';
+import {flagChoice} from './flags';
 import {loadModel, saveModel} from './model_files';
 import {existingModelPath, outputDir, UsageError} from './usage';
 
@@ -12,10 +13,7 @@ export interface PruneOptions {
 }
 
 export async function runPrune(path: string, opts: PruneOptions): Promise<void> {
-  const pooling = opts.pooling.toUpperCase();
-  if (pooling !== 'AVG' && pooling !== 'MAX') {
-    throw new UsageError(`--pooling must be avg or max, but got '${opts.pooling}'`);
-  }
+  const pooling = flagChoice(opts.pooling, POOLING_TYPES, '--pooling');
   const modelPath = existingModelPath(path);
   const out = outputDir(opts.out);
   await initCliBackend();

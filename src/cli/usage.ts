@@ -1,6 +1,7 @@
 /** Errors in what the user asked for (exit code 2), as opposed to failures of the job (exit code 1). */
-import {existsSync, statSync, Stats} from 'node:fs';
+import {existsSync, statSync} from 'node:fs';
 import {dirname, resolve} from 'node:path';
+import {fileKind} from '../util/file_kind';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -11,23 +12,12 @@ export function isUsageError(e: unknown): e is UsageError {
   return e instanceof Error && e.name === 'UsageError';
 }
 
-/** What a path is, for messages. */
-function kindOf(stats: Stats): string {
-  if (stats.isFile()) return 'a file';
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isCharacterDevice()) return 'a character device';
-  if (stats.isBlockDevice()) return 'a block device';
-  if (stats.isFIFO()) return 'a FIFO';
-  if (stats.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
 /** Resolves a model.json path that must exist, or throws a UsageError naming it. */
 export function existingModelPath(path: string): string {
   const abs = resolve(path);
   if (!existsSync(abs)) throw new UsageError(`model file not found: ${path}`);
   const stats = statSync(abs);
-  if (!stats.isFile()) throw new UsageError(`expected a model.json file, but ${path} is ${kindOf(stats)}`);
+  if (!stats.isFile()) throw new UsageError(`expected a model.json file, but ${path} is ${fileKind(stats)}`);
   return abs;
 }
 
@@ -45,8 +35,8 @@ export function outputDir(path: string, flag = '--out'): string {
   while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
   const stats = statSync(existing);
   if (!stats.isDirectory()) {
-    throw new UsageError(existing === abs ? `${flag} ${path} exists and is ${kindOf(stats)}, not a folder` :
-        `${flag} ${path} cannot be created: ${existing} is ${kindOf(stats)}, not a folder`);
+    throw new UsageError(existing === abs ? `${flag} ${path} exists and is ${fileKind(stats)}, not a folder` :
+        `${flag} ${path} cannot be created: ${existing} is ${fileKind(stats)}, not a folder`);
   }
   return abs;
 }

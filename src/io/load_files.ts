@@ -6,6 +6,7 @@
 import {io} from '@tensorflow/tfjs-core';
 import {checkLayerConfigs} from '../model/check_configs';
 import {crc32c} from '../util/crc32c';
+import {fileKind} from '../util/file_kind';
 import {checkManifest, CheckedGroup} from './manifest';
 import {errorCode, Fs, MODEL_JSON_FILE, Path} from './node_fs';
 
@@ -21,12 +22,6 @@ async function readOnlyFlags(noFollow: boolean): Promise<number> {
   return constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (noFollow ? constants.O_NOFOLLOW ?? 0 : 0);
 }
 
-/** What a file is, for messages about files that are not regular. */
-function kindOf(info: import('node:fs').Stats): string {
-  return info.isDirectory() ? 'a directory' : info.isFIFO() ? 'a FIFO' : info.isCharacterDevice() ? 'a character device' :
-      info.isBlockDevice() ? 'a block device' : info.isSocket() ? 'a socket' : 'not a regular file';
-}
-
 /**
  * Opens `file` read-only without blocking (and, with `noFollow`, refusing a symlink in its last
  * component); `notRegular(kind)` is thrown unless it is a regular file.
@@ -36,7 +31,7 @@ async function openRegularFile(fs: Fs, file: string, notRegular: (kind: string) 
   const handle = await fs.open(file, await readOnlyFlags(noFollow));
   try {
     const info = await handle.stat();
-    if (!info.isFile()) throw notRegular(kindOf(info));
+    if (!info.isFile()) throw notRegular(fileKind(info));
     return {handle, size: info.size};
   } catch (e) {
     await handle.close();

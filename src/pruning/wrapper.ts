@@ -3,7 +3,7 @@
  * threshold per prunable weight and one `pruning_step`, and in every training call advances the
  * step, maybe recomputes the masks, masks the weights and runs the inner layer.
  */
-import {initializers, LayersModel, layers, LayerVariable} from '@tensorflow/tfjs-layers';
+import {initializers, layers, LayerVariable} from '@tensorflow/tfjs-layers';
 import {deserializeLayer} from '../model/clone';
 import {scalar, serialization, Tensor} from '@tensorflow/tfjs-core';
 import {BlockPoolingType, GlobalPruningGroup, Pruning, VALID_BLOCK_POOLING_TYPES} from './pruning';
