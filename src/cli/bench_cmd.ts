@@ -23,7 +23,7 @@ import {latencyMs, medianMs} from './timing';
 import {outputDir, UsageError} from './usage';
 
 export const BENCH_BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 8], [1, 16], [2, 2], [4, 4]];
-export const BENCH_SPARSITIES = [0.5, 0.7, 0.8, 0.9, 0.95];
+const BENCH_SPARSITIES = [0.5, 0.7, 0.8, 0.9, 0.95];
 const QUICK_BLOCKS: Array<[number, number]> = [[1, 1], [1, 4], [1, 16]];
 const QUICK_SPARSITIES = [0.5, 0.9];
 

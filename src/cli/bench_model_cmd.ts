@@ -207,7 +207,7 @@ export async function runModelBench(opts: ModelBenchOptions): Promise<ModelBench
 }
 
 /** The report's sections: end to end (table, speedup and bytes by sparsity per block) and per layer. */
-export function modelBenchSections(r: ModelBenchResult) {
+function modelBenchSections(r: ModelBenchResult) {
   const perBlock = (y: (p: ModelBenchPoint) => number) => r.blocks.map(label => ({label, showLine: true,
     data: r.points.filter(p => p.block === label).map(p => ({x: p.sparsity, y: y(p)}))}));
   const endToEnd: ChartSpec[] = [

@@ -13,7 +13,7 @@ import {loadModel, modelBytes, saveModel} from './model_files';
 import {existingModelPath, outputDir, UsageError} from './usage';
 
 /** The report `prune --structure channels` writes beside the model it writes. */
-export const SHRINK_REPORT_FILE = 'shrink-report.json';
+const SHRINK_REPORT_FILE = 'shrink-report.json';
 
 /** Options of `prune` that concern channel pruning. */
 export interface PruneChannelsOptions {
@@ -25,7 +25,7 @@ export interface PruneChannelsOptions {
 }
 
 /** The per-layer table of a shrink report, with the stops and totals. */
-export function printChannelTable(report: ShrinkReport): void {
+function printChannelTable(report: ShrinkReport): void {
   console.log('| layer | class | input channels | output channels | params |');
   console.log('|---|---|---|---|---|');
   for (const l of report.layers) {

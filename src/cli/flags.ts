@@ -28,7 +28,7 @@ export function parseBlock(value: string): [number, number] {
 }
 
 /** Parses a comma-separated list with `parse`, naming the entry that fails. */
-export function parseList<T>(value: string, parse: (entry: string) => T): T[] {
+function parseList<T>(value: string, parse: (entry: string) => T): T[] {
   return value.split(',').map(entry => {
     try {
       return parse(entry.trim());

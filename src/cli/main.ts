@@ -19,7 +19,7 @@ import {isUsageError} from './usage';
 export {parseBlock, parseSparsity};
 
 /** Builds the program; exported so tests can run commands in-process. */
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('tfjs-sparsity')
       .description('Magnitude pruning (tfmot.sparsity.keras) and sparse inference for TensorFlow.js')
       .exitOverride()

@@ -73,7 +73,7 @@ function chartConfig(spec: ChartSpec): object {
 }
 
 /** Renders the report as one HTML string. */
-export function renderReport(title: string, sections: ReportSection[]): string {
+function renderReport(title: string, sections: ReportSection[]): string {
   const charts: object[] = [];
   const body = sections.map(section => {
     const parts = [`<h2>${escapeHtml(section.heading)}</h2>`];

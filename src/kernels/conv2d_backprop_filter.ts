@@ -7,7 +7,7 @@
 import {backend_util, getKernel, NamedAttrMap} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
 
-export const CONV2D_BACKPROP_FILTER = 'Conv2DBackpropFilter';
+const CONV2D_BACKPROP_FILTER = 'Conv2DBackpropFilter';
 
 interface BackpropFilterAttrs {
   strides: [number, number]|number;

@@ -96,7 +96,7 @@ export type StripCase = 'one'|'streamed'|'many'|'large';
  * loses in cache). `bench/spmm.ts --thresholds`, 2026-11-28 (BENCHMARKS.md "Block-sparse matmul",
  * "Dispatcher thresholds").
  */
-export const STREAMED_BYTES = 16 * 2 ** 20;
+const STREAMED_BYTES = 16 * 2 ** 20;
 
 /**
  * Above this many rows the `large` limits apply: XNNPACK's GEMM tiles reuse each weight over more
@@ -106,7 +106,7 @@ export const STREAMED_BYTES = 16 * 2 ** 20;
  * thresholds": `many` measured at 32 rows, `large` at 512 and 1024). 128 sits between the measured
  * row counts; see BENCHMARKS.md "Dispatch constants without an earlier record" for 64–256 rows.
  */
-export const LARGE_ROWS = 128;
+const LARGE_ROWS = 128;
 
 /**
  * The highest stored density (1 - sparsity) at which the strip kernel is chosen, by weight dtype,

@@ -6,7 +6,7 @@ import {KernelContext} from './bridge';
 import {NT_DOT_MAX_ROWS} from './dispatch';
 
 /** The bytes `f32_gemm_4x8__simd128` stores a partial tile's outputs in before copying them out. */
-export const TAIL_BYTES = 64;
+const TAIL_BYTES = 64;
 
 /**
  * The scratch `f32_gemm_4x8__simd128` needs: the tail buffer, then one packed 8-column panel of W

@@ -58,7 +58,7 @@ export function encodeAttrString(text: string): string {
 }
 
 /** The string a base64 `s` value holds. */
-export function decodeAttrString(base64: string): string {
+function decodeAttrString(base64: string): string {
   return new TextDecoder().decode(Uint8Array.from(atob(base64), c => c.charCodeAt(0)));
 }
 
@@ -77,11 +77,6 @@ export function stringListAttr(node: NodeDef, key: string): string[] {
 export function intListAttr(node: NodeDef, key: string): number[]|undefined {
   const list = node.attr?.[key]?.list;
   return list ? (list.i ?? []).map(Number) : undefined;
-}
-
-/** A bool attribute (false when absent). */
-export function boolAttr(node: NodeDef, key: string): boolean {
-  return node.attr?.[key]?.b === true;
 }
 
 const DTYPES = {float32: 'DT_FLOAT', int32: 'DT_INT32'} as const;

@@ -212,7 +212,7 @@ export function unitsToRemove(scores: ReadonlyMap<number, number>, population: R
  * The units of `graph` that channel pruning may remove when the masked weights of the layers for
  * which `masked(node)` holds are zeroed: not frozen, and zero wherever a layer reads them.
  */
-export function prunableUnits(graph: ChannelGraph, masked: Parameters<typeof maskedZeroReader>[0]): Set<number> {
+function prunableUnits(graph: ChannelGraph, masked: Parameters<typeof maskedZeroReader>[0]): Set<number> {
   return removableUnits(graph, channelZeros(graph, maskedZeroReader(masked)));
 }
 

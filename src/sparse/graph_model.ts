@@ -34,7 +34,7 @@ type Converter = typeof import('@tensorflow/tfjs-converter');
  * tfjs-converter, imported on first use, with our ops registered.
  * @throws Error naming the package to install when it is missing.
  */
-export async function graphConverter(): Promise<Converter> {
+async function graphConverter(): Promise<Converter> {
   const c = await loadConverter();
   registerGraphOps(c.registerOp as Parameters<typeof registerGraphOps>[0]);
   return c;

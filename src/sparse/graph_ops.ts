@@ -112,7 +112,7 @@ export function readNodeConfig<T extends SparseNodeConfig>(text: string|undefine
 }
 
 /** Checks the fields of a sparse node's config that the kernels rely on. */
-export function checkSparseConfig(c: SparseNodeConfig, op: string): void {
+function checkSparseConfig(c: SparseNodeConfig, op: string): void {
   const l = c?.layout;
   const ok = l != null && isPositiveIntPair(l.shape) && isPositiveIntPair(l.blockSize) && VALID_STORED_DTYPES.includes(l.dtype) &&
       VALID_POSITION_CODINGS.includes(l.coding) &&
@@ -256,7 +256,7 @@ function biasIndex(config: SparseNodeConfig): number {
 }
 
 /** `SparsityConv2D`: x `[B, H, W, C]`. */
-export function sparseConv2dOp(node: OpNode): Tensor {
+function sparseConv2dOp(node: OpNode): Tensor {
   const config = configOf<SparseNodeConfig>(node, SPARSE_CONV_OP);
   checkSparseConfig(config, SPARSE_CONV_OP);
   const packed = packedKernel(SPARSE_CONV_OP, config, node.inputs, 'strips');
@@ -266,7 +266,7 @@ export function sparseConv2dOp(node: OpNode): Tensor {
 }
 
 /** `SparsityMatMul`: x `[M, K]`. */
-export function sparseMatMulOp(node: OpNode): Tensor {
+function sparseMatMulOp(node: OpNode): Tensor {
   const config = configOf<SparseNodeConfig>(node, SPARSE_MATMUL_OP);
   checkSparseConfig(config, SPARSE_MATMUL_OP);
   const packed = packedKernel(SPARSE_MATMUL_OP, config, node.inputs, 'strips');
@@ -275,7 +275,7 @@ export function sparseMatMulOp(node: OpNode): Tensor {
 }
 
 /** `SparsityConv2DNCHW`: a 1x1 convolution of x `[B, C, H, W]` on the pixel kernel. */
-export function sparseConv2dNchwOp(node: OpNode): Tensor {
+function sparseConv2dNchwOp(node: OpNode): Tensor {
   const config = configOf<SparseNodeConfig>(node, SPARSE_CONV_NCHW_OP);
   checkSparseConfig(config, SPARSE_CONV_NCHW_OP);
   const packed = packedKernel(SPARSE_CONV_NCHW_OP, config, node.inputs, 'pixel');
@@ -291,7 +291,7 @@ export function sparseConv2dNchwOp(node: OpNode): Tensor {
 }
 
 /** `SparsityDepthwiseNCHW`: x `[B, C, H, W]`, filter `[C, 1, 3, 3]`, bias `[C]`. */
-export function depthwiseNchwOp(node: OpNode): Tensor {
+function depthwiseNchwOp(node: OpNode): Tensor {
   const config = configOf<DepthwiseNodeConfig>(node, DEPTHWISE_NCHW_OP);
   return depthwiseConv2dChannelsFirst(node.inputs[0] as Tensor4D, node.inputs[1], {strides: config.strides,
     padding: config.padding, activation: config.activation, bias: config.hasBias ? node.inputs[2] as Tensor1D : undefined});

@@ -63,7 +63,7 @@ export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): bo
  * The dispatcher's kernel for `rows` rows (`chooseMatMulKernel`), without `planBlockSparseMatMul`'s
  * checks and reason: for per-call use.
  */
-export function chooseKernel(rows: number, packed: BlockSparseMatrix, backend: string = getBackend()): BlockSparseKernel {
+function chooseKernel(rows: number, packed: BlockSparseMatrix, backend: string = getBackend()): BlockSparseKernel {
   return chooseMatMulKernel(rows, weightStats(packed), backend);
 }
 

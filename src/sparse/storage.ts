@@ -301,7 +301,7 @@ export function decodeWeight(blocks: Int32Array, layout: StorageLayout, values: 
  * not dequantized, so packing them for the int8 kernels quantizes nothing again. `blocks` comes from
  * `decodePositions`.
  */
-export function decodeDense(blocks: Int32Array, layout: StorageLayout, values: Float32Array|Int8Array,
+function decodeDense(blocks: Int32Array, layout: StorageLayout, values: Float32Array|Int8Array,
                             scales?: Float32Array): DenseWeight {
   const [K, N] = layout.shape;
   const dense = scales ? new Int8Array(K * N) : new Float32Array(K * N);
@@ -348,7 +348,7 @@ export function wordsToInt8(words: Int32Array, count: number): Int8Array {
 }
 
 /** The block shapes `chooseBlockSize` compares (all that the kernels and pruning commonly use). */
-export const CANDIDATE_BLOCK_SIZES: ReadonlyArray<[number, number]> = [
+const CANDIDATE_BLOCK_SIZES: ReadonlyArray<[number, number]> = [
   [1, 1], [1, 2], [2, 1], [1, 4], [4, 1], [2, 2], [1, 8], [8, 1], [1, 16], [16, 1], [2, 8], [4, 4], [4, 16],
 ];
 
