@@ -112,6 +112,25 @@ function images(n: number, [h, w, c]: number[], seed: number): tf.Tensor4D {
   return tf.tensor4d(normal(n * h * w * c, seed), [n, h, w, c]);
 }
 
+/**
+ * Shrinks `model` with half of its channels masked (BatchNormalization statistics randomized with
+ * `seed`) and checks that the result computes on `x` what the masked model computes, leaking nothing;
+ * disposes `x`.
+ */
+async function shrinkHalfMasked(model: tfl.LayersModel, seed: number, x: tf.Tensor4D): Promise<ShrinkResult> {
+  randomizeBatchNorm(model, seed);
+  const masked = maskChannels(model, 0.5);
+  const expected = predict(masked, x);
+  const result = await noLeakAsync(async () => {
+    const r = await shrinkModel(masked);
+    assertClose(predict(r.model, x), expected, 'shrunk vs masked');
+    r.model.dispose();
+    return r;
+  }, 'shrinkModel');
+  x.dispose();
+  return result;
+}
+
 // ---
 
 const equivalence = suite('shrinkModel(channel-masked model)');
@@ -120,16 +139,7 @@ for (const backend of BACKENDS) {
   equivalence(`${backend}: a Sequential CNN computes what its channel-masked model computes, with half the channels`, async () => {
     await useBackend(backend);
     const model = sequentialCnn();
-    randomizeBatchNorm(model, 3);
-    const masked = maskChannels(model, 0.5);
-    const x = images(3, [10, 10, 3], 5);
-    const expected = predict(masked, x);
-    const result = await noLeakAsync(async () => {
-      const r = await shrinkModel(masked);
-      assertClose(predict(r.model, x), expected, 'shrunk vs masked');
-      r.model.dispose();
-      return r;
-    }, 'shrinkModel');
+    const result = await shrinkHalfMasked(model, 3, images(3, [10, 10, 3], 5));
     assert.equal(layerReport(result, 'c1').outputChannels, [8, 4]);
     assert.equal(layerReport(result, 'bn').outputChannels, [8, 4]);
     assert.equal(layerReport(result, 'c2').inputChannels, [8, 4]);
@@ -139,23 +149,13 @@ for (const backend of BACKENDS) {
     assert.equal(layerReport(result, 'logits').outputChannels, [4, 4], 'model outputs keep their channels');
     assert.is(result.report.removedChannels, 4 + 3 + 6);
     assert.ok(result.report.paramsAfter < result.report.paramsBefore / 2.5, 'params shrink with the channels');
-    x.dispose();
     model.dispose();
   });
 
   equivalence(`${backend}: residual Add, DepthwiseConv2D, SeparableConv2D, Concatenate and Flatten in a functional model`, async () => {
     await useBackend(backend);
     const model = functionalNet();
-    randomizeBatchNorm(model, 11);
-    const masked = maskChannels(model, 0.5);
-    const x = images(2, [8, 8, 3], 13);
-    const expected = predict(masked, x);
-    const result = await noLeakAsync(async () => {
-      const r = await shrinkModel(masked);
-      assertClose(predict(r.model, x), expected, 'shrunk vs masked');
-      r.model.dispose();
-      return r;
-    }, 'shrinkModel');
+    const result = await shrinkHalfMasked(model, 11, images(2, [8, 8, 3], 13));
     // stem and project feed the residual Add: they lose the same channels, as one group.
     assert.equal(layerReport(result, 'stem').outputChannels, [8, 4]);
     assert.equal(layerReport(result, 'project').outputChannels, [8, 4]);
@@ -168,7 +168,6 @@ for (const backend of BACKENDS) {
     assert.equal(layerReport(result, 'sep').outputChannels, [5, 2]);
     assert.equal(layerReport(result, 'side').outputChannels, [4, 2]);
     assert.equal(layerReport(result, 'logits').inputChannels, [3 * 3 * 9, 3 * 3 * 4], 'Concatenate offsets the channels');
-    x.dispose();
     model.dispose();
   });
 }

@@ -15,8 +15,7 @@ import {analyseChannels, ChannelGraph} from '../model/channel_graph';
 import {axisOn, CHANNEL_LAYERS, ChannelAxis, channelMaskValues, depthMultiplier, LayerChannelSpec, maskSide, perChannelSums,
   weightOf} from '../model/channel_specs';
 import {channelZeros, maskedZeroReader, removableUnits, unitPopulations} from '../model/channel_units';
-import {Pruning, PruningArgs} from './pruning';
-import {serializeSchedule} from './schedules';
+import {Pruning, PruningArgs, PruningGroup, scheduleKey} from './pruning';
 
 type Layer = layers.Layer;
 
@@ -293,31 +292,18 @@ export class ChannelPruning extends Pruning {
  * layers; residual branches), pruned together: one schedule, and in each pruning step the
  * `keepCount(n, s)` best scored of the n units kept in every member.
  */
-export class ChannelPruningGroup {
-  readonly members: readonly ChannelPruning[];
-  private lastStep: number|null = null;
-
+export class ChannelPruningGroup extends PruningGroup<ChannelPruning> {
   /** @throws Error if members differ in schedule or channel score. */
   constructor(members: ChannelPruning[]) {
     const first = members[0];
-    const schedule = JSON.stringify(serializeSchedule(first.schedule));
+    const schedule = scheduleKey(first.schedule);
     for (const m of members) {
-      if (JSON.stringify(serializeSchedule(m.schedule)) !== schedule || m.channelScore !== first.channelScore) {
+      if (scheduleKey(m.schedule) !== schedule || m.channelScore !== first.channelScore) {
         throw new Error(`Layers ${first.layer.name} and ${m.layer.name} have tied channels (pruned together) ` +
             'but different pruning schedules or channel scores: give them the same.');
       }
     }
-    this.members = members;
-  }
-
-  /** Updates every member's masks if the schedule prunes in `step` and no member did this step yet. */
-  conditionalMaskUpdate(step: number): boolean {
-    if (this.lastStep === step) return false;
-    this.lastStep = step;
-    const [shouldPrune, sparsity] = this.members[0].schedule.call(step);
-    if (!shouldPrune) return false;
-    this.updateMasks(sparsity);
-    return true;
+    super(members);
   }
 
   /** Scores the units from the members' current weights and masks all but the best at `sparsity`. */

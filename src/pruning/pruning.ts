@@ -135,33 +135,20 @@ function assign(variable: LayerVariable, value: Tensor): void {
   }
 }
 
+/** A schedule as groups compare them: two members prune alike when their serialized configs are equal. */
+export function scheduleKey(schedule: PruningSchedule): string {
+  return JSON.stringify(serializeSchedule(schedule));
+}
+
 /**
- * Global magnitude pruning: one threshold across all weights of several `Pruning`s, as
- * `torch.nn.utils.prune.global_unstructured` does (tfmot has none). The members share one schedule
- * (equal configs); in a step the first member to ask updates every member's masks, with
- * `k = max(roundHalfEven(N * (1 - s)), 1)` kept over the N weights of all members together (ties
- * kept), and every member's threshold set to the shared one. Unstructured only: no blocks, no M:N.
+ * `Pruning`s that update their masks together, at the schedule they share: in a step, the first
+ * member whose training call asks updates every member's masks (`updateMasks`), and the others'
+ * calls in that step do nothing.
  */
-export class GlobalPruningGroup {
-  readonly members: readonly Pruning[];
+export abstract class PruningGroup<M extends Pruning> {
   private lastStep: number|null = null;
 
-  /** @throws Error if there are no members, a member uses blocks or M:N, or schedules differ. */
-  constructor(members: Pruning[]) {
-    if (members.length === 0) throw new Error('Global pruning needs at least one pruned layer');
-    const first = JSON.stringify(serializeSchedule(members[0].schedule));
-    for (const m of members) {
-      if (!isUnitBlock(m.blockSize) || m.sparsityMByN != null) {
-        throw new Error('Global pruning supports unstructured pruning only: use blockSize [1, 1] and no ' +
-            `sparsityMByN (got blockSize [${m.blockSize}], sparsityMByN ${JSON.stringify(m.sparsityMByN)})`);
-      }
-      const schedule = JSON.stringify(serializeSchedule(m.schedule));
-      if (schedule !== first) {
-        throw new Error(`Global pruning needs one schedule for all its layers, but got ${first} and ${schedule}`);
-      }
-    }
-    this.members = members;
-  }
+  constructor(readonly members: readonly M[]) {}
 
   /**
    * Updates all members' masks if the shared schedule prunes in `step` and this step has not been
@@ -175,6 +162,35 @@ export class GlobalPruningGroup {
     if (!shouldPrune) return false;
     this.updateMasks(sparsity);
     return true;
+  }
+
+  /** Recomputes every member's masks at `sparsity`. */
+  abstract updateMasks(sparsity: number): void;
+}
+
+/**
+ * Global magnitude pruning: one threshold across all weights of several `Pruning`s, as
+ * `torch.nn.utils.prune.global_unstructured` does (tfmot has none). The members share one schedule
+ * (equal configs); in a step the first member to ask updates every member's masks, with
+ * `k = max(roundHalfEven(N * (1 - s)), 1)` kept over the N weights of all members together (ties
+ * kept), and every member's threshold set to the shared one. Unstructured only: no blocks, no M:N.
+ */
+export class GlobalPruningGroup extends PruningGroup<Pruning> {
+  /** @throws Error if there are no members, a member uses blocks or M:N, or schedules differ. */
+  constructor(members: Pruning[]) {
+    if (members.length === 0) throw new Error('Global pruning needs at least one pruned layer');
+    const first = scheduleKey(members[0].schedule);
+    for (const m of members) {
+      if (!isUnitBlock(m.blockSize) || m.sparsityMByN != null) {
+        throw new Error('Global pruning supports unstructured pruning only: use blockSize [1, 1] and no ' +
+            `sparsityMByN (got blockSize [${m.blockSize}], sparsityMByN ${JSON.stringify(m.sparsityMByN)})`);
+      }
+      const schedule = scheduleKey(m.schedule);
+      if (schedule !== first) {
+        throw new Error(`Global pruning needs one schedule for all its layers, but got ${first} and ${schedule}`);
+      }
+    }
+    super(members);
   }
 
   /** Recomputes every member's masks at `sparsity` with one threshold over all their weights. */

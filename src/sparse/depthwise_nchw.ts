@@ -3,12 +3,12 @@
  * kernel (`assembly/f32_dwconv_nchw.ts`), with bias and activation fused, so the depthwise layers
  * of a MobileNet run between sparse 1x1 convolutions without leaving channel-major layout.
  */
-import {dispose, engine, Tensor, Tensor1D, Tensor4D, TensorLike} from '@tensorflow/tfjs-core';
+import {engine, Tensor, Tensor1D, Tensor4D, TensorLike} from '@tensorflow/tfjs-core';
 import {DWCONV_NCHW, DwConvNchwAttrs} from '../kernels/dwconv_nchw';
 import {checkOutputBytes} from '../kernels/heap_limit';
-import {NO_GRADIENT_MESSAGE, taping} from './inference_only';
 import {checkRank, float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
+import {inferenceOp} from './inference_only';
 
 /** Zero padding as `[[top, bottom], [left, right]]`, or Keras's 'same' / 'valid'. */
 export type DepthwisePadding = 'same'|'valid'|[[number, number], [number, number]];
@@ -65,11 +65,7 @@ export function depthwiseConv2dChannelsFirst(x: Tensor4D|TensorLike, filter: Ten
         `with entries in 0..2, but got ${JSON.stringify(padding)}`);
   }
   const activation = fusedActivationArg(options.activation, op);
-  if (taping()) throw new Error(NO_GRADIENT_MESSAGE);
-  const made: Tensor[] = [];
-  try {
-    const $x = float32Arg(x, 'x', op);
-    if ($x !== x) made.push($x);
+  return inferenceOp(x, op, ($x, made) => {
     checkRank($x, [4], 'x', op);
     const [, C, H, W] = $x.shape;
     const $f = float32Arg(filter, 'filter', op);
@@ -88,7 +84,5 @@ export function depthwiseConv2dChannelsFirst(x: Tensor4D|TensorLike, filter: Ten
     if ($b) inputs.bias = $b;
     const attrs: DwConvNchwAttrs = {stride: strides, padTop: top, padLeft: left, oh, ow, ...clampOf(activation)};
     return engine().runKernel(DWCONV_NCHW, inputs, attrs as unknown as Record<string, number>) as Tensor4D;
-  } finally {
-    dispose(made);
-  }
+  });
 }

@@ -23,7 +23,7 @@ import {UNPACK_F32} from '../kernels/unpack_f32';
 import {UNPACK_I8} from '../kernels/unpack_i8';
 import {checkChoice} from '../util/validate';
 import {PixelSparseMatrix} from './pixel_format';
-import {INT8_MAX_K, StoredDtype, VALID_STORED_DTYPES} from './quantize';
+import {INT8_MAX_K, StoredDtype, VALID_STORED_DTYPES, WeightBlocks} from './quantize';
 
 /** The value types of a packed weight: the stored weights' `StoredDtype` under its older name. */
 export type BlockSparseDtype = StoredDtype;
@@ -34,12 +34,7 @@ export const VALID_BLOCK_SPARSE_DTYPES: BlockSparseDtype[] = VALID_STORED_DTYPES
  * The plain serializable form of a `BlockSparseMatrix` (see the module comment for the layout),
  * for saving and loading; `BlockSparseMatrix.fromArrays` validates it.
  */
-export interface BlockSparseArrays {
-  /** `[K, N]`. */
-  shape: [number, number];
-  /** `[bh, bw]`. */
-  blockSize: [number, number];
-  dtype: BlockSparseDtype;
+export interface BlockSparseArrays extends WeightBlocks {
   /** Strip ranges per column block: `ceil(N / bw) + 1` entries, from 0 up to the strip count. */
   colPtr: Int32Array;
   /** Input row of each strip. */

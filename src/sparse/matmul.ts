@@ -4,15 +4,15 @@
  * benchmarks found fastest (`src/kernels/dispatch.ts`), so that packing a weight never makes a layer
  * slower than `tf.matMul`.
  */
-import {dispose, engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
+import {engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {DENSE_MATMUL} from '../kernels/dense_matmul';
 import {BlockSparseKernel, chooseMatMulKernel, PackedWeightStats, pixelKernelPays, stripCase, stripDensityLimit}
   from '../kernels/dispatch';
 import {SPMM_F32} from '../kernels/spmm_f32';
 import {SPMM_I8} from '../kernels/spmm_i8';
-import {NO_GRADIENT_MESSAGE, taping} from './inference_only';
-import {checkChoice, checkOptions, float32Arg, vectorArg} from '../util/validate';
+import {inferenceOp} from './inference_only';
+import {checkChoice, checkOptions, describeValue, vectorArg} from '../util/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
 
@@ -98,7 +98,7 @@ export function planBlockSparseMatMul(xShape: number[], packed: BlockSparseMatri
 function checkPacked(packed: BlockSparseMatrix, op: string): void {
   if (!(packed instanceof BlockSparseMatrix)) {
     throw new Error(`Argument 'packed' passed to '${op}' must be a BlockSparseMatrix (from packBlockSparse), ` +
-        `but got ${packed === null ? 'null' : typeof packed}`);
+        `but got ${describeValue(packed, 'type')}`);
   }
   packed.checkLive(op);
 }
@@ -128,13 +128,8 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
   checkPacked(packed, op);
   const activation = checkChoice(options.activation ?? 'linear', VALID_BLOCK_SPARSE_ACTIVATIONS, 'activation', op);
   if (options.kernel !== undefined) checkChoice(options.kernel, VALID_BLOCK_SPARSE_KERNELS, 'kernel', op);
-  if (taping()) throw new Error(NO_GRADIENT_MESSAGE);
   const [K, N] = packed.shape;
-  // No tidy: this op sits in inference loops, so only the tensors it converts are tracked.
-  const made: Tensor[] = [];
-  try {
-    const $x = float32Arg(x, 'x', op);
-    if ($x !== x) made.push($x);
+  return inferenceOp(x, op, ($x, made) => {
     if ($x.rank < 2) {
       throw new Error(`Argument 'x' passed to '${op}' must have rank >= 2, but got rank ${$x.rank} (shape [${$x.shape}])`);
     }
@@ -171,7 +166,5 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
     if ($x.rank === 2) return y;
     made.push(y);
     return reshape(y, [...$x.shape.slice(0, -1), N]);
-  } finally {
-    dispose(made);
-  }
+  });
 }

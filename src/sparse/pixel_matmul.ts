@@ -2,12 +2,12 @@
  * `channelMajorSparseMatMul`: a 1x1 convolution of channel-major activations by an unstructured
  * sparse weight, on the pixel-vectorized kernels (`assembly/f32_spmm_nchw.ts`).
  */
-import {dispose, engine, reshape, Tensor, Tensor1D, TensorLike} from '@tensorflow/tfjs-core';
-import {NO_GRADIENT_MESSAGE, taping} from './inference_only';
+import {engine, reshape, Tensor, Tensor1D, TensorLike} from '@tensorflow/tfjs-core';
 import {checkOutputBytes} from '../kernels/heap_limit';
 import {SPMM_NCHW, SpmmNchwAttrs} from '../kernels/spmm_nchw';
-import {float32Arg, vectorArg} from '../util/validate';
+import {describeValue, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
+import {inferenceOp} from './inference_only';
 import {PixelSparseMatrix} from './pixel_format';
 
 /** Options of `channelMajorSparseMatMul`. */
@@ -45,16 +45,12 @@ export function channelMajorSparseMatMul(x: Tensor|TensorLike, packed: PixelSpar
                                          options: ChannelMajorSparseMatMulOptions = {}): Tensor {
   const op = 'channelMajorSparseMatMul';
   if (!(packed instanceof PixelSparseMatrix)) {
-    throw new Error(`Argument 'packed' passed to '${op}' must be a PixelSparseMatrix, but got ${packed === null ? 'null' : typeof packed}`);
+    throw new Error(`Argument 'packed' passed to '${op}' must be a PixelSparseMatrix, but got ${describeValue(packed, 'type')}`);
   }
   packed.checkLive(op);
   const activation = fusedActivationArg(options.activation, op);
-  if (taping()) throw new Error(NO_GRADIENT_MESSAGE);
   const [K, N] = packed.shape;
-  const made: Tensor[] = [];
-  try {
-    const $x = float32Arg(x, 'x', op);
-    if ($x !== x) made.push($x);
+  return inferenceOp(x, op, ($x, made) => {
     if ($x.rank < 2 || $x.shape[$x.rank - 2] !== K) {
       throw new Error(`Argument 'x' passed to '${op}' must have shape [..., ${K}, pixels] (K = ${K} input channels), ` +
           `but got [${$x.shape}]`);
@@ -68,7 +64,5 @@ export function channelMajorSparseMatMul(x: Tensor|TensorLike, packed: PixelSpar
     if ($x.rank === 3) return y;
     made.push(y);
     return reshape(y, [...$x.shape.slice(0, -2), N, P]);
-  } finally {
-    dispose(made);
-  }
+  });
 }

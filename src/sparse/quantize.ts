@@ -14,6 +14,15 @@ export const VALID_STORED_DTYPES: StoredDtype[] = ['float32', 'int8'];
 /** The largest |q|: symmetric, so -128 is never used. */
 export const INT8_LIMIT = 127;
 
+/** What every form of a sparse weight records: its shape, its blocks and its value type. */
+export interface WeightBlocks {
+  /** `[K, N]` (Keras `[in, out]`). */
+  shape: [number, number];
+  /** `[bh, bw]` of its blocks. */
+  blockSize: [number, number];
+  dtype: StoredDtype;
+}
+
 /** A dense `[K, N]` weight (row-major): float32 values, or int8 values with their per-output-channel scales. */
 export type DenseWeight = {dtype: 'float32'; values: Float32Array} | {dtype: 'int8'; values: Int8Array; scales: Float32Array};
 

@@ -20,7 +20,7 @@
  * layer config, int8 range, scales), so a corrupt artifact is refused with a message naming what is
  * wrong instead of reaching a kernel.
  */
-import {DenseWeight, dequantize, Int8Weight, quantizeInt8, StoredDtype} from './quantize';
+import {DenseWeight, dequantize, Int8Weight, quantizeInt8, StoredDtype, WeightBlocks} from './quantize';
 
 /** How the positions of stored blocks are encoded. */
 export type PositionCoding = 'bitmap'|'rice';
@@ -30,12 +30,7 @@ export const VALID_POSITION_CODINGS: PositionCoding[] = ['bitmap', 'rice'];
 export const MAX_RICE_PARAMETER = 30;
 
 /** What the layer config must say about a stored weight; the weights themselves are checked against it. */
-export interface StorageLayout {
-  /** `[K, N]`. */
-  shape: [number, number];
-  /** `[bh, bw]` of the stored blocks. */
-  blockSize: [number, number];
-  dtype: StoredDtype;
+export interface StorageLayout extends WeightBlocks {
   coding: PositionCoding;
   /** Golomb-Rice parameter (bits of each gap's remainder); 0 for a bitmap. */
   riceParameter: number;

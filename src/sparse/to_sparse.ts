@@ -10,7 +10,7 @@ import {DEFAULT_MIN_SPARSITY, PLAN_BATCHES} from '../kernels/dispatch';
 import {foldForInference} from '../model/fold';
 import {stripPruning} from '../pruning/prune';
 import {collectPrunableLayers} from '../pruning/model_wrappers';
-import {booleanOption, checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
+import {booleanOption, checkChoice, checkOptions, checkSparsity, describeValue, positiveIntPair} from '../util/validate';
 import {planChannelMajor, toChannelMajor} from './channel_major';
 import {Conversion, convertModel, isConvertible, SparseLayerReport} from './layer_conversion';
 import {planBlockSparseMatMul} from './matmul';
@@ -96,8 +96,7 @@ function convertibleLayers(model: LayersModel): Layer[] {
  */
 export async function toSparse(model: LayersModel, options: ToSparseOptions = {}): Promise<ToSparseResult> {
   if (!(model instanceof LayersModel)) {
-    throw new Error(`Argument 'model' passed to 'toSparse' must be a tf.LayersModel, but got ` +
-        `${model === null ? 'null' : (model as object)?.constructor?.name ?? typeof model}`);
+    throw new Error(`Argument 'model' passed to 'toSparse' must be a tf.LayersModel, but got ${describeValue(model, 'type')}`);
   }
   const checked = toSparseOptions(options);
   const wrappers = collectPrunableLayers(model);
