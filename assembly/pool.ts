@@ -12,7 +12,7 @@
 // divided by the column count (DESIGN §3). A NaN in a block makes its AVG NaN.
 //
 // MAX compares the integer keys `bits & 0x7fffffff` with a signed max (one instruction, and exact:
-// the order of the keys is the order of |w|, with every NaN above +Infinity, as in mask.ts), so a
+// the order of the keys is the order of |w|, with every NaN above +Infinity, see keys.ts), so a
 // block holding a NaN pools to NaN and is kept. `f32x4.pmax` would be as cheap but can drop a NaN
 // (pmax(a, b) is `a < b ? b : a`), and `f32x4.max` costs ~3x in V8.
 

@@ -1,8 +1,8 @@
 // Selection kernels: the exact k-th largest magnitude of float32 weights without sorting them.
 //
-// Magnitudes are integer keys, `bits & 0x7fffffff` (see mask.ts): signed i32 compares on keys are
+// Magnitudes are integer keys, `bits & ABS_MASK` (see keys.ts): signed i32 compares on keys are
 // exact (keys < 2^31) and order them as |w| orders finite values and ±Infinity; NaN keys are above
-// +Infinity's, so NaN ranks as the largest magnitude. The TypeScript side (src/kernels/select.ts)
+// +Infinity's, so NaN ranks as the largest magnitude. The TypeScript side (src/kernels/kth_largest_magnitude.ts)
 // runs the Floyd–Rivest style plan of perf-anchors §4.5: sample keys (f32_sample_keys), select a
 // band of ranks around the target in the sample (i32_kth_largest_in_range__radix), make ONE pass
 // over all n that counts keys above the band and compacts keys inside it (f32_magnitude_band),

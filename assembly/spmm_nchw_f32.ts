@@ -5,7 +5,7 @@
 // by output channel, X is [inC, pixels] and Y is [outC, pixels], both with a row stride in bytes.
 //   rowptr[oc] .. rowptr[oc + 1]  the nonzeros of output channel oc,
 //   ics[j]                        their input channel,
-//   vals[j]                       their weight (i8_spmm_nchw.ts dequantizes int8 weights into
+//   vals[j]                       their weight (spmm_nchw_i8.ts dequantizes int8 weights into
 //                                 this form).
 // No structure in W is needed: each nonzero is one splat multiplied into MR consecutive pixels of
 // its input channel (MR/4 vector loads, multiplies and adds), so the pixels are the SIMD lanes. The

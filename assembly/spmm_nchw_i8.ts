@@ -2,7 +2,7 @@
 //   Y[oc, p] = clamp(Σ_j (q[oc, ic_j] · scales[oc]) · X[ic_j, p] + bias[oc])
 // Each nonzero is reused across every pixel tile, so the weight stream is small next to the
 // activations: the weights are dequantized once per call into scratch (nnz multiplies) and the
-// f32 loop of f32_spmm_nchw.ts runs on them. Converting in the inner loop instead (a scalar
+// f32 loop of spmm_nchw_f32.ts runs on them. Converting in the inner loop instead (a scalar
 // convert and splat per nonzero per tile) measured 0.88-0.97x of f32 (bench/scratch, 2026-12-06).
 import {spmmNchw} from './spmm_nchw_f32';
 

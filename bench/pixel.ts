@@ -4,7 +4,7 @@
 //   node --import tsx bench/pixel.ts               headline: 1x1 convolutions vs tf.conv2d, f32 and
 //                                                  int8, 80 % and 90 %, and Dense rows vs tf.matMul
 //   node --import tsx bench/pixel.ts --thresholds  density sweeps behind PIXEL_MAX_DENSITY and the
-//                                                  Dense-row limits (src/sparse/matmul.ts)
+//                                                  Dense-row limits (src/kernels/dispatch.ts)
 //   node --import tsx bench/pixel.ts --tiles       16x1 against 8x1 and 32x1 tiles (raw kernel calls)
 //   node --import tsx bench/pixel.ts --depthwise   our channel-major 3x3 depthwise vs tf.depthwiseConv2d
 //   node --import tsx bench/pixel.ts --only=RE     only the cases whose name matches RE

@@ -6,6 +6,7 @@
 //   node --import tsx bench/spmm.ts --only=RE    only the cases whose name matches RE (reruns)
 //   node --import tsx bench/spmm.ts --thresholds sparse kernel vs best dense path per strip width
 //                                                and density: the data behind SPARSE_MAX_DENSITY
+//                                                (src/kernels/dispatch.ts)
 //                                                (with --only=RE: the matching cases)
 //   node --import tsx bench/spmm.ts --int8       int8 vs our f32 sparse kernel, 1x16 at 90 %: through
 //                                                the tfjs op and as raw kernel calls

@@ -36,14 +36,14 @@ const NODE_ONLY: Record<string, string> = {
   SummaryValue: 'type of src/tensorboard/event_file.ts',
   TensorBoardEvent: 'type of src/tensorboard/event_file.ts',
   PruningSummaries: 'writes TensorBoard summaries (src/tensorboard/event_file.ts)',
-  PruningSummariesArgs: 'type of src/summaries.ts',
-  UpdateFreq: 'type of src/summaries.ts',
+  PruningSummariesArgs: 'type of src/pruning/summaries.ts',
+  UpdateFreq: 'type of src/pruning/summaries.ts',
   fileSystem: 'saves and loads models with node:fs',
   NodeFileSystem: 'saves and loads models with node:fs',
 };
 
 /**
- * Public functions of the kernel modules (src/kernels/index.ts, src/sparse/format.ts and matmul.ts)
+ * Public functions of the kernel modules (src/ops/index.ts, src/sparse/format.ts and matmul.ts)
  * that are not ops, so the case table need not call them.
  */
 const NOT_OPS: Record<string, string> = {

@@ -286,7 +286,7 @@ serial('a registered custom subclass serializes and deserializes like ours', () 
 });
 
 serial('schedules of another copy of the library (e.g. its CJS and ESM builds) are accepted', () => {
-  // What a second copy of src/schedules.ts looks like from here: its own base class, same brand.
+  // What a second copy of src/pruning/schedules.ts looks like from here: its own base class, same brand.
   abstract class OtherCopyBase extends tf.serialization.Serializable {
     abstract call(step: number): [boolean, number];
   }

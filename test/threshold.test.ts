@@ -28,7 +28,7 @@ function nanCase(n: number, seed: number): Float32Array {
 
 /**
  * Tiny values exactly where the op samples (runs of 16 at j * (n - 16) / (chunks - 1), chunks =
- * round(2 n^(2/3) / 16), as in src/kernels/select.ts) and large ones elsewhere, so every sampled band
+ * round(2 n^(2/3) / 16), as in src/kernels/kth_largest_magnitude.ts) and large ones elsewhere, so every sampled band
  * misses. Should the sampling change, this stays a valid (if milder) correctness case.
  */
 function sampleBlind(n: number, seed: number): Float32Array {

@@ -1,4 +1,4 @@
-// Timing helpers of the demo and the bench harness (src/cli/train.ts): what they call and return,
+// Timing helpers of the demo and the bench harness (src/cli/timing.ts): what they call and return,
 // never how fast (no timing thresholds).
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';

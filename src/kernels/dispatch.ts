@@ -20,8 +20,11 @@ type Dtype = 'float32'|'int8';
 
 /**
  * Below this many weights the read-only radix selection (at most three passes over the weights)
- * answers directly, with no sample. Measured 2026-12-07 (`node --import tsx bench/dispatch.ts
- * --select`, BENCHMARKS.md "Dispatch constants without an earlier record"): see the table there.
+ * answers directly, with no sample. No record of how it was set; measured 2026-12-06 (`node --import
+ * tsx bench/dispatch.ts --select`, BENCHMARKS.md "Dispatch constants without an earlier record"): the
+ * band method is 0.6-0.8x the radix selection at n = 2048-4096 and 2.3-3.7x at 8192-16384, so the
+ * crossing lies between 4096 and 8192, below this limit. Both paths are exact (the same result);
+ * lowering the limit to 8192 is left to a change of its own.
  */
 export const SELECT_DIRECT_MAX_N = 1 << 14;
 
@@ -37,24 +40,24 @@ export const SELECT_SAMPLE_SCALE = 2;
 export const SELECT_MARGIN_SD = 3;
 
 /**
- * The band's half-width floor, in sample ranks. Not a speed threshold: for small samples (n near
- * SELECT_DIRECT_MAX_N, σ about 4 ranks) it keeps a band that misses the target rare, since a miss
- * costs a whole extra pass.
+ * The band's half-width floor, in sample ranks, added to SELECT_MARGIN_SD standard deviations. No
+ * record of how it was set, and not a speed threshold: it keeps the band some ranks wide where 3σ is
+ * only a few (targets near either end of the order, k/n close to 0 or 1), so that a band rarely
+ * misses the target; a miss costs a whole extra pass.
  */
 export const SELECT_MARGIN_MIN = 16;
 
 /**
  * Candidate buffers stop growing at this fraction of the weights; beyond it the read-only radix
  * selection answers. Not a speed threshold: it bounds the kernel's scratch (about 1.2 n bytes in
- * all against the weights' 4 n), which runs inside the tfjs-wasm heap.
+ * all against the weights' 4 n, as the kernel's comment derives), which runs inside the tfjs-wasm heap.
  */
 export const SELECT_MAX_CANDIDATE_FRACTION = 1 / 8;
 
 /**
  * Candidate buffers are reserved at the band's expected share of the weights times this, so that a
- * band holding somewhat more keys than expected needs no second pass to grow its buffer. Not a speed
- * threshold: a margin over the expected count (the band's share of a sample of ~2 n^(2/3) keys
- * varies by a few percent at n = 1e6).
+ * band holding somewhat more keys than the sample predicts needs no second pass to grow its buffer.
+ * No record of how it was set, and not a speed threshold: room over an estimate.
  */
 export const SELECT_CANDIDATE_SLACK = 1.25;
 
@@ -62,8 +65,12 @@ export const SELECT_CANDIDATE_SLACK = 1.25;
 
 /**
  * Below this many rows of A, `A · Bᵀ` runs as dot products (`f32_gemm_nt_dot_1x4__simd128`) instead
- * of transposing B and running the 4x8 GEMM. Measured 2026-12-07 (`node --import tsx
- * bench/dispatch.ts --nt`, BENCHMARKS.md "Dispatch constants without an earlier record").
+ * of transposing B and running the 4x8 GEMM. No record of how it was set; measured 2026-12-06
+ * (`node --import tsx bench/dispatch.ts --nt`, BENCHMARKS.md "Dispatch constants without an earlier
+ * record"): the dot products are faster at every row count up to 16 (14x at 1 row, 1.6x at 16 rows,
+ * [m, 1024] · [1024, 1024]ᵀ; 1.3-8x with k = 256), even at 32 rows (1.0-1.2x), and slower from 64
+ * (0.87-0.96x): the crossing is near 32 rows, above this limit. The two paths sum in different
+ * orders (results differ in the last bits), so moving the limit is left to a change of its own.
  */
 export const NT_DOT_MAX_ROWS = 4;
 
@@ -103,8 +110,9 @@ const STREAMED_BYTES = 16 * 2 ** 20;
  * rows than our two-row tiles, and the sparse kernels' per-row costs (the int8 activation
  * quantization, the splats) add up (1x8 int8 at 83 % density: 1.16-1.20x at 32 rows, 0.98-1.08x at
  * 512-1024). `bench/spmm.ts --thresholds`, 2026-11-28 10:30 UTC (BENCHMARKS.md "Dispatcher
- * thresholds": `many` measured at 32 rows, `large` at 512 and 1024). 128 sits between the measured
- * row counts; see BENCHMARKS.md "Dispatch constants without an earlier record" for 64–256 rows.
+ * thresholds": `many` measured at 32 rows, `large` at 512 and 1024). 128 itself is no measured
+ * crossing: it lies between those row counts (git log: commit 0f558cc, which set it, records no run
+ * in between).
  */
 const LARGE_ROWS = 128;
 

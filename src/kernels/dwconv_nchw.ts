@@ -1,5 +1,5 @@
 /**
- * The channel-major depthwise 3x3 convolution (`assembly/f32_dwconv_nchw.ts`): x `[B, C, H, W]`,
+ * The channel-major depthwise 3x3 convolution (`assembly/dwconv_nchw_f32.ts`): x `[B, C, H, W]`,
  * weights `[C, 9]`, optional bias `[C]`, stride 1 or 2, zero padding before the first row and
  * column (the rest follows from the output size), fused clamp; y `[B, C, OH, OW]`.
  */

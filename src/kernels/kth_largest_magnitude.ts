@@ -17,18 +17,19 @@ import {SELECT_CANDIDATE_SLACK, SELECT_DIRECT_MAX_N, SELECT_MARGIN_MIN, SELECT_M
 export const KTH_LARGEST_MAGNITUDE = 'SparsityKthLargestMagnitude';
 
 /** The largest key: NaN with every payload bit set. */
-const MAX_KEY = 0x7fffffff;
+export const MAX_KEY = 0x7fffffff;
 /** The radix histogram: 2^11 digit counters, one sink for out-of-range keys, padding to 16 bytes. */
-const HIST_BYTES = 2052 * 4;
+export const HIST_BYTES = 2052 * 4;
 /** Keys per sample run (one cache line), as in assembly/select.ts. */
 const CHUNK = 16;
 
 /**
- * The k-th largest key of `n` weights at `src` by the band method. Scratch: the sample (8 bytes a
+ * The k-th largest key of `n` weights at `src` by the band method (exported for bench/dispatch.ts,
+ * which times it against the radix selection alone around SELECT_DIRECT_MAX_N). Scratch: the sample (8 bytes a
  * key, about 16 n^(2/3) bytes), and candidate buffers that grow geometrically up to n / 8 keys
  * (at most about 1.2 n bytes in all, reached only by inputs whose bands miss repeatedly).
  */
-function bandSelect(ctx: KernelContext, src: number, n: number, k: number, hist: number): number {
+export function bandSelect(ctx: KernelContext, src: number, n: number, k: number, hist: number): number {
   const K = ctx.kernels;
   const chunks = Math.max(2, Math.round(SELECT_SAMPLE_SCALE * Math.pow(n, 2 / 3) / CHUNK));
   const s = chunks * CHUNK;

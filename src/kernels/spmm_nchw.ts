@@ -1,5 +1,5 @@
 /**
- * The pixel-vectorized sparse matmul kernels (`assembly/f32_spmm_nchw.ts`, `assembly/i8_spmm_nchw.ts`):
+ * The pixel-vectorized sparse matmul kernels (`assembly/spmm_nchw_f32.ts`, `assembly/spmm_nchw_i8.ts`):
  * `Y[b] = clamp(Wᵀ · X[b] + bias)` with X channel-major `[B, K, P]` and W `[K, N]` packed in
  * compressed rows by output channel (`src/sparse/pixel_format.ts`), Y `[B, N, P]`. With
  * `rowMajor`, X is `[M, K]` and Y `[M, N]` (a batched Dense layer): both are transposed through

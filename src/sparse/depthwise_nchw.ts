@@ -1,6 +1,6 @@
 /**
  * `depthwiseConv2dChannelsFirst`: a 3x3 depthwise convolution of channel-major activations on our
- * kernel (`assembly/f32_dwconv_nchw.ts`), with bias and activation fused, so the depthwise layers
+ * kernel (`assembly/dwconv_nchw_f32.ts`), with bias and activation fused, so the depthwise layers
  * of a MobileNet run between sparse 1x1 convolutions without leaving channel-major layout.
  */
 import {engine, Tensor, Tensor1D, Tensor4D, TensorLike} from '@tensorflow/tfjs-core';

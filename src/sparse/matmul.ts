@@ -112,7 +112,7 @@ function checkPacked(packed: BlockSparseMatrix, op: string): void {
  * const y = blockSparseMatMul(x, packed, {bias, activation: 'relu'});
  * planBlockSparseMatMul(x.shape, packed);  // {kernel: 'sparse', reason: ...}
  * ```
- * int8 weights run int8 x int8 with activations quantized per row (see `src/kernels/spmm.ts`); their
+ * int8 weights run int8 x int8 with activations quantized per row (see `src/kernels/spmm_i8.ts`); their
  * dense fallbacks use the dequantized weight in f32. The dense fallbacks keep a dense copy of W in
  * `packed` (one tensor, freed by `packed.dispose()` or `packed.releaseDenseWeight()`). The sparse
  * kernels skip pruned blocks, so a NaN or ±Infinity in x reaches only the outputs of stored blocks

@@ -1,5 +1,5 @@
 /**
- * The weight format of the pixel-vectorized sparse kernels (`assembly/f32_spmm_nchw.ts`): a `[K, N]`
+ * The weight format of the pixel-vectorized sparse kernels (`assembly/spmm_nchw_f32.ts`): a `[K, N]`
  * weight (Keras `[in, out]`) in compressed rows by OUTPUT channel, unstructured:
  * - `rowPtr[n] .. rowPtr[n + 1]`: the nonzeros of output channel n,
  * - `ics[j]`: their input channel k, ascending within a row,

@@ -1,6 +1,6 @@
 /**
  * `channelMajorSparseMatMul`: a 1x1 convolution of channel-major activations by an unstructured
- * sparse weight, on the pixel-vectorized kernels (`assembly/f32_spmm_nchw.ts`).
+ * sparse weight, on the pixel-vectorized kernels (`assembly/spmm_nchw_f32.ts`).
  */
 import {engine, reshape, Tensor, Tensor1D, TensorLike} from '@tensorflow/tfjs-core';
 import {checkOutputBytes} from '../kernels/heap_limit';
