@@ -9,6 +9,7 @@ import {runConvert} from './convert';
 import {runDemo} from './demo';
 import {runInspect} from './inspect';
 import {runPrune} from './prune_cmd';
+import {runSensitivity} from './sensitivity_cmd';
 import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
 import {isUsageError} from './usage';
 
@@ -26,6 +27,10 @@ export function parseBlock(value: string): [number, number] {
     throw new InvalidArgumentError('must be HEIGHTxWIDTH with positive integers, e.g. 1x16');
   }
   return [Number(m[1]), Number(m[2])];
+}
+
+function parseSparsityList(value: string): number[] {
+  return value.split(',').map(parseSparsity);
 }
 
 function parsePort(value: string): number {
@@ -60,13 +65,32 @@ export function buildProgram(): Command {
       });
 
   program.command('prune')
-      .description('one-shot magnitude pruning of a saved layers-model (like tfmot\'s prune_for_benchmark)')
+      .description('one-shot pruning of a saved layers-model: by magnitude (like tfmot\'s prune_for_benchmark), or with calibration data (Wanda, OBC), per-layer allocation and BatchNorm recalibration, with an HTML report')
       .argument('<model.json>', 'path of a tfjs layers-model')
       .requiredOption('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity)
       .option('--block <HxW>', 'block size, e.g. 1x16 (Dense/rank-2 weights only)', parseBlock)
       .option('--pooling <type>', 'block pooling: avg or max', 'avg')
-      .requiredOption('--out <dir>', 'folder to write the pruned model to')
+      .option('--method <m>', 'magnitude, wanda or obc (default: obc with --calibration, else magnitude)')
+      .option('--calibration <data>', "calibration samples: 'mnist' (the digits of the `mnist` package) or a .npy file")
+      .option('--samples <n>', 'calibration samples to use', parsePositiveInt, 256)
+      .option('--allocation <a>', 'uniform, erk or sensitivity', 'uniform')
+      .option('--recalibrate-bn', 're-estimate BatchNormalization statistics on the calibration data')
+      .option('--quiet', 'no progress bars')
+      .requiredOption('--out <dir>', 'folder to write the pruned model (and report.html) to')
       .action(runPrune);
+
+  program.command('sensitivity')
+      .description('per-layer sensitivity of a saved layers-model: prune one layer at a time and measure how far the outputs move; writes sensitivity.json and an HTML report with the curves')
+      .argument('<model.json>', 'path of a tfjs layers-model')
+      .option('--data <data>', "samples: 'mnist' (the digits of the `mnist` package) or a .npy file", 'mnist')
+      .option('--samples <n>', 'samples to use', parsePositiveInt, 256)
+      .option('--sparsities <list>', 'comma-separated sparsities, e.g. 0.5,0.8,0.9', parseSparsityList)
+      .option('--metric <m>', 'kl, mse or top1', 'kl')
+      .option('--method <m>', 'how each layer is pruned: magnitude, wanda or obc', 'magnitude')
+      .option('--out <dir>', 'output folder', 'tfjs-sparsity-sensitivity')
+      .option('--json', 'print the result as JSON')
+      .option('--quiet', 'no progress bars')
+      .action(runSensitivity);
 
   program.command('inspect')
       .description('per-layer sparsity table of a saved layers-model (pruned, stripped or sparse)')

@@ -1,7 +1,18 @@
-/** `tfjs-sparsity prune`: one-shot magnitude pruning of a saved model. */
+/**
+ * `tfjs-sparsity prune`: one-shot pruning of a saved model: by magnitude at one uniform sparsity
+ * (tfmot's prune_for_benchmark), or with calibration data (Wanda, OBC), per-layer allocation and
+ * BatchNorm recalibration through `pruneOneShot`, with an HTML report.
+ */
 import '../index';
+import * as tf from '@tensorflow/tfjs-core';
+import {join, resolve} from 'node:path';
+import {Allocation, analyzeSensitivity, pruneOneShot, SensitivityResult, VALID_ALLOCATIONS} from '../index';
 import {pruneForBenchmark} from '../tools';
 import {loadModel, saveModel} from './model_files';
+import {oneShotProgressBar} from './progress';
+import {ReportSection, writeReport} from './report';
+import {loadSamples} from './samples';
+import {methodFlag, sensitivitySection} from './sensitivity_cmd';
 import {existingModelPath, UsageError} from './usage';
 
 export interface PruneOptions {
@@ -9,6 +20,12 @@ export interface PruneOptions {
   block?: [number, number];
   pooling: string;
   out: string;
+  method?: string;
+  calibration?: string;
+  samples: number;
+  allocation: string;
+  recalibrateBn?: boolean;
+  quiet?: boolean;
 }
 
 export async function runPrune(path: string, opts: PruneOptions): Promise<void> {
@@ -16,6 +33,63 @@ export async function runPrune(path: string, opts: PruneOptions): Promise<void> 
   if (pooling !== 'AVG' && pooling !== 'MAX') {
     throw new UsageError(`--pooling must be avg or max, but got '${opts.pooling}'`);
   }
+  if (!VALID_ALLOCATIONS.includes(opts.allocation as Allocation)) {
+    throw new UsageError(`--allocation must be one of ${VALID_ALLOCATIONS.join(', ')}, but got '${opts.allocation}'`);
+  }
+  const method = methodFlag(opts.method ?? (opts.calibration != null ? 'obc' : 'magnitude'));
+  if (method === 'magnitude' && opts.allocation === 'uniform' && !opts.recalibrateBn) {
+    await pruneByMagnitude(path, opts, pooling);
+    return;
+  }
+  if (opts.calibration == null) {
+    throw new UsageError(`--calibration is needed by --method ${method}, --allocation sensitivity and --recalibrate-bn ` +
+        "(use 'mnist' or a .npy file)");
+  }
+  const model = await loadModel(existingModelPath(path));
+  const bars = oneShotProgressBar(!opts.quiet);
+  let calibration: tf.Tensor|null = null;
+  try {
+    calibration = loadSamples(opts.calibration, model.inputs[0].shape.slice(1), opts.samples, '--calibration');
+    const blockSize = opts.block;
+    let sensitivity: SensitivityResult|undefined;
+    if (opts.allocation === 'sensitivity') {
+      sensitivity = await analyzeSensitivity(model, calibration, {method, blockSize, blockPoolingType: pooling,
+                                                                  onProgress: bars.onProgress});
+    }
+    const result = await pruneOneShot(model, {
+      sparsity: opts.sparsity, method, calibration, allocation: opts.allocation as Allocation, sensitivity, blockSize,
+      blockPoolingType: pooling, recalibrateBatchNorm: opts.recalibrateBn === true, onProgress: bars.onProgress,
+    });
+    bars.stop();
+    await saveModel(result.model, opts.out);
+    result.model.dispose();
+    for (const r of result.layers) {
+      const error = r.relativeError == null ? '' : `, relative output error ${r.relativeError.toExponential(2)}`;
+      console.log(`${r.weight} [${r.shape}]: ${(100 * r.sparsity).toFixed(2)}% sparse (target ` +
+          `${(100 * r.targetSparsity).toFixed(2)}%${error})`);
+    }
+    const sections: ReportSection[] = [{
+      heading: `${method}, ${opts.allocation} allocation: ${(100 * result.sparsity).toFixed(2)} % of the pruned weights are zero`,
+      note: result.batchNorm.length ? `BatchNorm recalibrated: ${result.batchNorm.join(', ')}` : undefined,
+      table: {
+        columns: ['layer', 'weight', 'shape', 'target sparsity', 'sparsity', 'relative output error'],
+        rows: result.layers.map(r => [r.layer, r.weight, `[${r.shape}]`, (100 * r.targetSparsity).toFixed(2),
+                                      (100 * r.sparsity).toFixed(2), r.relativeError?.toExponential(2) ?? '-']),
+      },
+      charts: [{title: 'Sparsity per layer', type: 'bar', xLabel: 'layer', yLabel: 'sparsity',
+                labels: result.layers.map(r => r.layer), datasets: [{label: 'sparsity', data: result.layers.map(r => r.sparsity)}]}],
+    }];
+    if (sensitivity) sections.push(sensitivitySection(sensitivity));
+    writeReport(join(resolve(opts.out), 'report.html'), `tfjs-sparsity prune: ${path}`, sections);
+    console.log(`pruned model and report.html written to ${opts.out}`);
+  } finally {
+    bars.stop();
+    calibration?.dispose();
+    model.dispose();
+  }
+}
+
+async function pruneByMagnitude(path: string, opts: PruneOptions, pooling: 'AVG'|'MAX'): Promise<void> {
   const model = await loadModel(existingModelPath(path));
   const report = pruneForBenchmark(model, opts.sparsity, {blockSize: opts.block ?? [1, 1], blockPoolingType: pooling});
   if (report.length === 0) {

@@ -13,7 +13,7 @@ import {mByNMask} from '../kernels/nm';
 import {pruneMask} from '../kernels/prune_mask';
 import {keepCount} from '../kernels/select';
 import {BlockPoolingType} from '../pruning';
-import {inverseUpperCholesky, quadraticTrace} from '../util/linalg';
+import {bilinearTrace, inverseUpperCholesky, quadraticTrace} from '../util/linalg';
 
 /** One-shot pruning methods. */
 export type OneShotMethod = 'magnitude'|'wanda'|'obc';
@@ -41,6 +41,14 @@ export interface LayerStatistics {
   sumSquares: Float64Array;
   /** `XᵀX` (K x K, row-major), collected for 'obc'. */
   gram: Float64Array|null;
+  /**
+   * `XᵀX_dense` (K x K) when the rows X come from a model whose earlier layers are already pruned
+   * and `X_dense` are the same samples' rows in the dense model: the refit then aims at the dense
+   * outputs `X_dense W` rather than at `X W`, so errors of earlier layers are corrected, not kept.
+   */
+  cross?: Float64Array|null;
+  /** `X_denseᵀX_dense` (K x K), collected with `cross`: the energy of the dense outputs. */
+  denseGram?: Float64Array|null;
 }
 
 /** A layer-wise problem: the weight, its shape, and the statistics of its inputs. */
@@ -77,8 +85,9 @@ export interface SolveResult {
   /** The fraction of zeros reached. */
   sparsity: number;
   /**
-   * `‖X(W - Ŵ)‖² / ‖XW‖²` over the calibration rows: the relative error of the layer's outputs,
-   * when a Gram matrix was collected; null otherwise.
+   * `‖XŴ - X_t W‖² / ‖X_t W‖²` over the calibration rows (X_t the dense model's rows when a cross
+   * term was collected, else X): the relative error of the layer's outputs, when a Gram matrix was
+   * collected; null otherwise.
    */
   relativeError: number|null;
 }
@@ -158,10 +167,15 @@ function wandaScores(weight: Float32Array, stats: LayerStatistics, k: number, n:
   return scores;
 }
 
-/** Keeps `keepCount(k, sparsity)` largest scores in each column (Wanda's per-output comparison). */
+/**
+ * Keeps the largest scores in each column (Wanda's per-output comparison): `keepCount(k · n,
+ * sparsity)` in all, as evenly as the columns allow, so the layer reaches the target as exactly as
+ * a per-layer mask does.
+ */
 function perOutputMask(scores: Float32Array, k: number, n: number, sparsity: number): Uint8Array {
   const mask = new Uint8Array(k * n);
-  const keep = keepCount(k, sparsity);
+  const total = keepCount(k * n, sparsity);
+  const base = Math.floor(total / n), extra = total - base * n;
   const order = new Int32Array(k);
   const column = new Float32Array(k);
   for (let j = 0; j < n; j++) {
@@ -170,6 +184,7 @@ function perOutputMask(scores: Float32Array, k: number, n: number, sparsity: num
       order[i] = i;
     }
     order.sort((a, b) => column[b] - column[a] || a - b);
+    const keep = Math.min(base + (j < extra ? 1 : 0), k);
     for (let r = 0; r < keep; r++) mask[order[r] * n + j] = 1;
   }
   return mask;
@@ -211,6 +226,8 @@ function blockShape(shape: number[], rows: number, n: number): number[] {
 /** The damped Gram matrix and its inverse's upper Cholesky factor, with the features that never fire. */
 interface Factorization {
   dampening: number;
+  /** The absolute damping added to the diagonal: `dampening · mean(diag H)`. */
+  damp: number;
   h: Float64Array;
   u: Float64Array;
   dead: Uint8Array;
@@ -239,14 +256,14 @@ function factorize(name: string, gram: Float64Array, k: number, dampening: numbe
     throw new Error(`solveLayer: the damped Gram matrix of the inputs of '${name}' is not positive definite; ` +
         `raise 'dampening' (now ${dampening})`);
   }
-  const result = {dampening, h, u, dead};
+  const result = {dampening, damp, h, u, dead};
   factorizations.set(gram, result);
   return result;
 }
 
 function sparseGpt(problem: LayerProblem, k: number, n: number, p: SolveOptions): Float32Array {
   const {name, shape} = problem;
-  const {h, u, dead} = factorize(name, problem.stats!.gram!, k, p.dampening ?? DEFAULT_DAMPENING);
+  const {h, u, dead, damp} = factorize(name, problem.stats!.gram!, k, p.dampening ?? DEFAULT_DAMPENING);
   const w = Float64Array.from(problem.weight);
   // A feature that never fires carries nothing: its weights go (they rank first to prune anyway).
   for (let i = 0; i < k; i++) if (dead[i]) w.fill(0, i * n, (i + 1) * n);
@@ -293,33 +310,35 @@ function sparseGpt(problem: LayerProblem, k: number, n: number, p: SolveOptions)
     }
   }
   const sweeps = p.refitSweeps ?? DEFAULT_REFIT_SWEEPS;
-  if (sweeps > 0) refit(h, problem.weight, w, k, n, sweeps);
+  if (sweeps > 0) refit(h, problem.stats!.cross ?? null, damp, problem.weight, w, k, n, sweeps);
   return Float32Array.from(w);
 }
 
 /**
- * Refits the kept weights of each output to the dense outputs for the fixed mask: minimises
- * `(w0 - w)ᵀ H_d (w0 - w)` over the kept entries (H_d the damped Gram matrix: least squares on the
- * calibration rows, ridge-pulled towards the dense weights) by Gauss–Seidel sweeps, which converge
- * for a positive definite H_d. SparseGPT's single pass only approximates this optimum; the refit
- * is where most of the accuracy at high sparsity comes back on small layers.
+ * Refits the kept weights of each output for the fixed mask: minimises
+ * `‖X ŵ - X_t w0‖² + λ‖ŵ - w0‖²` over the kept entries (X_t = X, or X_dense with a cross term;
+ * λ the damping, a ridge pulling towards the dense weights) by Gauss–Seidel sweeps on the normal
+ * equations `H_d ŵ = b`, `b = (XᵀX_t + λI) w0`, which converge for a positive definite H_d.
+ * SparseGPT's single pass only approximates this optimum; the refit is where most of the accuracy
+ * at high sparsity comes back on small layers.
  */
-function refit(h: Float64Array, w0: Float32Array, w: Float64Array, k: number, n: number, sweeps: number): void {
-  const diff = new Float64Array(k);
+function refit(h: Float64Array, cross: Float64Array|null, damp: number, w0: Float32Array, w: Float64Array,
+               k: number, n: number, sweeps: number): void {
   const kept = new Int32Array(k);
   const g = new Float64Array(k);
   for (let j = 0; j < n; j++) {
     let count = 0;
-    for (let i = 0; i < k; i++) {
-      diff[i] = w0[i * n + j] - w[i * n + j];
-      if (w[i * n + j] !== 0) kept[count++] = i;
-    }
-    // g = (H_d (w0 - w)) on the kept entries; each coordinate step keeps it current.
+    for (let i = 0; i < k; i++) if (w[i * n + j] !== 0) kept[count++] = i;
+    // g = b - H_d ŵ on the kept entries; each coordinate step keeps it current.
     for (let a = 0; a < count; a++) {
       const ri = kept[a] * k;
       let acc = 0;
-      for (let l = 0; l < k; l++) acc += h[ri + l] * diff[l];
-      g[a] = acc;
+      for (let l = 0; l < k; l++) {
+        const target = cross == null ? h[ri + l] : cross[ri + l];
+        acc += target * w0[l * n + j] - h[ri + l] * w[l * n + j];
+      }
+      // H_d w0 holds the ridge term λ w0 already; with a cross term it is added here.
+      g[a] = acc + (cross == null ? 0 : damp * w0[kept[a] * n + j]);
     }
     for (let sweep = 0; sweep < sweeps; sweep++) {
       for (let a = 0; a < count; a++) {
@@ -336,8 +355,9 @@ function relativeError(before: Float32Array, after: Float32Array, stats: LayerSt
                        k: number, n: number): number|null {
   const gram = stats?.gram;
   if (gram == null || gram.length !== k * k) return null;
-  const delta = new Float64Array(k * n);
-  for (let i = 0; i < delta.length; i++) delta[i] = before[i] - after[i];
-  const total = quadraticTrace(before, gram, k, n);
-  return total > 0 ? quadraticTrace(delta, gram, k, n) / total : 0;
+  // ‖X Ŵ - X_t W‖² = tr(ŴᵀHŴ) - 2 tr(Ŵᵀ C W) + tr(Wᵀ H_t W), with X_t = X unless a cross term was collected.
+  const cross = stats!.cross ?? gram, target = stats!.cross != null ? stats!.denseGram ?? gram : gram;
+  const total = quadraticTrace(before, target, k, n);
+  const error = quadraticTrace(after, gram, k, n) - 2 * bilinearTrace(after, cross, before, k, n) + total;
+  return total > 0 ? Math.max(error, 0) / total : 0;
 }

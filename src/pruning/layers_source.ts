@@ -32,12 +32,24 @@ export interface PruneTarget {
 /** Streams the inputs of targets, as rows of K features, over the calibration data. */
 export interface ActivationSource {
   /**
-   * One pass over the calibration data accumulating the statistics of `targets` (with Gram
-   * matrices when `gram` is set); `onBatch` is told the samples done so far.
+   * One pass over the calibration data accumulating the statistics of `targets`; `onBatch` is
+   * told the samples done so far.
    * @returns the statistics, in the order of `targets`, and the number of samples.
    */
-  collect(targets: PruneTarget[], gram: boolean, onBatch?: (samples: number) => void):
+  collect(targets: PruneTarget[], options: CollectOptions, onBatch?: (samples: number) => void):
       Promise<{stats: LayerStatistics[]; samples: number}>;
+}
+
+/** What `collect` accumulates besides the feature norms. */
+export interface CollectOptions {
+  /** Gram matrices `XᵀX` (for 'obc'). */
+  gram: boolean;
+  /**
+   * Also collect each target's inputs in the dense model `X_dense` and accumulate `XᵀX_dense`, so
+   * the solve can aim at the dense outputs. For a layers source, the dense model is a layers
+   * model with the same layer names.
+   */
+  dense?: unknown;
 }
 
 /** Accumulates `LayerStatistics` from batches of input rows `[rows, K]`. */
@@ -45,39 +57,51 @@ export class StatisticsAccumulator implements LayerStatistics {
   count = 0;
   readonly sumSquares: Float64Array;
   readonly gram: Float64Array|null;
+  readonly cross: Float64Array|null;
+  readonly denseGram: Float64Array|null;
 
-  constructor(private readonly k: number, withGram: boolean, private readonly label: string,
+  constructor(private readonly k: number, options: CollectOptions, private readonly label: string,
               private readonly data: DataLabel) {
     this.sumSquares = new Float64Array(k);
-    this.gram = withGram ? new Float64Array(k * k) : null;
+    this.gram = options.gram ? new Float64Array(k * k) : null;
+    this.cross = options.gram && options.dense != null ? new Float64Array(k * k) : null;
+    this.denseGram = this.cross != null ? new Float64Array(k * k) : null;
   }
 
   /**
-   * Adds the rows of `x` `[rows, K]` (not disposed).
+   * Adds the rows of `x` `[rows, K]` and, for the cross term, the same rows `dense` in the dense
+   * model (neither is disposed).
    * @throws Error naming the target when the rows hold NaN or Infinity.
    */
-  add(x: Tensor): void {
+  add(x: Tensor, dense?: Tensor): void {
     const rows = x.shape[0];
     // Chunks bound the temporary transposes and keep each float32 sum short.
     const chunk = Math.max(1, Math.floor(2 ** 22 / Math.max(this.k, 1)));
     for (let start = 0; start < rows; start += chunk) {
       const n = Math.min(chunk, rows - start);
-      const [squares, gram] = tidy(() => {
-        const part = n === rows ? x : slice(x, [start, 0], [n, this.k]);
-        const s = sum(square(part), 0);
-        return [s, this.gram != null ? matMul(transpose(part), part) : null];
+      const part = (t: Tensor) => (n === rows ? t : slice(t, [start, 0], [n, this.k]));
+      const results = tidy(() => {
+        const xt = transpose(part(x));
+        const out: Record<string, Tensor> = {s: sum(square(part(x)), 0)};
+        if (this.gram != null) out.g = matMul(xt, part(x));
+        if (this.cross != null && dense != null) {
+          out.c = matMul(xt, part(dense));
+          out.d = matMul(transpose(part(dense)), part(dense));
+        }
+        return out;
       });
-      const s = squares.dataSync();
-      const g = gram?.dataSync();
-      dispose([squares, gram ?? []]);
+      const [s, g, c, d] = [results.s, results.g, results.c, results.d].map(t => t?.dataSync());
+      dispose(results);
       for (let i = 0; i < this.k; i++) {
-        if (!Number.isFinite(s[i])) {
+        if (!Number.isFinite(s![i])) {
           throw new Error(`'${this.data.op}': the activations feeding ${this.label} are not finite (NaN or ` +
               `Infinity) with argument '${this.data.arg}'`);
         }
-        this.sumSquares[i] += s[i];
+        this.sumSquares[i] += s![i];
       }
       if (g != null && this.gram != null) for (let i = 0; i < g.length; i++) this.gram[i] += g[i];
+      if (c != null && this.cross != null) for (let i = 0; i < c.length; i++) this.cross[i] += c[i];
+      if (d != null && this.denseGram != null) for (let i = 0; i < d.length; i++) this.denseGram[i] += d[i];
       this.count += n;
     }
   }
@@ -194,7 +218,7 @@ export class LayersActivationSource implements ActivationSource {
               private readonly spec: InputSpec, private readonly batchSize: number,
               private readonly label: DataLabel) {}
 
-  async collect(targets: PruneTarget[], gram: boolean, onBatch?: (samples: number) => void):
+  async collect(targets: PruneTarget[], options: CollectOptions, onBatch?: (samples: number) => void):
       Promise<{stats: LayerStatistics[]; samples: number}> {
     const layerTargets = targets.map(t => {
       if (!(t instanceof LayerTarget) || t.input == null || t.unscorable != null) {
@@ -203,23 +227,33 @@ export class LayersActivationSource implements ActivationSource {
       return t;
     });
     const accumulators = layerTargets.map(t =>
-      new StatisticsAccumulator(t.shape.slice(0, -1).reduce((a, b) => a * b, 1), gram, `layer '${t.name}'`, this.label));
+      new StatisticsAccumulator(t.shape.slice(0, -1).reduce((a, b) => a * b, 1), options, `layer '${t.name}'`, this.label));
     // A layer's input may feed several targets: probe each distinct symbolic tensor once.
     const distinct = [...new Set(layerTargets.map(t => t.input as SymbolicTensor))];
     const probe = probeModel(this.model, distinct);
+    const dense = options.gram && options.dense instanceof LayersModel ? options.dense : null;
+    const denseProbe = dense == null ? null : probeModel(dense, distinct.map(input => {
+      const modelInput = this.model.inputs.indexOf(input);
+      if (modelInput >= 0) return dense.inputs[modelInput];
+      const out = dense.getLayer(input.sourceLayer.name).getOutputAt(input.nodeIndex);
+      return Array.isArray(out) ? out[input.outputTensorIndex ?? 0] : out;
+    }));
     const samples = await forEachBatch(this.data, this.spec, this.batchSize, this.label, (x, first) => {
       const outputs = runProbe(probe, x);
+      const denseOutputs = denseProbe == null ? [] : runProbe(denseProbe, x);
       try {
         layerTargets.forEach((t, i) => {
-          const rows = tidy(() => t.toRows(outputs[distinct.indexOf(t.input as SymbolicTensor)]));
+          const which = distinct.indexOf(t.input as SymbolicTensor);
+          const rows = tidy(() => t.toRows(outputs[which]));
+          const denseRows = denseProbe == null ? undefined : tidy(() => t.toRows(denseOutputs[which]));
           try {
-            accumulators[i].add(rows);
+            accumulators[i].add(rows, denseRows);
           } finally {
-            rows.dispose();
+            dispose([rows, denseRows ?? []]);
           }
         });
       } finally {
-        dispose(outputs);
+        dispose([...outputs, ...denseOutputs]);
       }
       onBatch?.(first + x.shape[0]);
     });

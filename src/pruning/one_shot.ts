@@ -119,6 +119,8 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
   }
 
   const work = await copyModel(model);
+  // Sequential 'obc' aims each layer at the dense model's outputs, read from a second copy.
+  let reference: LayersModel|null = null;
   try {
     const spec = inputSpec(work, op);
     const label: DataLabel = {op, arg: 'calibration'};
@@ -135,10 +137,11 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
     const sequential = options.sequential ?? true;
     const dense: Array<LayerStatistics|null> = sequential || method === 'magnitude' ? targets.map(() => null) :
         await denseStatistics(work, calibration!, spec, common.batchSize, label, targets, method, progress);
+    if (sequential && method === 'obc') reference = await copyModel(model);
     const reports: OneShotLayerReport[] = [];
     for (const [i, target] of targets.entries()) {
       const stats = method === 'magnitude' ? null : sequential ?
-          (await source!.collect([target], method === 'obc',
+          (await source!.collect([target], {gram: method === 'obc', dense: reference},
                                  samples => progress?.({stage: 'statistics', done: samples, total: 0, layer: target.name}))).stats[0] :
           dense[i];
       const targetSparsity = perLayer.get(target) ?? 0;
@@ -158,6 +161,8 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
   } catch (e) {
     work.dispose();
     throw e;
+  } finally {
+    reference?.dispose();
   }
 }
 

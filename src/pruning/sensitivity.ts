@@ -139,7 +139,7 @@ export async function denseStatistics(model: LayersModel, data: CalibrationData,
                                       onProgress?: (event: OneShotProgress) => void): Promise<Array<LayerStatistics|null>> {
   if (method === 'magnitude') return targets.map(() => null);
   const source = new LayersActivationSource(model, data, spec, batchSize, label);
-  const {stats} = await source.collect(targets, method === 'obc',
+  const {stats} = await source.collect(targets, {gram: method === 'obc'},
                                        samples => onProgress?.({stage: 'statistics', done: samples, total: 0}));
   return stats;
 }

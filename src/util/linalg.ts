@@ -89,3 +89,21 @@ export function quadraticTrace(a: Float64Array|Float32Array, g: Float64Array, k:
   }
   return total;
 }
+
+/** `tr(Aᵀ C B)` for `a`, `b` [k, m] row-major and any `c` [k, k]. */
+export function bilinearTrace(a: Float64Array|Float32Array, c: Float64Array, b: Float64Array|Float32Array,
+                              k: number, m: number): number {
+  let total = 0;
+  for (let i = 0; i < k; i++) {
+    const ri = i * m;
+    for (let j = 0; j < k; j++) {
+      const cij = c[i * k + j];
+      if (cij === 0) continue;
+      const rj = j * m;
+      let dot = 0;
+      for (let col = 0; col < m; col++) dot += a[ri + col] * b[rj + col];
+      total += cij * dot;
+    }
+  }
+  return total;
+}
