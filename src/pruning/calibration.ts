@@ -115,15 +115,20 @@ export async function forEachBatch(data: CalibrationData, spec: InputSpec, batch
       pendingCount = 0;
     }
   };
-  for await (const [element, where, owned] of elements(data, label)) {
-    try {
-      await addElement(element, where);
-    } finally {
-      // A dataset's elements belong to its consumer (as in model.fitDataset).
-      if (owned != null) dispose(owned as Tensor);
+  try {
+    for await (const [element, where, owned] of elements(data, label)) {
+      try {
+        await addElement(element, where);
+      } finally {
+        // A dataset's elements belong to its consumer (as in model.fitDataset).
+        if (owned != null) dispose(owned as Tensor);
+      }
     }
+    await flush();
+  } finally {
+    // Samples gathered before a bad element.
+    dispose(pending);
   }
-  await flush();
   return seen;
 
   async function addElement(element: unknown, where: string): Promise<void> {
