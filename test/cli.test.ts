@@ -60,7 +60,7 @@ flags('parseSparsity and parseBlock accept good values and name what is allowed'
 });
 
 flags('--help of every command exits 0 and describes it', async () => {
-  for (const cmd of [[], ['demo'], ['prune'], ['inspect'], ['convert'], ['bench']]) {
+  for (const cmd of [[], ['demo'], ['prune'], ['sensitivity'], ['inspect'], ['convert'], ['bench']]) {
     const r = await run([...cmd, '--help']);
     assert.is(r.code, 0, `${cmd.join(' ')} --help`);
     assert.match(r.out, /Usage: tfjs-sparsity/);

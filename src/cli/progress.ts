@@ -28,6 +28,8 @@ export function oneShotProgressBar(enabled: boolean): {onProgress: (e: OneShotPr
       bar = new cliProgress.SingleBar({
         format: `${STAGE_LABELS[e.stage].padEnd(11)} [{bar}] {value}${e.total ? '/{total}' : ' samples'} {layer}`,
         stream: process.stderr, hideCursor: true, clearOnComplete: false,
+        // Piped to a log, a line every few seconds (and the final one) instead of nothing.
+        noTTYOutput: true, notTTYSchedule: 5000,
       }, cliProgress.Presets.shades_classic);
       bar.start(e.total || e.done, 0, {layer: ''});
     }

@@ -45,6 +45,8 @@ export async function runPrune(path: string, opts: PruneOptions): Promise<void> 
     throw new UsageError(`--calibration is needed by --method ${method}, --allocation sensitivity and --recalibrate-bn ` +
         "(use 'mnist' or a .npy file)");
   }
+  // The wasm backend initialises asynchronously; tensors made before that fail.
+  await tf.ready();
   const model = await loadModel(existingModelPath(path));
   const bars = oneShotProgressBar(!opts.quiet);
   let calibration: tf.Tensor|null = null;

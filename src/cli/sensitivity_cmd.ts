@@ -61,6 +61,8 @@ export async function runSensitivity(path: string, opts: SensitivityOptions): Pr
   if (!VALID_SENSITIVITY_METRICS.includes(opts.metric as SensitivityMetric)) {
     throw new UsageError(`--metric must be one of ${VALID_SENSITIVITY_METRICS.join(', ')}, but got '${opts.metric}'`);
   }
+  // The wasm backend initialises asynchronously; tensors made before that fail.
+  await tf.ready();
   const model = await loadModel(existingModelPath(path));
   const bars = oneShotProgressBar(!opts.quiet && !opts.json);
   let data: tf.Tensor|null = null;
