@@ -5,7 +5,7 @@
  * then one-shot + one fine-tuning epoch at the one-shot masks. Prints markdown tables for
  * BENCHMARKS.md and writes bench-results/one_shot.json.
  *
- *   node --import tsx bench/one_shot.ts [--samples 256] [--quick]
+ *   node --import tsx bench/one_shot.ts [--samples 256] [--quick] [--only mlp|cnn]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
@@ -17,6 +17,7 @@ import {
 } from '../src/index';
 import {loadMnist} from '../src/cli/mnist';
 import {mulberry32} from '../src/cli/random';
+import {saveModel} from '../src/cli/model_files';
 import {accuracy, buildCnn, compileForMnist, splitTensors} from '../src/cli/train';
 
 const args = process.argv.slice(2);
@@ -26,6 +27,7 @@ const flag = (name: string, fallback: number) => {
 };
 const SAMPLES = flag('--samples', 256);
 const QUICK = args.includes('--quick');
+const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
 const SPARSITIES = QUICK ? [0.7, 0.9] : [0.5, 0.7, 0.8, 0.9];
 const METHODS: OneShotMethod[] = ['magnitude', 'wanda', 'obc'];
 
@@ -70,9 +72,12 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const fineTune: Array<Record<string, unknown>> = [];
   const started = Date.now();
-  for (const [name, build, epochs] of [['MLP 784-300-100-10', buildMlp, 3], ['demo CNN', () => buildCnn(), 5]] as const) {
+  const models = [['mlp', 'MLP 784-300-100-10', buildMlp, 3], ['cnn', 'demo CNN', () => buildCnn(), 5]] as const;
+  for (const [id, name, build, epochs] of models.filter(([id]) => ONLY == null || id === ONLY)) {
     const dense = build();
     await train(dense, xs, ys, epochs);
+    // Saved for the CLI (tfjs-sparsity sensitivity|prune bench-results/models/<id>/model.json).
+    await saveModel(dense, `bench-results/models/${id}`);
     const denseAcc = accuracy(dense, data.test);
     console.error(`${name}: dense ${(100 * denseAcc).toFixed(2)} % (${((Date.now() - started) / 1000).toFixed(0)} s)`);
     rows.push({model: name, sparsity: 0, method: 'dense', allocation: '-', accuracy: denseAcc, sparsityReached: 0});

@@ -38,7 +38,7 @@ erk.run();
 const sens = suite('sensitivitySparsities');
 
 const curve = (name: string, params: number, values: number[]): SensitivityCurve =>
-  ({name, params, sparsities: [0.5, 0.8, 0.9], values});
+  ({layer: name, params, sparsities: [0.5, 0.8, 0.9], values});
 
 sens('sensitivitySparsities meets the target exactly and prunes the insensitive layer first', () => {
   const curves = [curve('robust', 1000, [0.001, 0.002, 0.004]), curve('fragile', 1000, [0.5, 1, 2])];
@@ -54,8 +54,8 @@ sens('cost is per weight pruned: a big layer with the same curve goes first', ()
 });
 
 sens('a non-convex curve is walked on its lower hull (a costly first step before a free stretch)', () => {
-  const bumpy: SensitivityCurve = {name: 'bumpy', params: 1000, sparsities: [0.3, 0.9], values: [0.3, 0.3]};
-  const linear: SensitivityCurve = {name: 'linear', params: 1000, sparsities: [0.3, 0.9], values: [0.2, 0.9]};
+  const bumpy: SensitivityCurve = {layer: 'bumpy', params: 1000, sparsities: [0.3, 0.9], values: [0.3, 0.3]};
+  const linear: SensitivityCurve = {layer: 'linear', params: 1000, sparsities: [0.3, 0.9], values: [0.2, 0.9]};
   const s = sensitivitySparsities([bumpy, linear], 0.45);
   assert.is(s.bumpy, 0.9, 'jumps straight to the end of the flat stretch');
   assert.ok(Math.abs(s.linear) < 1e-12, JSON.stringify(s));
@@ -63,7 +63,7 @@ sens('a non-convex curve is walked on its lower hull (a costly first step before
 
 sens('an unreachable target and malformed curves are errors naming the argument', () => {
   assert.throws(() => sensitivitySparsities([curve('a', 10, [1, 2, 3])], 0.95), /'target'.*cannot be reached.*0\.9000/);
-  assert.throws(() => sensitivitySparsities([{name: 'a', params: 10, sparsities: [0.5], values: [1, 2]}], 0.3),
+  assert.throws(() => sensitivitySparsities([{layer: 'a', params: 10, sparsities: [0.5], values: [1, 2]}], 0.3),
                 /'curves'.*'a'/);
   assert.throws(() => sensitivitySparsities([curve('a', 10, [NaN, 1, 2])], 0.3), /'curves'.*finite/);
   assert.throws(() => sensitivitySparsities([], 0.3), /'curves'.*non-empty/);

@@ -7,8 +7,9 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, PolynomialDecay, PrunableLayer,
-  pruneLowMagnitude, stripPruning, UpdatePruningStep} from '../src/index';
+import {analyzeSensitivity, cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, PolynomialDecay,
+  PrunableLayer, pruneLowMagnitude, pruneLowMagnitudeByLayer, pruneLowMagnitudeFromOneShot, pruneOneShot,
+  sensitivitySparsities, stripPruning, UpdatePruningStep} from '../src/index';
 import {normal, useBackend} from './helpers';
 
 function baseModel(): tfl.Sequential {
@@ -161,6 +162,38 @@ examples('block sparsity', async () => {
     assert.ok(mask.slice(i, i + 16).every(v => v === mask[i]), `block at ${i} is whole`);
   }
   assert.is(getModelSparsity(pruned) >= 0.74, true);
+  tf.dispose([x, y]);
+});
+
+examples('one-shot pruning with calibration data', async () => {
+  const model = baseModel();
+  const [x, y] = [xTrain(), yTrain()];
+  const calibration = x;
+  // example: one-shot
+  // Prune a trained model at once: 80 % of its weights, spread over the layers by measured
+  // sensitivity, each layer reconstructed on 64+ calibration samples (OBC). The model is not changed.
+  const oneShot = await pruneOneShot(model, {
+    sparsity: 0.8, method: 'obc', allocation: 'sensitivity', calibration,
+  });
+  for (const l of oneShot.layers) console.log(l.layer, l.sparsity, l.relativeError);
+  // Optionally fine-tune at the one-shot masks with the Keras pruning API.
+  const tuned = pruneLowMagnitudeFromOneShot(oneShot);
+  tuned.compile({optimizer: 'adam', loss: 'categoricalCrossentropy'});
+  await tuned.fit(x, y, {epochs: 1, verbose: 0, callbacks: [new UpdatePruningStep()]});
+  const deployable = stripPruning(tuned);
+  // end
+  assert.ok(Math.abs(oneShot.sparsity - 0.8) < 0.01, `reached ${oneShot.sparsity}`);
+  assert.ok(Math.abs(getModelSparsity(tuned) - oneShot.sparsity) < 1e-9, 'fine-tuning keeps the one-shot masks');
+  // example: sensitivity
+  const curves = await analyzeSensitivity(model, calibration, {sparsities: [0.5, 0.8, 0.95], metric: 'kl'});
+  const perLayer = sensitivitySparsities(curves.layers, 0.8);  // {layerName: sparsity, ...}
+  // The same map drives gradual pruning: one schedule per layer.
+  const gradual = pruneLowMagnitudeByLayer(model, Object.fromEntries(Object.entries(perLayer).map(([name, s]) =>
+    [name, new PolynomialDecay({initialSparsity: 0, finalSparsity: s, beginStep: 0, endStep: 100})])));
+  // end
+  assert.is(gradual.layers.length, 2);
+  deployable.dispose();
+  model.dispose();
   tf.dispose([x, y]);
 });
 

@@ -18,7 +18,7 @@ export interface AllocationLayer {
 
 /** A layer's measured curve: the metric at each sparsity (0 at sparsity 0 is implied). */
 export interface SensitivityCurve {
-  name: string;
+  layer: string;
   /** Number of weights. */
   params: number;
   sparsities: number[];
@@ -88,7 +88,8 @@ function points(curve: SensitivityCurve): Array<[number, number]> {
 
 /**
  * Per-layer sparsities with the least summed metric increase, from one curve per layer measured
- * one layer at a time (`analyzeSensitivity`), meeting `target` over all their weights. Greedy on
+ * one layer at a time (`analyzeSensitivity(...).layers` fit as they are), meeting `target` over
+ * all their weights. Greedy on
  * the lower convex hull of each curve: repeatedly move the layer whose next step costs the least
  * metric per weight pruned, to the grid point that minimises that cost; the last move stops
  * part-way (linear interpolation) so the target is met exactly. No layer goes past its curve's
@@ -100,12 +101,12 @@ export function sensitivitySparsities(curves: SensitivityCurve[], target: number
   const op = 'sensitivitySparsities';
   checkTarget(target, op);
   if (!Array.isArray(curves) || curves.length === 0) {
-    throw new Error(`Argument 'curves' passed to '${op}' must be a non-empty array of {name, params, sparsities, values}`);
+    throw new Error(`Argument 'curves' passed to '${op}' must be a non-empty array of {layer, params, sparsities, values}`);
   }
   for (const c of curves) {
     if (c.sparsities.length !== c.values.length || c.sparsities.length === 0 ||
         !c.values.every(Number.isFinite) || !c.sparsities.every(s => s >= 0 && s < 1) || !(c.params > 0)) {
-      throw new Error(`Argument 'curves' passed to '${op}': the curve of '${c.name}' must have as many finite values ` +
+      throw new Error(`Argument 'curves' passed to '${op}': the curve of '${c.layer}' must have as many finite values ` +
           'as sparsities in [0, 1) and params > 0');
     }
   }
@@ -120,7 +121,7 @@ export function sensitivitySparsities(curves: SensitivityCurve[], target: number
   }
   let pruned = 0;
   const result: Record<string, number> = {};
-  curves.forEach(c => (result[c.name] = 0));
+  curves.forEach(c => (result[c.layer] = 0));
   while (pruned < need - 1e-9) {
     let best = -1, bestTo = -1, bestCost = Infinity;
     curves.forEach((c, i) => {
@@ -139,12 +140,12 @@ export function sensitivitySparsities(curves: SensitivityCurve[], target: number
     const [s0] = pts[best][at[best]], [s1] = pts[best][bestTo];
     const gain = c.params * (s1 - s0);
     if (pruned + gain >= need) {
-      result[c.name] = s0 + (need - pruned) / c.params;
+      result[c.layer] = s0 + (need - pruned) / c.params;
       break;
     }
     pruned += gain;
     at[best] = bestTo;
-    result[c.name] = s1;
+    result[c.layer] = s1;
   }
   return result;
 }

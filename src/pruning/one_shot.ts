@@ -223,8 +223,7 @@ async function allocate(work: LayersModel, targets: PruneTarget[], options: Prun
     if (missing.length > 0) {
       throw new Error(`Argument 'sensitivity' passed to 'pruneOneShot' has no curve for layer '${missing[0].name}'`);
     }
-    byName = sensitivitySparsities(curves.layers.filter(l => targets.some(t => t.name === l.layer))
-        .map(l => ({name: l.layer, params: l.params, sparsities: l.sparsities, values: l.values})), target);
+    byName = sensitivitySparsities(curves.layers.filter(l => targets.some(t => t.name === l.layer)), target);
   }
   targets.forEach(t => result.set(t, byName[t.name]));
   return result;

