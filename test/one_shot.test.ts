@@ -247,6 +247,15 @@ bad('options: unknown names, bad values, missing calibration, unscorable and unk
   const magnitude = await pruneOneShot(conv1d, {sparsity: 0.5});
   assert.is(magnitude.layers[0].layer, 'c1d', "'magnitude' prunes every registry layer");
   magnitude.model.dispose();
+  const inner = mlp();
+  const outer = tfl.sequential({layers: [inner, tfl.layers.dense({units: 2, name: 'head'})]});
+  await pruneOneShot(outer, {sparsity: 0.5, method: 'obc', calibration: x}).then(
+    () => assert.unreachable('nested layers cannot be probed'),
+    e => assert.match(e.message, /cannot score layer 'fc1' \(Dense\) with method 'obc': it sits inside the nested model/));
+  const nestedMagnitude = await pruneOneShot(outer, {sparsity: 0.5});
+  assert.equal(nestedMagnitude.layers.map(r => r.layer), ['fc1', 'fc2', 'out', 'head']);
+  nestedMagnitude.model.dispose();
+  outer.dispose();
   const wrapped = pruneLowMagnitude(mlp()) as tfl.LayersModel;
   await pruneOneShot(wrapped, {sparsity: 0.5}).then(
     () => assert.unreachable('wrappers are refused'), e => assert.match(e.message, /stripPruning/));

@@ -117,7 +117,8 @@ class LayerTarget implements PruneTarget {
   /** The layer's input in the model's graph, when it has exactly one. */
   readonly input: SymbolicTensor|null;
 
-  constructor(readonly layer: Layer, readonly variable: LayerVariable, count: number) {
+  constructor(readonly layer: Layer, readonly variable: LayerVariable, count: number,
+              private readonly nestedIn: string|null) {
     this.name = layer.name;
     this.weightName = variable.originalName ?? variable.name;
     this.shape = variable.shape.map(d => d ?? -1);
@@ -129,6 +130,7 @@ class LayerTarget implements PruneTarget {
 
   private whyUnscorable(nodes: number, weights: number): string|null {
     const config = this.layer.getConfig() as {dilationRate?: unknown; dataFormat?: string; padding?: string};
+    if (this.nestedIn != null) return `it sits inside the nested model '${this.nestedIn}'`;
     if (weights !== 1) return `${this.kind} has ${weights} pruned weights whose inputs differ`;
     if (nodes !== 1 || this.input == null) return `it is called ${nodes} times or with several inputs`;
     if (this.kind === 'Dense') return null;
@@ -171,10 +173,10 @@ class LayerTarget implements PruneTarget {
  */
 export function layerTargets(model: LayersModel, op: string): LayerTarget[] {
   const targets: LayerTarget[] = [];
-  const visit = (m: LayersModel) => {
+  const visit = (m: LayersModel, nestedIn: string|null) => {
     for (const layer of m.layers) {
       if (layer instanceof LayersModel) {
-        visit(layer);
+        visit(layer, nestedIn ?? layer.name);
         continue;
       }
       if (layer.getClassName() === 'PruneLowMagnitude') {
@@ -183,10 +185,10 @@ export function layerTargets(model: LayersModel, op: string): LayerTarget[] {
       }
       if (!supportsPruning(layer)) continue;
       const weights = getPrunableWeights(layer);
-      weights.forEach(v => targets.push(new LayerTarget(layer, v, weights.length)));
+      weights.forEach(v => targets.push(new LayerTarget(layer, v, weights.length, nestedIn)));
     }
   };
-  visit(model);
+  visit(model, null);
   return targets;
 }
 
