@@ -101,6 +101,7 @@ async function main(): Promise<void> {
             const tuned = accuracy(stripped, data.test);
             fineTune.push({model: name, allocation, oneShot: acc, fineTuned: tuned, dense: denseAcc});
             console.error(`    + 1 epoch at the masks: ${(100 * tuned).toFixed(2)} %`);
+            wrapped.optimizer.dispose();
             stripped.dispose();
           } else {
             result.model.dispose();
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
         }
       }
     }
+    dense.optimizer.dispose();
     dense.dispose();
   }
   tf.dispose([xs, ys, calibration]);

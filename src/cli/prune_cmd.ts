@@ -15,6 +15,7 @@ import {loadSamples} from './samples';
 import {methodFlag, sensitivitySection} from './sensitivity_cmd';
 import {existingModelPath, UsageError} from './usage';
 
+/** Flags of `tfjs-sparsity prune`. */
 export interface PruneOptions {
   sparsity: number;
   block?: [number, number];

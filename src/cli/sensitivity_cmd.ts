@@ -11,6 +11,7 @@ import {ChartSpec, ReportSection, writeReport} from './report';
 import {loadSamples} from './samples';
 import {existingModelPath, UsageError} from './usage';
 
+/** Flags of `tfjs-sparsity sensitivity`. */
 export interface SensitivityOptions {
   data: string;
   samples: number;
@@ -30,13 +31,17 @@ export function methodFlag(value: string): OneShotMethod {
   return value as OneShotMethod;
 }
 
-/** The per-layer curves as a Chart.js line chart (metric against sparsity). */
+/**
+ * The per-layer curves as a Chart.js line chart, metric against sparsity on a log scale (the
+ * metric spans decades between 50 % and 98 %; points at 0 cannot be drawn there and are left out).
+ */
 export function sensitivityChart(result: SensitivityResult): ChartSpec {
   return {
     title: `Sensitivity: ${result.metric} vs sparsity, one layer pruned at a time (${result.method})`,
-    type: 'scatter', xLabel: 'sparsity of the layer', yLabel: result.metric,
+    type: 'scatter', xLabel: 'sparsity of the layer', yLabel: `${result.metric} (log scale)`, logY: true,
     datasets: result.layers.map(l => ({
-      label: l.layer, showLine: true, data: [{x: 0, y: 0}, ...l.sparsities.map((x, i) => ({x, y: l.values[i]}))],
+      label: l.layer, showLine: true,
+      data: l.sparsities.map((x, i) => ({x, y: l.values[i]})).filter(p => p.y > 0),
     })),
   };
 }

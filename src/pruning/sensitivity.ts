@@ -53,6 +53,7 @@ export interface SensitivityResult {
   layers: LayerSensitivity[];
 }
 
+/** The sparsities `analyzeSensitivity` measures by default (high ones too, so 90 % targets can be allocated). */
 export const DEFAULT_SENSITIVITY_SPARSITIES = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98];
 const OPTION_NAMES = ['sparsities', 'metric', 'method', 'layers', 'batchSize', 'dampening', 'onProgress',
   'blockSize', 'blockPoolingType'];
