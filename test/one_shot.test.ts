@@ -48,6 +48,23 @@ basic('obc keeps the outputs closer to the dense model than wanda and magnitude 
   x.dispose();
 });
 
+basic('sequential: false collects every layer from the dense model in one pass; onProgress reports each stage', async () => {
+  const model = mlp();
+  const x = samples(64, [8], 10);
+  const events: string[] = [];
+  const parallel = await pruneOneShot(model, {sparsity: 0.7, method: 'obc', calibration: x, sequential: false,
+                                              batchSize: 32, onProgress: e => events.push(`${e.stage}:${e.done}/${e.total}`)});
+  assert.equal(events, ['statistics:32/0', 'statistics:64/0', 'solve:1/3', 'solve:2/3', 'solve:3/3']);
+  const sequential = await pruneOneShot(model, {sparsity: 0.7, method: 'obc', calibration: x});
+  const magnitude = await pruneOneShot(model, {sparsity: 0.7});
+  const [p, s, m] = [parallel, sequential, magnitude].map(r => outputDistance(model, r.model, x));
+  assert.ok(p < m && s < m, `parallel ${p}, sequential ${s}, magnitude ${m}`);
+  assert.ok(s <= p * 1.05, `sequential (${s}) is no worse than parallel (${p})`);
+  [parallel, sequential, magnitude].forEach(r => r.model.dispose());
+  model.dispose();
+  x.dispose();
+});
+
 basic('magnitude without calibration prunes as pruneForBenchmark does', async () => {
   const model = mlp();
   const result = await pruneOneShot(model, {sparsity: 0.75});
@@ -224,6 +241,10 @@ bad('options: unknown names, bad values, missing calibration, unscorable and unk
     [{sparsity: 0.5, batchSize: 0}, /'batchSize'.*positive integer/],
     [{sparsity: 0.5, dampening: -1, calibration: x}, /'dampening'.*positive/],
     [{sparsity: 0.5, refitSweeps: 1.5, calibration: x}, /'refitSweeps'.*integer >= 0/],
+    [{sparsity: 0.5, sequential: 'yes'}, /'sequential'.*boolean/],
+    [{sparsity: 0.5, recalibrateBatchNorm: 1}, /'recalibrateBatchNorm'.*boolean/],
+    [{sparsity: 0.5, sensitivity: {layers: []}}, /'sensitivity'.*only with allocation 'sensitivity'/],
+    [{sparsity: 0.5, allocation: 'sensitivity', calibration: x, sensitivity: {}}, /'sensitivity'.*analyzeSensitivity/],
   ];
   for (const [options, pattern] of cases) {
     try {

@@ -111,6 +111,16 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
         `but got ${JSON.stringify(allocation)}`);
   }
   checkSparsityOption(sparsity, common.pattern, allocation, op);
+  for (const flag of ['recalibrateBatchNorm', 'sequential'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+      throw new Error(`Argument '${flag}' passed to '${op}' must be a boolean, but got ${String(options[flag])}`);
+    }
+  }
+  if (options.sensitivity !== undefined &&
+      (allocation !== 'sensitivity' || !Array.isArray((options.sensitivity as Partial<SensitivityResult>)?.layers))) {
+    throw new Error(`Argument 'sensitivity' passed to '${op}' must be what analyzeSensitivity returned, and is used ` +
+        "only with allocation 'sensitivity'");
+  }
   const needsData = method !== 'magnitude' || allocation === 'sensitivity' || options.recalibrateBatchNorm === true;
   if (needsData && calibration == null) {
     const why = method !== 'magnitude' ? `method '${method}'` :
