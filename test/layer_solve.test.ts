@@ -136,6 +136,18 @@ obc('obc without refit equals a plain SparseGPT, over shapes, sparsities and blo
   }
 });
 
+obc('obc prunes convolution kernels with blocks of rows that cut through taps', () => {
+  const {stats} = statistics(2 * 2 * 12, 100, 31);
+  const w = normal(48 * 5, 32);
+  const before = tf.memory().numTensors;
+  for (const shape of [[2, 2, 12, 5], [1, 1, 48, 5]]) {
+    const got = solve(w, shape, stats, {method: 'obc', sparsity: 0.6, blockRows: 7});
+    assert.ok(Math.abs(got.sparsity - 0.6) < 0.01, `${shape}: ${got.sparsity}`);
+    assert.ok(got.relativeError! < 0.5, `${shape}: ${got.relativeError}`);
+  }
+  assert.is(tf.memory().numTensors, before);
+});
+
 obc('the refit converges to the exact least-squares weights on the kept entries', () => {
   const [k, n] = [20, 4];
   const {stats} = statistics(k, 60, 9);

@@ -218,9 +218,12 @@ function alignedBlockRows(shape: number[], p: SolveOptions): number {
   return unit * Math.max(1, Math.round(wanted / unit));
 }
 
-/** The shape a block of `rows` rows of the weight takes for the mask ops. */
-function blockShape(shape: number[], rows: number, n: number): number[] {
-  return shape.length === 4 ? [rows / shape[2], 1, shape[2], n] : [rows, n];
+/**
+ * The shape a block of `rows` rows of the weight takes for the mask ops: a convolution's own layout
+ * for M:N (groups run along its input channels; such blocks hold whole taps), else `[rows, N]`.
+ */
+function blockShape(shape: number[], rows: number, n: number, p: SparsityPattern): number[] {
+  return shape.length === 4 && p.sparsityMByN != null ? [rows / shape[2], 1, shape[2], n] : [rows, n];
 }
 
 /** The damped Gram matrix and its inverse's upper Cholesky factor, with the features that never fire. */
@@ -284,7 +287,7 @@ function sparseGpt(problem: LayerProblem, k: number, n: number, p: SolveOptions)
     }
     const left = Math.min(Math.max(budget - kept, 0), scored * n);
     const sparsity = Math.min(1 - left / (scored * n), MAX_SPARSITY);
-    const mask = patternMask(scores, blockShape(shape, scored, n), {...p, sparsity});
+    const mask = patternMask(scores, blockShape(shape, scored, n, p), {...p, sparsity});
     for (let i = 0; i < rows * n; i++) kept += mask[i];
     for (let r = 0; r < rows; r++) {
       const i = start + r, d = u[i * k + i];
