@@ -27,8 +27,9 @@ export interface PruneOneShotOptions extends SparsityPattern {
   sparsity?: number|Record<string, number>;
   /**
    * 'magnitude' (smallest |w|, no data needed), 'wanda' (|w| · input norm, per output), or 'obc'
-   * (SparseGPT: a layer-wise reconstruction that also updates the kept weights). Default: 'obc'
-   * with `calibration`, else 'magnitude'.
+   * (SparseGPT: a layer-wise reconstruction that also updates the kept weights; it removes the
+   * weights of input features that are zero on every calibration sample, and refits a layer even at
+   * sparsity 0). Default: 'obc' with `calibration`, else 'magnitude'.
    */
   method?: OneShotMethod;
   /** Calibration samples (128-512 suffice): needed by 'wanda', 'obc', 'sensitivity' and BatchNorm recalibration. */
