@@ -4,6 +4,7 @@
  * are plain `{layer: sparsity}` maps, for `pruneOneShot` and for per-layer `pruneLowMagnitude`
  * schedules alike.
  */
+import {util} from '@tensorflow/tfjs-core';
 
 /** How `pruneOneShot` spreads a global sparsity over the layers. */
 export type Allocation = 'uniform'|'erk'|'sensitivity';
@@ -31,8 +32,6 @@ function checkTarget(target: number, op: string): void {
   }
 }
 
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
 /**
  * ERK sparsities (Evci et al., RigL, 2020): layer l keeps a density proportional to
  * `Σ dims / Π dims` of its weight, scaled so the weights kept over all layers are `1 - target` of
@@ -50,15 +49,15 @@ export function erkSparsities(layers: AllocationLayer[], target: number): Record
   if (!Array.isArray(layers) || layers.length === 0) {
     throw new Error(`Argument 'layers' passed to '${op}' must be a non-empty array of {name, shape}`);
   }
-  const total = layers.reduce((a, l) => a + size(l.shape), 0);
-  const raw = layers.map(l => l.shape.reduce((a, b) => a + b, 0) / size(l.shape));
+  const total = layers.reduce((a, l) => a + util.sizeFromShape(l.shape), 0);
+  const raw = layers.map(l => l.shape.reduce((a, b) => a + b, 0) / util.sizeFromShape(l.shape));
   const dense = new Set<number>();
   for (;;) {
     // Solve eps · Σ_{sparse} raw_l n_l = (1 - target) · total - Σ_{dense} n_l.
     let keepSparse = (1 - target) * total, weighted = 0;
     layers.forEach((l, i) => {
-      if (dense.has(i)) keepSparse -= size(l.shape);
-      else weighted += raw[i] * size(l.shape);
+      if (dense.has(i)) keepSparse -= util.sizeFromShape(l.shape);
+      else weighted += raw[i] * util.sizeFromShape(l.shape);
     });
     const eps = weighted > 0 ? keepSparse / weighted : 0;
     const over = layers.findIndex((_, i) => !dense.has(i) && eps * raw[i] > 1);

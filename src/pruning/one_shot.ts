@@ -4,6 +4,7 @@
  * that updates the kept weights), with uniform, ERK or sensitivity-based per-layer sparsities and
  * BatchNorm recalibration. The caller's model is never changed: a copy is pruned and returned.
  */
+import {util} from '@tensorflow/tfjs-core';
 import {LayersModel} from '@tensorflow/tfjs-layers';
 import {checkSparsity} from '../kernels/validate';
 import {copyModel} from '../model/copy_model';
@@ -166,8 +167,8 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
     }
     const batchNorm = options.recalibrateBatchNorm ?
         await recalibrateBatchNorm(work, calibration!, {batchSize: common.batchSize, onProgress: progress}) : [];
-    const total = reports.reduce((a, r) => a + size(r.shape), 0);
-    const zeros = reports.reduce((a, r) => a + r.sparsity * size(r.shape), 0);
+    const total = reports.reduce((a, r) => a + util.sizeFromShape(r.shape), 0);
+    const zeros = reports.reduce((a, r) => a + r.sparsity * util.sizeFromShape(r.shape), 0);
     return {model: work, method, allocation, layers: reports, sparsity: total ? zeros / total : 0, batchNorm};
   } catch (e) {
     work.dispose();
@@ -176,8 +177,6 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
     reference?.dispose();
   }
 }
-
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 function checkSparsityOption(sparsity: unknown, pattern: SparsityPattern, allocation: Allocation, op: string): void {
   if (pattern.sparsityMByN != null) {
