@@ -171,7 +171,7 @@ examples('one-shot pruning with calibration data', async () => {
   const calibration = x;
   // example: one-shot
   // Prune a trained model at once: 80 % of its weights, spread over the layers by measured
-  // sensitivity, each layer reconstructed on 64+ calibration samples (OBC). The model is not changed.
+  // sensitivity, each layer reconstructed from calibration samples (OBC). The model is not changed.
   const oneShot = await pruneOneShot(model, {
     sparsity: 0.8, method: 'obc', allocation: 'sensitivity', calibration,
   });
