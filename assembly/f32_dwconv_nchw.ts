@@ -9,6 +9,7 @@
 // one output vector (4 pixels of a row) is 9 vector loads of the padded rows times the 9 weights,
 // which stay splatted in registers for the whole plane. The copy reads each input once; the
 // compute reads the (cached) padded rows.
+import {f32x4_madd} from './madd';
 
 import {transpose4x4} from './gemm_grad_f32';
 
@@ -55,9 +56,9 @@ import {transpose4x4} from './gemm_grad_f32';
 /** acc + wa·[pa] + wb·[pb] + wc·[pc]: one row of 3 taps, added in tap order. */
 // @ts-ignore: decorator
 @inline function row3(acc: v128, wa: v128, wb: v128, wc: v128, pa: usize, pb: usize, pc: usize): v128 {
-  acc = f32x4.add(acc, f32x4.mul(wa, v128.load(pa)));
-  acc = f32x4.add(acc, f32x4.mul(wb, v128.load(pb)));
-  return f32x4.add(acc, f32x4.mul(wc, v128.load(pc)));
+  acc = f32x4_madd(acc, wa, v128.load(pa));
+  acc = f32x4_madd(acc, wb, v128.load(pb));
+  return f32x4_madd(acc, wc, v128.load(pc));
 }
 
 /** Stores the first n (1..3) lanes of v. */

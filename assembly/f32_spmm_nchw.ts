@@ -14,6 +14,7 @@
 // dispatched tile: with 8 accumulators (MR = 32, XNNPACK's choice on x86) V8 spills. Pixel tails
 // are peeled largest first (16, 8, 4, then scalar), as XNNPACK does. The output-channel range [oc0, oc1) and the pixel range
 // (x, y and pixels) are arguments, so a caller can split the work across threads.
+import {f32x4_madd} from './madd';
 
 /** Clamps a vector to [vmin, vmax]; pmax/pmin keep a NaN (and are one instruction each on x86). */
 // @ts-ignore: decorator
@@ -43,17 +44,17 @@
       const w = v128.load32_splat(wp);
       wp += 4;
       const xp = x + <usize>load<i32>(ip) * xstride;
-      a0 = f32x4.add(a0, f32x4.mul(w, v128.load(xp)));
-      if (V >= 2) a1 = f32x4.add(a1, f32x4.mul(w, v128.load(xp, 16)));
+      a0 = f32x4_madd(a0, w, v128.load(xp));
+      if (V >= 2) a1 = f32x4_madd(a1, w, v128.load(xp, 16));
       if (V >= 4) {
-        a2 = f32x4.add(a2, f32x4.mul(w, v128.load(xp, 32)));
-        a3 = f32x4.add(a3, f32x4.mul(w, v128.load(xp, 48)));
+        a2 = f32x4_madd(a2, w, v128.load(xp, 32));
+        a3 = f32x4_madd(a3, w, v128.load(xp, 48));
       }
       if (V >= 8) {
-        a4 = f32x4.add(a4, f32x4.mul(w, v128.load(xp, 64)));
-        a5 = f32x4.add(a5, f32x4.mul(w, v128.load(xp, 80)));
-        a6 = f32x4.add(a6, f32x4.mul(w, v128.load(xp, 96)));
-        a7 = f32x4.add(a7, f32x4.mul(w, v128.load(xp, 112)));
+        a4 = f32x4_madd(a4, w, v128.load(xp, 64));
+        a5 = f32x4_madd(a5, w, v128.load(xp, 80));
+        a6 = f32x4_madd(a6, w, v128.load(xp, 96));
+        a7 = f32x4_madd(a7, w, v128.load(xp, 112));
       }
     }
     // The clamp bounds are splatted here, not kept live across the loop (register pressure).

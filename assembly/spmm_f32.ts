@@ -8,6 +8,7 @@
 // One strip is one splat of x[k] and bw/4 weight loads, with no horizontal reduction
 // (perf-anchors §6.1). Rows go in pairs (a 2x16 tile is 8 accumulators: V8 keeps about 15 live
 // v128, perf-anchors §3) with the column block outer, so its weights stay in L1 across rows.
+import {f32x4_madd} from './madd';
 
 // @ts-ignore: decorator
 @inline function epilogue4(v: v128, bias: usize, col: usize, relu: bool): v128 {
@@ -75,19 +76,19 @@
         const off = <usize>load<i32>(p);
         const va = v128.load32_splat(xa + off), vb = v128.load32_splat(xb + off);
         const w0 = v128.load(w);
-        a0 = f32x4.add(a0, f32x4.mul(va, w0));
-        b0 = f32x4.add(b0, f32x4.mul(vb, w0));
+        a0 = f32x4_madd(a0, va, w0);
+        b0 = f32x4_madd(b0, vb, w0);
         if (V >= 2) {
           const w1 = v128.load(w, 16);
-          a1 = f32x4.add(a1, f32x4.mul(va, w1));
-          b1 = f32x4.add(b1, f32x4.mul(vb, w1));
+          a1 = f32x4_madd(a1, va, w1);
+          b1 = f32x4_madd(b1, vb, w1);
         }
         if (V >= 4) {
           const w2 = v128.load(w, 32), w3 = v128.load(w, 48);
-          a2 = f32x4.add(a2, f32x4.mul(va, w2));
-          b2 = f32x4.add(b2, f32x4.mul(vb, w2));
-          a3 = f32x4.add(a3, f32x4.mul(va, w3));
-          b3 = f32x4.add(b3, f32x4.mul(vb, w3));
+          a2 = f32x4_madd(a2, va, w2);
+          b2 = f32x4_madd(b2, vb, w2);
+          a3 = f32x4_madd(a3, va, w3);
+          b3 = f32x4_madd(b3, vb, w3);
         }
       }
       const ya = y + <usize>i * ystride;
@@ -113,11 +114,11 @@
     // Column blocks are consecutive in rowoff and vals: p and w run on from the previous block.
     for (; p < pEnd; p += 4, w += sstride) {
       const va = v128.load32_splat(x + <usize>load<i32>(p));
-      a0 = f32x4.add(a0, f32x4.mul(va, v128.load(w)));
-      if (V >= 2) a1 = f32x4.add(a1, f32x4.mul(va, v128.load(w, 16)));
+      a0 = f32x4_madd(a0, va, v128.load(w));
+      if (V >= 2) a1 = f32x4_madd(a1, va, v128.load(w, 16));
       if (V >= 4) {
-        a2 = f32x4.add(a2, f32x4.mul(va, v128.load(w, 32)));
-        a3 = f32x4.add(a3, f32x4.mul(va, v128.load(w, 48)));
+        a2 = f32x4_madd(a2, va, v128.load(w, 32));
+        a3 = f32x4_madd(a3, va, v128.load(w, 48));
       }
     }
     const n0 = cb * W;
