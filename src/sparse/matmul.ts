@@ -9,6 +9,7 @@ import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../k
 import {float32Arg, vectorArg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
+import {threadsFor} from './threading';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
@@ -284,7 +285,9 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
         const {colPtr, rowOffsets, values, scales} = packed.tensors;
         Object.assign(inputs, {colptr: colPtr, rowoff: rowOffsets, vals: values});
         if (scales) inputs.scales = scales;
-        y = engine().runKernel(scales ? SPMM_I8 : SPMM_F32, inputs, {n: N, bw: packed.blockSize[1], relu}) as Tensor;
+        const rows = x2.shape[0];
+        const threads = threadsFor({macs: (1 - packed.sparsity) * K * N * rows, bytes: 4 * (K + N) * rows});
+        y = engine().runKernel(scales ? SPMM_I8 : SPMM_F32, inputs, {n: N, bw: packed.blockSize[1], relu, threads}) as Tensor;
       }
     }
     if ($x.rank === 2) return y;
