@@ -12,26 +12,13 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {foldForInference, magnitudeThreshold, maskFromThreshold, toSparse, ToSparseOptions} from '../src/index';
+import {foldForInference, toSparse, ToSparseOptions} from '../src/index';
 import {planChannelMajor, toChannelMajor} from '../src/sparse/channel_major';
-import {ensurePackage, loadPackagedModel, NSFWJS_MOBILENET_V2} from './models';
+import {ensurePackage, loadPackagedModel, NSFWJS_MOBILENET_V2, pruneOneShot} from './models';
 import {timeAlternating, useWasm} from './util';
 
 const args = process.argv.slice(2);
 const RUNS = Number(args.find(a => a.startsWith('--runs='))?.slice(7) ?? 3);
-
-/** Prunes each 1x1 Conv2D and Dense kernel one-shot to `sparsity` by magnitude (the library's own ops). */
-function pruneOneShot(model: tfl.LayersModel, sparsity: number): void {
-  for (const layer of model.layers) {
-    const c = layer.getClassName();
-    const pointwise = c === 'Conv2D' && (layer.getConfig().kernelSize as number[]).every(k => k === 1);
-    if (!pointwise && c !== 'Dense') continue;
-    const [kernel, ...rest] = layer.getWeights();
-    const pruned = tf.tidy(() => tf.mul(kernel, maskFromThreshold(kernel, magnitudeThreshold(kernel, sparsity))));
-    layer.setWeights([pruned, ...rest]);
-    pruned.dispose();
-  }
-}
 
 /** The layer-type column of a layer in the breakdown. */
 function layerType(layer: tfl.layers.Layer): string {

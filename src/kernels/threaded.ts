@@ -99,9 +99,16 @@ interface OwnPool {pool: ThreadPool; arena: SharedArena; resident: WeakMap<objec
 let own: OwnPool|undefined;
 const heapPools = new WeakMap<WebAssembly.Memory, ThreadPool>();
 
+/** Whether `pool` should be replaced for `threads` threads: it failed, or has too few workers. */
+function stale(pool: ThreadPool, threads: number): boolean {
+  return pool.failure !== null || pool.size < threads - 1;
+}
+
 onThreadsReset(() => {
-  own?.pool.terminate();
-  own = undefined;
+  if (own && stale(own.pool, getThreads())) {
+    own.pool.terminate();
+    own = undefined;
+  }
 });
 
 /** Our own shared memory and its pool, started on first use with getThreads() - 1 workers. */
@@ -123,11 +130,13 @@ export function heapPool(memory: WebAssembly.Memory): ThreadPool|null {
   if (threads <= 1) return null;
   let pool = heapPools.get(memory);
   if (!pool) {
-    pool = new ThreadPool(memory, kernelsOn(memory), kernelModule(true), threads - 1);
-    heapPools.set(memory, pool);
+    const made = new ThreadPool(memory, kernelsOn(memory), kernelModule(true), threads - 1);
+    heapPools.set(memory, pool = made);
     onThreadsReset(() => {
-      pool!.terminate();
-      heapPools.delete(memory);
+      if (heapPools.get(memory) === made && stale(made, getThreads())) {
+        made.terminate();
+        heapPools.delete(memory);
+      }
     });
   }
   return pool.failure ? null : pool;

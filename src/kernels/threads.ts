@@ -101,7 +101,7 @@ interface WorkerHandle {
 }
 
 interface NodeWorkerThreads {
-  Worker: new (code: string, options: {eval: boolean; workerData: unknown}) =>
+  Worker: new (code: string, options: {eval: boolean; workerData: unknown; execArgv: string[]}) =>
       WorkerHandle & {unref(): void; on(event: string, f: () => void): void};
 }
 
@@ -162,6 +162,8 @@ export class ThreadPool {
   private readonly names: string[];
   private readonly fnIndex = new Map<string, number>();
   private ticket = 0;
+  /** Calls that handed parts to workers (for tests: proof that threads ran). */
+  threadedRuns = 0;
   private broken: string|null = null;
   private stopped = false;
 
@@ -189,8 +191,9 @@ export class ThreadPool {
       this.fail(`kernel worker ${init.index} exited`);
     };
     if (threads) {
-      const w = new threads.Worker(`${body} workerMain(require('node:worker_threads').workerData);`,
-          {eval: true, workerData: init});
+      // Plain script flags: a worker inherits the parent's execArgv (say --input-type=module, or a loader).
+      const w = new threads.Worker(`${body} workerMain(process.getBuiltinModule('node:worker_threads').workerData);`,
+          {eval: true, workerData: init, execArgv: []});
       // Unreferenced: a process whose work is done exits with its workers waiting.
       w.unref();
       w.on('error', onExit);
@@ -231,6 +234,11 @@ export class ThreadPool {
     return ready;
   }
 
+  /** Workers this pool started with. */
+  get size(): number {
+    return this.workers.length;
+  }
+
   /** Threads a call can use now: the main thread and the ready workers. */
   get threads(): number {
     return 1 + this.readyWorkers().length;
@@ -255,6 +263,7 @@ export class ThreadPool {
     }
     Atomics.store(this.ctl, LAYOUT.done, 0);
     const ticket = ++this.ticket;
+    if (assigned.length > 0) this.threadedRuns++;
     for (const {worker, part} of assigned) {
       this.writePart(worker, part, poison);
       Atomics.store(this.ctl, LAYOUT.ticket + worker, ticket);
@@ -336,8 +345,10 @@ export class ThreadPool {
 
 /**
  * Sets how many threads the sparse kernels may use (the calling thread included), from 1 (no
- * workers) up; workers start on the next op big enough to pay for them. Stops the current workers,
- * so a pool that failed can be restarted.
+ * workers) up. Workers start on the next op big enough to pay for them (or on `ready()`); they
+ * wait idle, unreferenced, when fewer threads are asked for, so changing the count costs nothing,
+ * and a Node process exits with them waiting. After a worker failed (ops then run on one thread),
+ * calling it starts new workers.
  * ```js
  * tfsp.setThreads(2);
  * ```
@@ -360,7 +371,7 @@ export function getThreads(): number {
 
 const resetListeners: Array<() => void> = [];
 
-/** Calls `f` whenever `setThreads` changes the count (pools stop their workers). */
+/** Calls `f` whenever `setThreads` is called (failed pools are dropped, too small ones replaced). */
 export function onThreadsReset(f: () => void): void {
   resetListeners.push(f);
 }
@@ -376,7 +387,7 @@ export function evenSplits(count: number, parts: number, align = 1): number[] {
   const units = Math.ceil(count / align);
   const n = Math.max(1, Math.min(parts, units));
   const bounds = [0];
-  for (let i = 1; i < n; i++) bounds.push(Math.min(count, Math.round(units * i / n) * align));
+  for (let i = 1; i < n; i++) bounds.push(Math.min(count, Math.max(bounds[i - 1] + align, Math.round(count * i / n / align) * align)));
   bounds.push(count);
   return bounds;
 }
