@@ -208,10 +208,9 @@ export function withSharedMemoryImport(bytes: Uint8Array): Uint8Array<ArrayBuffe
  * A numeric self-test of a compiled build: the pixel kernel and the 2-row strip kernel (both run
  * their multiply-adds through `f32x4_madd`) on small integers, whose products and sums are exact in
  * f32 whether fused or not, so any difference from the plain loop is a wrong runtime. Returns the
- * first mismatch, or null.
+ * first mismatch, or null. `memory` (one page at least) must be shared for a shared-memory variant.
  */
-export function selfTest(module: WebAssembly.Module): string|null {
-  const memory = new WebAssembly.Memory({initial: 1});
+export function selfTest(module: WebAssembly.Module, memory = new WebAssembly.Memory({initial: 1})): string|null {
   const k = new WebAssembly.Instance(module, {env: {memory}}).exports as unknown as KernelExports;
   const f32 = new Float32Array(memory.buffer), i32 = new Int32Array(memory.buffer);
   // Pixel kernel: 3 outputs by 4 inputs (a few zeros), 20 pixels (a 16-pixel tile and a 4-pixel tail).
