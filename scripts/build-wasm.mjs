@@ -27,7 +27,7 @@ for (const {target, file, name} of BUILDS) {
     console.error(`${file} cannot run on the tfjs-wasm heap:\n  ${problems.join('\n  ')}`);
     process.exit(1);
   }
-  source += `export const ${name} =\n    '${bytes.toString('base64')}';\n`;
+  source += `export const ${name}: string =\n    '${bytes.toString('base64')}';\n`;
   console.log(`${file}: ${bytes.length} bytes, shared-heap checks passed`);
 }
 writeFileSync(join(root, 'src/kernels/wasm-bytes.ts'), source);

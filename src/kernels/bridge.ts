@@ -128,6 +128,9 @@ export function threadedCallsCopy(backend: unknown): boolean {
   return !(heap.shared && heap.kernels);
 }
 
+/** Kernel calls that copied their operands (through a private or our shared memory), for `kernelInfo`. */
+export const copyCounts = {private: 0, threaded: 0};
+
 /** Runs each part's calls in order on this thread. */
 function runSerial(kernels: KernelExports, parts: KernelCall[][]): void {
   for (const part of parts) for (const [name, ...args] of part) (kernels[name] as (...a: number[]) => void)(...args);
@@ -225,9 +228,15 @@ function runOnWasm(def: KernelDef, backend: WasmBackendLike, inputs: NamedTensor
   if (threads > 1 && !shared) {
     const result = runThreaded(heapViewHost(backend, memory, def.kernelName), attrs,
         (ctx) => def.run(ctx, inputs as KernelInputs, attrs), threadedHeapError(def.kernelName));
-    if (result) return result;
+    if (result) {
+      copyCounts.threaded++;
+      return result;
+    }
   }
-  if (!kernels) return runOnPrivateMemory(def, heapViewHost(backend, memory, def.kernelName), inputs, attrs);
+  if (!kernels) {
+    copyCounts.private++;
+    return runOnPrivateMemory(def, heapViewHost(backend, memory, def.kernelName), inputs, attrs);
+  }
   // On a shared heap (tfjs-wasm's threaded build) the workers run on the heap itself: no copies.
   const pool = threads > 1 && shared ? heapPool(memory) : null;
   const ctx = new WasmHeapContext(backend, memory, kernels, def.kernelName, pool, threads);

@@ -5,6 +5,8 @@ export {ready} from './startup';
 export {kernelBuild, VALID_KERNEL_BUILDS} from './module';
 export type {KernelBuild, KernelBuildChoice} from './module';
 export {getThreads, setThreads} from './threads';
+export {kernelInfo} from './info';
+export type {KernelInfo} from './info';
 export {applyMask, countNonzero, maskFromThreshold} from './mask';
 export {blockPool, expandBlockMask, POOLING_TYPES} from './pool';
 export type {PoolingType} from './pool';

@@ -257,9 +257,13 @@ export function selfTest(module: WebAssembly.Module, memory = new WebAssembly.Me
 
 const FORCE_ENV = 'TFJS_SPARSITY_KERNELS';
 
-/** The build forced by the environment (Node), if any. */
+/**
+ * The build forced by the environment variable (Node) or a global of that name (a page, set before
+ * the first op), if any.
+ */
 function forcedBuild(): KernelBuild|undefined {
-  const v = (globalThis as {process?: {env?: Record<string, string|undefined>}}).process?.env?.[FORCE_ENV];
+  const g = globalThis as {process?: {env?: Record<string, string|undefined>}} & Record<string, unknown>;
+  const v = g.process?.env?.[FORCE_ENV] ?? g[FORCE_ENV] as string|undefined;
   if (v === undefined || v === '') return undefined;
   if (!VALID_KERNEL_BUILDS.includes(v as KernelBuild)) {
     throw new Error(`${FORCE_ENV} must be one of ${VALID_KERNEL_BUILDS.join(', ')}, but got ${v}`);

@@ -135,13 +135,20 @@ export const MAX_DEFAULT_THREADS = 4;
 export function threadsUnavailable(): string|null {
   if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available (a page must be cross-origin isolated)';
   if (typeof Atomics === 'undefined') return 'Atomics is not available';
-  if (isNode) return nodeModule('node:worker_threads') ? null : 'this Node has no process.getBuiltinModule (Node >= 20.16)';
+  if (isNode) return nodeModule('node:worker_threads') ? null : 'this Node cannot load worker_threads synchronously (getBuiltinModule: Node >= 20.16)';
   if (typeof Worker === 'undefined') return 'Web Workers are not available';
   if ((globalThis as {crossOriginIsolated?: boolean}).crossOriginIsolated === false) return 'the page is not cross-origin isolated';
   return null;
 }
 
 let threadsSetting: number|undefined;
+/** The last pool failure since `setThreads` (for `kernelInfo`). */
+let lastFailure: string|null = null;
+
+/** Why the last pool failed (ops then run on one thread until `setThreads`), or null. */
+export function threadFailure(): string|null {
+  return lastFailure;
+}
 let warned = false;
 
 /** Warns once per process: the first failure is the one worth reading. */
@@ -156,6 +163,8 @@ function warnOnce(message: string): void {
  * that are not ready yet (they start asynchronously) run on the main thread instead.
  */
 export class ThreadPool {
+  /** Pools whose workers have not been stopped (for `kernelInfo`). */
+  static readonly live = new Set<ThreadPool>();
   private readonly ctl: Int32Array;
   private readonly tasks: Float64Array;
   private readonly workers: WorkerHandle[] = [];
@@ -176,6 +185,7 @@ export class ThreadPool {
     this.tasks = new Float64Array(tasks);
     this.names = WebAssembly.Module.exports(module).filter(e => e.kind === 'function').map(e => e.name);
     this.names.forEach((name, i) => this.fnIndex.set(name, i));
+    ThreadPool.live.add(this);
     for (let index = 0; index < n; index++) {
       this.startWorker({module, memory, control, tasks, index, names: this.names, layout: LAYOUT});
     }
@@ -192,7 +202,7 @@ export class ThreadPool {
     };
     if (threads) {
       // Plain script flags: a worker inherits the parent's execArgv (say --input-type=module, or a loader).
-      const w = new threads.Worker(`${body} workerMain(process.getBuiltinModule('node:worker_threads').workerData);`,
+      const w = new threads.Worker(`${body} workerMain(globalThis.process?.getBuiltinModule('node:worker_threads').workerData);`,
           {eval: true, workerData: init, execArgv: []});
       // Unreferenced: a process whose work is done exits with its workers waiting.
       w.unref();
@@ -323,6 +333,7 @@ export class ThreadPool {
   fail(reason: string): void {
     if (this.broken) return;
     this.broken = reason;
+    lastFailure = reason;
     warnOnce(`tfjs-sparsity: ${reason}; the sparse kernels run on one thread from now on (setThreads() starts new workers).`);
     this.terminate();
   }
@@ -330,6 +341,7 @@ export class ThreadPool {
   /** Stops the workers (they exit once they see the stop ticket, or at once when terminated). */
   terminate(): void {
     this.stopped = true;
+    ThreadPool.live.delete(this);
     for (let i = 0; i < this.workers.length; i++) {
       Atomics.store(this.ctl, LAYOUT.ticket + i, -1);
       Atomics.notify(this.ctl, LAYOUT.ticket + i);
@@ -360,6 +372,7 @@ export function setThreads(n: number): void {
   }
   threadsSetting = n;
   warned = false;
+  lastFailure = null;
   for (const listener of resetListeners) listener();
 }
 
