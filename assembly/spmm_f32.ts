@@ -111,6 +111,32 @@ import {f32x4_madd} from './madd';
   for (let cb = 0; cb < ncb; cb++) {
     const pEnd = rowoff + (<usize>load<i32>(colptr + (<usize>cb << 2), 4) << 2);
     let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      // Fused, one accumulator chain per lane group runs at the fused multiply-add's latency (longer
+      // than an add's): strips go in pairs, the second into its own accumulators (see
+      // f32_spmm_nchw.ts), added in at the end.
+      let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+      for (; p + 4 < pEnd; p += 8, w += sstride << 1) {
+        const va = v128.load32_splat(x + <usize>load<i32>(p)), vc = v128.load32_splat(x + <usize>load<i32>(p, 4));
+        const u = w + sstride;
+        a0 = f32x4_madd(a0, va, v128.load(w));
+        c0 = f32x4_madd(c0, vc, v128.load(u));
+        if (V >= 2) {
+          a1 = f32x4_madd(a1, va, v128.load(w, 16));
+          c1 = f32x4_madd(c1, vc, v128.load(u, 16));
+        }
+        if (V >= 4) {
+          a2 = f32x4_madd(a2, va, v128.load(w, 32));
+          c2 = f32x4_madd(c2, vc, v128.load(u, 32));
+          a3 = f32x4_madd(a3, va, v128.load(w, 48));
+          c3 = f32x4_madd(c3, vc, v128.load(u, 48));
+        }
+      }
+      a0 = f32x4.add(a0, c0);
+      a1 = f32x4.add(a1, c1);
+      a2 = f32x4.add(a2, c2);
+      a3 = f32x4.add(a3, c3);
+    }
     // Column blocks are consecutive in rowoff and vals: p and w run on from the previous block.
     for (; p < pEnd; p += 4, w += sstride) {
       const va = v128.load32_splat(x + <usize>load<i32>(p));

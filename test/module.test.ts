@@ -87,10 +87,49 @@ const COMPARE = `
       if (d > 0) worst = Math.max(worst, d / (terms * 2 ** -23 * mag));
     }
   }
+  // The one-row strip kernel (1x16, strips in pairs in the relaxed build) and the depthwise kernel
+  // (rows summed apart in the relaxed build), on one memory per build.
+  const inst = mods.map(m => { const memory = new WebAssembly.Memory({initial: 16});
+    return {k: new WebAssembly.Instance(m, {env: {memory}}).exports, f32: new Float32Array(memory.buffer), i32: new Int32Array(memory.buffer)}; });
+  const check = (got0, got1, mag, terms) => {
+    const d = Math.abs(got0 - got1);
+    total++;
+    if (d > 0) { differ++; worst = Math.max(worst, d / (terms * 2 ** -23 * mag)); }
+  };
+  for (let t = 0; t < 10; t++) {
+    const K = 20 + t * 11, S = 1 + (t * 5) % K;
+    const x = Float32Array.from({length: K}, rand), ks = Array.from({length: S}, (_, s) => (s * 7 + t) % K);
+    const v = Float32Array.from({length: S * 16}, rand);
+    const ys = inst.map(({k, f32, i32}) => {
+      f32.set(x, 0); i32[1024] = 0; i32[1025] = S; ks.forEach((kk, s) => { i32[2048 + s] = kk * 4; }); f32.set(v, 4096);
+      k.f32_spmm_1x16__simd128(0, 4096, 8192, 16384, 16, 0, 0, 32768, 40000);
+      return f32.slice(8192, 8192 + 16);
+    });
+    for (let c = 0; c < 16; c++) {
+      let mag = 0;
+      ks.forEach((kk, s) => { mag += Math.abs(x[kk] * v[s * 16 + c]); });
+      check(ys[0][c], ys[1][c], mag, S);
+    }
+  }
+  for (const [C, H] of [[4, 10], [5, 7], [8, 20]]) {
+    const x = Float32Array.from({length: C * H * H}, rand), w = Float32Array.from({length: C * 9}, rand);
+    const O = H - 2;
+    const ys = inst.map(({k, f32}) => {
+      f32.set(x, 0); f32.set(w, 16384);
+      k.f32_dwconv2d_nchw_3x3s1__simd128(0, 1, C, 0, C, H, H, O, O, 0, 0, 65536, 0, -Infinity, Infinity, 81920, 131072);
+      return f32.slice(81920 / 4, 81920 / 4 + C * O * O);
+    });
+    for (let c = 0; c < C; c++) for (let i = 0; i < O; i++) for (let j = 0; j < O; j++) {
+      let mag = 0;
+      for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) mag += Math.abs(w[c * 9 + a * 3 + b] * x[c * H * H + (i + a) * H + j + b]);
+      const o = c * O * O + i * O + j;
+      check(ys[0][o], ys[1][o], mag, 9);
+    }
+  }
   console.log(JSON.stringify({choice, worst, differ, total}));
 `;
 
-choice('Node 20 with --experimental-wasm-relaxed-simd: the relaxed build, within n·2⁻²³·Σ|wx| of the baseline', () => {
+choice('Node 20 with --experimental-wasm-relaxed-simd: the relaxed build; pixel, strip and depthwise kernels within n·2⁻²³·Σ|wx| of the baseline', () => {
   const r = child(COMPARE, {flags: ['--experimental-wasm-relaxed-simd']}) as
       {choice: {build: string}; worst: number; differ: number; total: number};
   assert.is(r.choice.build, 'relaxed-simd');
