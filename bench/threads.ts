@@ -5,9 +5,15 @@
 //   node --import tsx bench/threads.ts            layers: large, MobileNet-class and small
 //   node --import tsx bench/threads.ts --sweep    the dispatcher's limits (threads forced on)
 //   node --import tsx bench/threads.ts --model    nsfwjs MobileNetV2 end to end (bench/models.ts first)
+//   node --import tsx bench/threads.ts --browser  headless Chromium: an ordinary page (one thread, tfjs-wasm
+//                                                 single-threaded) and a cross-origin-isolated one (our
+//                                                 kernels and workers on tfjs-wasm's shared heap, tfjs-wasm
+//                                                 threaded): layers and the model against tfjs's dense ops
 //
 // Thread scaling needs idle cores: each run prints the 1-minute load average before and after.
-import {loadavg} from 'node:os';
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {loadavg, tmpdir} from 'node:os';
+import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {blockSparseMatMul, channelMajorSparseMatMul, depthwiseConv2dChannelsFirst, packBlockSparse, PixelSparseMatrix,
   ready, setThreads, toSparse} from '../src/index';
@@ -68,7 +74,7 @@ function dense(M: number, K: number, N: number, s: number, blockSize: [number, n
     w = unstructured(K, N, s);
   }
   const kernel = tf.tensor2d(w, [K, N]);
-  const packed = packBlockSparse(kernel, {blockSize: blockSize ?? [1, 1], dtype});
+  const packed = packBlockSparse(kernel, {blockSize: blockSize ?? [1, 16], dtype});
   kernel.dispose();
   const x = tf.randomNormal([M, K]);
   const what = blockSize ? `${blockSize.join('x')} blocks` : 'unstructured';
@@ -94,7 +100,7 @@ function layers(): void {
   console.log('\n## large layers');
   results.push(dense(32, 4096, 4096, 0.9, [1, 16]));
   results.push(dense(32, 4096, 4096, 0.9, [1, 16], 'int8'));
-  results.push(dense(32, 4096, 4096, 0.9, null));
+  results.push(dense(32, 4096, 4096, 0.9, null));  // stored in 1x16 strips: the dispatcher picks the pixel kernel
   results.push(conv1x1(56, 56, 128, 128, 0.9));   // MobileNetV1
   results.push(conv1x1(56, 56, 24, 144, 0.9));    // MobileNetV2 expand
   results.push(conv1x1(56, 56, 144, 24, 0.9));    // MobileNetV2 project
@@ -151,11 +157,98 @@ async function model(): Promise<void> {
   x.dispose();
 }
 
+// Plain JavaScript run in a page: each layer as tf's dense op (NHWC conv2d or matMul on the pruned
+// weight) against ours on every thread and on one, alternating (fastest of short batches); then the
+// pruned nsfwjs MobileNetV2 dense against toSparse's model.
+const PAGE_BENCH = `(async ({layers, rounds}) => {
+  const {tf, sparsity: sp, info} = await window.kernelPage;
+  const tfl = await import('@tensorflow/tfjs-layers');
+  const best = (fns) => {
+    const per = (f, n) => { const t0 = performance.now(); for (let i = 0; i < n; i++) f(); return (performance.now() - t0) / n; };
+    for (const f of fns) { const t0 = performance.now(); while (performance.now() - t0 < 100) f(); }
+    const reps = fns.map(f => Math.max(1, Math.round(10 / Math.max(per(f, 1), 1e-3))));
+    const b = fns.map(() => Infinity);
+    for (let r = 0; r < rounds; r++) fns.forEach((f, i) => { b[i] = Math.min(b[i], per(f, reps[i])); });
+    return b;
+  };
+  const threads = sp.getThreads();
+  const out = [];
+  let seed = 7;
+  const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  for (const [H, K, N, s] of layers) {
+    const w = Float32Array.from({length: K * N}, () => rand() < s ? 0 : rand() - 0.5);
+    const packed = sp.PixelSparseMatrix.fromDense(w, [K, N]);
+    const filter = tf.tensor4d(w, [1, 1, K, N]);
+    const xNhwc = tf.randomNormal([1, H, H, K]), xNchw = tf.randomNormal([1, K, H * H]);
+    const dense = () => tf.dispose(tf.conv2d(xNhwc, filter, 1, 'valid'));
+    const ours = () => tf.dispose(sp.channelMajorSparseMatMul(xNchw, packed));
+    const oursOne = () => { sp.setThreads(1); ours(); sp.setThreads(threads); };
+    const [d, o, o1] = best([dense, ours, oursOne]);
+    out.push({name: '1x1 conv ' + H + 'x' + H + ' ' + K + '->' + N + ' ' + s * 100 + ' %', denseMs: d, oursMs: o, oursOneMs: o1});
+    tf.dispose([filter, xNhwc, xNchw]);
+    packed.dispose();
+  }
+  const model = await tfl.loadLayersModel('/model/model.json');
+  const x = tf.randomUniform([1, 224, 224, 3]);
+  const {model: sparse} = await sp.toSparse(model);
+  const run = (m) => () => tf.dispose(m.predict(x));
+  const [d, o, o1] = best([run(model), run(sparse), () => { sp.setThreads(1); run(sparse)(); sp.setThreads(threads); }]);
+  out.push({name: 'nsfwjs MobileNetV2 90 % f32, batch 1', denseMs: d, oursMs: o, oursOneMs: o1});
+  sparse.dispose();
+  x.dispose();
+  return {info: {...info, kernels: sp.kernelInfo()}, out};
+})`;
+
+async function browser(): Promise<void> {
+  const {chromium} = await import('playwright-core');
+  const {serveStatic} = await import('../src/cli/serve');
+  const {buildBrowserBundle} = await import('../test/helpers');
+  const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-threads-'));
+  try {
+    await buildBrowserBundle(dir);
+    ensurePackage(NSFWJS_MOBILENET_V2);
+    await tf.setBackend('cpu');
+    const model = await loadPackagedModel(NSFWJS_MOBILENET_V2);
+    pruneOneShot(model, 0.9);
+    await model.save(tf.io.withSaveHandler(async a => {
+      writeFileSync(join(dir, 'model.json'), JSON.stringify({modelTopology: a.modelTopology, format: a.format,
+        generatedBy: a.generatedBy, convertedBy: a.convertedBy, weightsManifest: [{paths: ['weights.bin'], weights: a.weightSpecs}]}));
+      writeFileSync(join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
+      return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+    }));
+    const browser = await chromium.launch({executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox',
+      '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']});
+    const layers = [[56, 128, 128, 0.9], [56, 24, 144, 0.9], [56, 144, 24, 0.9], [112, 32, 64, 0.9], [112, 16, 96, 0.9],
+      [28, 256, 256, 0.9], [14, 512, 512, 0.9], [7, 160, 960, 0.9]];
+    for (const crossOriginIsolated of [false, true]) {
+      const server = await serveStatic({mounts: {'/node_modules/@tensorflow/': 'node_modules/@tensorflow', '/dist/': dir,
+        '/browser/': 'browser', '/model/': dir}, crossOriginIsolated});
+      const page = await browser.newPage();
+      await page.goto(`${server.url}browser/kernels.html`);
+      const {info, out} = await page.evaluate(`${PAGE_BENCH}(${JSON.stringify({layers, rounds: 15})})`) as
+          {info: Record<string, unknown>; out: Array<{name: string; denseMs: number; oursMs: number; oursOneMs: number}>};
+      console.log(`\n### headless Chromium ${browser.version()}, ${crossOriginIsolated ? 'cross-origin-isolated' : 'ordinary'} page\n`);
+      console.log(`page: ${JSON.stringify(info)}\n`);
+      console.log('| case | tfjs dense ms | ours ms | ours vs dense | ours, 1 thread, ms | threads vs 1 |\n|---|---|---|---|---|---|');
+      for (const r of out) {
+        console.log(`| ${r.name} | ${r.denseMs.toFixed(3)} | ${r.oursMs.toFixed(3)} | **${(r.denseMs / r.oursMs).toFixed(2)}x** | ` +
+            `${r.oursOneMs.toFixed(3)} | **${(r.oursOneMs / r.oursMs).toFixed(2)}x** |`);
+      }
+      await page.close();
+      await server.close();
+    }
+    await browser.close();
+  } finally {
+    rmSync(dir, {recursive: true, force: true});
+  }
+}
+
 await useWasm();
 setThreads(THREADS);
 await ready();
 const load0 = loadavg()[0];
-if (args.includes('--sweep')) sweep();
+if (args.includes('--browser')) await browser();
+else if (args.includes('--sweep')) sweep();
 else if (args.includes('--model')) await model();
 else layers();
 console.log(`\n1-minute load average: ${load0.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after (2 cores)`);

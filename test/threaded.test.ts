@@ -4,12 +4,11 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
-import {channelMajorSparseMatMul, packBlockSparse, PixelSparseMatrix, ready, setThreads} from '../src/index';
+import {packBlockSparse, PixelSparseMatrix, ready, setThreads} from '../src/index';
 import {DWCONV_NCHW} from '../src/kernels/dwconv_nchw';
 import {SPMM_F32, SPMM_I8} from '../src/kernels/spmm';
 import {SPMM_NCHW} from '../src/kernels/spmm_nchw';
-import {ownArenaBytes, ownThreadPool, SharedArena} from '../src/kernels/threaded';
-import {MIN_THREADED_MACS, threadsFor} from '../src/sparse/threading';
+import {ownThreadPool, SharedArena} from '../src/kernels/threaded';
 import {assertBitsEqual, BACKENDS, normal, noLeak, rng, useBackend} from './helpers';
 
 /** A [K, N] weight with about `s` of its entries zero. */
@@ -22,6 +21,7 @@ function weight(K: number, N: number, s: number, seed: number): Float32Array {
 function sameOnThreads(kernelName: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>, what: string): void {
   const pool = ownThreadPool()!;
   const runs = pool.threadedRuns;
+  // Kernel calls with threads forced: the dispatcher (and its gain monitor) is not asked.
   const run = (threads: number) => noLeak(() =>
     tf.engine().runKernel(kernelName, inputs, {...attrs, threads} as unknown as tf.NamedAttrMap) as tf.Tensor, what);
   const one = run(1), two = run(2);
@@ -117,54 +117,6 @@ depthwise('channel splits in fours (quads and single planes), stride 1 and 2, ba
 
 depthwise.run();
 
-// ---
-
-const dispatch = suite('threadsFor');
-
-dispatch('threadsFor({macs, bytes}) keeps one thread below the measured limits and asks for every thread above', async () => {
-  await withWorkers('wasm');
-  assert.is(threadsFor({macs: MIN_THREADED_MACS / 2, bytes: 1}), 1);
-  assert.is(threadsFor({macs: 1e12, bytes: 1e12}), 1, 'copies that cost more than the arithmetic');
-  assert.is(threadsFor({macs: 1e9, bytes: 1e3}), 2);
-  setThreads(1);
-  assert.is(threadsFor({macs: 1e9, bytes: 1e3}), 1, 'setThreads(1)');
-  setThreads(2);
-});
-
-dispatch('channelMajorSparseMatMul on a layer over the limits runs on threads and equals one thread bit for bit, no leaks', async () => {
-  for (const backend of BACKENDS) {
-    await withWorkers(backend);
-    const K = 512, N = 512, P = 512;
-    const packed = PixelSparseMatrix.fromDense(weight(K, N, 0.5, 3), [K, N]);
-    const x = tf.tensor3d(normal(K * P, 4), [1, K, P]);
-    assert.ok(threadsFor({macs: packed.nnz * P, bytes: 4 * (K + N) * P}) === 2, 'the case must be over the limits');
-    const pool = ownThreadPool()!;
-    const runs = pool.threadedRuns;
-    const two = noLeak(() => channelMajorSparseMatMul(x, packed, {activation: 'relu'}));
-    assert.ok(pool.threadedRuns > runs, 'the op did not run on threads');
-    setThreads(1);
-    const one = noLeak(() => channelMajorSparseMatMul(x, packed, {activation: 'relu'}));
-    setThreads(2);
-    assertBitsEqual(two.dataSync() as Float32Array, one.dataSync() as Float32Array, backend);
-    tf.dispose([x, one, two]);
-    packed.dispose();
-  }
-});
-
-dispatch('repeated threaded calls hold no shared-memory bytes beyond the resident weights', async () => {
-  await withWorkers('wasm');
-  const K = 64, N = 256, P = 4096;
-  const packed = PixelSparseMatrix.fromDense(weight(K, N, 0.5, 3), [K, N]);
-  const x = tf.tensor3d(normal(K * P, 4), [1, K, P]);
-  channelMajorSparseMatMul(x, packed).dispose();
-  const held = ownArenaBytes();
-  for (let i = 0; i < 5; i++) channelMajorSparseMatMul(x, packed).dispose();
-  assert.is(ownArenaBytes(), held);
-  x.dispose();
-  packed.dispose();
-});
-
-dispatch.run();
 
 // ---
 

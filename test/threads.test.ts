@@ -9,7 +9,7 @@ import {fileURLToPath} from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import {channelMajorSparseMatMul, getThreads, PixelSparseMatrix, ready, setThreads} from '../src/index';
 import {ownThreadPool} from '../src/kernels/threaded';
-import {coreCount, evenSplits, MAX_DEFAULT_THREADS, nonzeroSplits} from '../src/kernels/threads';
+import {coreCount, evenSplits, GainMonitor, MAX_DEFAULT_THREADS, nonzeroSplits, threadGain} from '../src/kernels/threads';
 import {assertBitsEqual, normal, noLeak, rng, useBackend} from './helpers';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -120,6 +120,7 @@ failures('a worker that throws in a call: the result is exact, one warning, then
     pool.run([[['f32_count_nonzero__simd128', 16, 0]], [['f32_count_nonzero__simd128', 16, 0]]], true);
     assert.ok(pool.failure?.includes('failed in a call'), String(pool.failure));
     // Later ops run on one thread, exactly.
+    threadGain.reset();
     const y = noLeak(() => channelMajorSparseMatMul(layer.x, layer.packed));
     assertBitsEqual(y.dataSync() as Float32Array, layer.want, 'after the failure');
     y.dispose();
@@ -140,6 +141,7 @@ failures('a worker that dies mid-call (terminated): no hang, the result is exact
   const pool = ownThreadPool()!;
   assert.is(pool.threads, 2);
   const seen = await warnings(async () => {
+    threadGain.reset();  // the op must reach the pool even if a loaded machine suspended threads
     pool.killWorker(0);
     const t0 = Date.now();
     const y = noLeak(() => channelMajorSparseMatMul(layer.x, layer.packed));
@@ -196,3 +198,33 @@ shutdown('a Node process that ran threaded ops exits on its own, with its worker
 });
 
 shutdown.run();
+
+// ---
+
+const gain = suite('GainMonitor');
+
+gain('calls slower than one thread suspend threads for a second; calls that pay keep them', () => {
+  let now = 0;
+  const m = new GainMonitor(() => now);
+  for (let i = 0; i < 20; i++) m.record(1, 0.55, 2, 1);  // 2 equal parts: 1.8x
+  assert.ok(m.paying);
+  m.record(1, 3, 2, 1);  // 0.67x once: the average holds
+  assert.ok(m.paying);
+  for (let i = 0; i < 10 && m.paying; i++) m.record(1, 3, 2, 1);
+  assert.not.ok(m.paying, 'suspended after a run of slow calls');
+  now += 999;
+  assert.not.ok(m.paying);
+  now += 2;
+  assert.ok(m.paying, 'tried again after the suspension');
+  m.record(1, 3, 2, 1);
+  m.reset();
+  assert.ok(m.paying);
+});
+
+gain('parts run on the calling thread count for it: 3 parts there in the time of one call is no gain', () => {
+  const m = new GainMonitor(() => 0);
+  for (let i = 0; i < 30; i++) m.record(3, 3, 3, 3);
+  assert.ok(m.paying, 'exactly one thread\'s time: not below 0.95');
+});
+
+gain.run();

@@ -141,6 +141,51 @@ export function threadsUnavailable(): string|null {
   return null;
 }
 
+/**
+ * Whether threads are paying off right now, judged from the calls themselves: with parts of equal
+ * work, one thread would have taken (parts / parts run here) x the calling thread's own time, so
+ * the ratio of that to the call's wall time is the speedup threads gave. On a machine whose other
+ * jobs leave no core free, a worker's part finishes late and the ratio drops below 1; the monitor
+ * then suspends threads for `SUSPEND_MS` and tries again after (measured on this project's shared
+ * 2-core machine: under a load of 4-5, 2 threads ran 0.61-0.98x of one; BENCHMARKS.md "Threads").
+ */
+export class GainMonitor {
+  /** Exponential average of the speedup, starting neutral. */
+  private gain = 1;
+  private suspendedUntil = 0;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Records one threaded call: the calling thread's time on `localParts` of `parts`, and the wall time. */
+  record(localMs: number, totalMs: number, parts: number, localParts: number): void {
+    if (!(totalMs > 0)) return;
+    this.gain = 0.8 * this.gain + 0.2 * (localMs * parts / localParts) / totalMs;
+    if (this.gain < MIN_GAIN) {
+      this.suspendedUntil = this.now() + SUSPEND_MS;
+      this.gain = 1;
+    }
+  }
+
+  /** False while threads are suspended after calls that ran slower than one thread would. */
+  get paying(): boolean {
+    return this.now() >= this.suspendedUntil;
+  }
+
+  /** Forgets what was measured (setThreads calls it: threads were asked for). */
+  reset(): void {
+    this.gain = 1;
+    this.suspendedUntil = 0;
+  }
+}
+
+/** Below this average speedup threads are suspended (a little under 1: equal parts are never exactly equal). */
+const MIN_GAIN = 0.95;
+/** How long threads stay suspended before calls try them again. */
+const SUSPEND_MS = 1000;
+
+/** The process's monitor: every pool reports to it, and the dispatcher asks it. */
+export const threadGain = new GainMonitor();
+
 let threadsSetting: number|undefined;
 /** The last pool failure since `setThreads` (for `kernelInfo`). */
 let lastFailure: string|null = null;
@@ -282,8 +327,10 @@ export class ThreadPool {
     const t0 = performance.now();
     for (const part of local) this.runSerial(part);
     if (assigned.length === 0) return;
-    const deadline = performance.now() + Math.max(MIN_DEADLINE_MS, DEADLINE_FACTOR * (performance.now() - t0));
+    const localMs = performance.now() - t0;
+    const deadline = performance.now() + Math.max(MIN_DEADLINE_MS, DEADLINE_FACTOR * localMs);
     this.waitFor(assigned.length, deadline);
+    threadGain.record(localMs, performance.now() - t0, parts.length, local.length);
     for (const {worker, part} of assigned) {
       const finished = Atomics.load(this.ctl, LAYOUT.finished + worker) === ticket;
       const failed = Atomics.load(this.ctl, LAYOUT.state + worker) === FAILED;
@@ -373,10 +420,15 @@ export function setThreads(n: number): void {
   threadsSetting = n;
   warned = false;
   lastFailure = null;
+  threadGain.reset();
   for (const listener of resetListeners) listener();
 }
 
-/** The threads the sparse kernels may use: `setThreads`'s value, else min(cores, 4); 1 where threads cannot run. */
+/**
+ * The threads the sparse kernels may use: `setThreads`'s value, else min(cores, 4); 1 where threads
+ * cannot run. (The dispatcher also keeps one thread for small calls, and while `threadGain` finds
+ * threads slower than one.)
+ */
 export function getThreads(): number {
   if (threadsUnavailable()) return 1;
   return threadsSetting ?? Math.max(1, Math.min(coreCount(), MAX_DEFAULT_THREADS));

@@ -9,7 +9,7 @@ import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../k
 import {float32Arg, vectorArg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
-import {threadsFor} from './threading';
+import {threadsFor, threadsReason} from './threading';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
@@ -141,6 +141,9 @@ const PIXEL_ROWS_MAX_DENSITY = 0.5;
  */
 const PIXEL_MIN_STRIP_PADDING = 1.5;
 
+/** The strip kernels split rows between threads in pairs: fewer rows than this stay on one thread. */
+const MIN_STRIP_THREAD_ROWS = 4;
+
 /** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
 export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {
   return pixels >= PIXEL_MIN_PIXELS && packed.nonzeros <= PIXEL_MAX_DENSITY * packed.shape[0] * packed.shape[1];
@@ -202,8 +205,11 @@ export function planBlockSparseMatMul(xShape: number[], packed: BlockSparseMatri
       `${rows} row${rows === 1 ? '' : 's'}` +
       `${dispatchCase(rows, packed) === 'streamed' ? ', dense weight over 16 MiB (streamed from memory)' : ''}, ` +
       `${backend} backend`;
-  const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit})` :
-      kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(packed.nonzeros / (packed.shape[0] * packed.shape[1])).toFixed(3)})` :
+  const [K, N] = packed.shape;
+  const threads = kernel === 'sparse' && rows < MIN_STRIP_THREAD_ROWS ? '1 thread (the strip kernels split rows in pairs)' :
+      threadsReason({macs: (kernel === 'pixel' ? packed.nonzeros : density * K * N) * rows, bytes: 4 * (K + N) * rows});
+  const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit}), ${threads}` :
+      kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(packed.nonzeros / (packed.shape[0] * packed.shape[1])).toFixed(3)}), ${threads}` :
       kernel === 'tfMatMul' ? `${what}: above density ${limit}, tf.matMul on the dense weight (XNNPACK) is fastest` :
       `${what}: above density ${limit}, dense SIMD ${rows <= 1 ? 'GEMV' : '4x8 GEMM'}`;
   return {kernel, reason};
@@ -286,7 +292,7 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
         Object.assign(inputs, {colptr: colPtr, rowoff: rowOffsets, vals: values});
         if (scales) inputs.scales = scales;
         const rows = x2.shape[0];
-        const threads = threadsFor({macs: (1 - packed.sparsity) * K * N * rows, bytes: 4 * (K + N) * rows});
+        const threads = rows < MIN_STRIP_THREAD_ROWS ? 1 : threadsFor({macs: (1 - packed.sparsity) * K * N * rows, bytes: 4 * (K + N) * rows});
         y = engine().runKernel(scales ? SPMM_I8 : SPMM_F32, inputs, {n: N, bw: packed.blockSize[1], relu, threads}) as Tensor;
       }
     }

@@ -4,11 +4,13 @@
  * parts to the workers and waits for them (tens of microseconds), and where the call runs on our
  * own shared memory (Node, where tfjs-wasm's heap is never shared; the `cpu` backend) its
  * activations are copied in and its outputs out, which costs about as much as a small layer's
- * arithmetic. On a shared tfjs-wasm heap (a cross-origin-isolated page) there is no copy.
+ * arithmetic. On a shared tfjs-wasm heap (a cross-origin-isolated page) there is no copy. And
+ * while the calls themselves show threads running slower than one thread would (the cores are
+ * busy with other work), `threadGain` suspends them.
  */
 import {engine} from '@tensorflow/tfjs-core';
 import {threadedCallsCopy} from '../kernels/bridge';
-import {getThreads} from '../kernels/threads';
+import {getThreads, threadGain} from '../kernels/threads';
 
 /**
  * The fewest multiply-adds for threads at all: below it one thread is as fast (the handoff and
@@ -32,7 +34,7 @@ export interface ThreadedWork {
 /** The threads for a call of `work` on the current backend: `getThreads()`, or 1 below the limits above. */
 export function threadsFor(work: ThreadedWork): number {
   const threads = getThreads();
-  if (threads <= 1 || work.macs < MIN_THREADED_MACS) return 1;
+  if (threads <= 1 || work.macs < MIN_THREADED_MACS || !threadGain.paying) return 1;
   if (threadedCallsCopy(engine().backend) && work.macs < MIN_MACS_PER_COPIED_BYTE * work.bytes) return 1;
   return threads;
 }
@@ -43,6 +45,7 @@ export function threadsReason(work: ThreadedWork): string {
   const macs = `${(work.macs / 1e6).toFixed(1)}M multiply-adds`;
   if (getThreads() <= 1) return `1 thread (getThreads() is 1)`;
   if (threads > 1) return `${threads} threads (${macs})`;
+  if (!threadGain.paying) return `1 thread (threads ran slower than one on the last calls: other work holds the cores)`;
   if (work.macs < MIN_THREADED_MACS) return `1 thread (${macs}, threads from ${MIN_THREADED_MACS / 1e6}M)`;
   return `1 thread (${macs} for ${work.bytes} bytes copied in and out, threads from ${MIN_MACS_PER_COPIED_BYTE} per byte)`;
 }
