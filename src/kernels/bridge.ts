@@ -128,8 +128,13 @@ export function threadedCallsCopy(backend: unknown): boolean {
   return !(heap.shared && heap.kernels);
 }
 
-/** Kernel calls that copied their operands (through a private or our shared memory), for `kernelInfo`. */
-export const copyCounts = {private: 0, threaded: 0};
+/**
+ * Kernel calls that copied their operands (through a private or our shared memory), for
+ * `kernelInfo`: one count per process, whichever copy of the library ran the kernel.
+ */
+export const copyCounts: {private: number; threaded: number} =
+  ((globalThis as Record<symbol, {private: number; threaded: number}>)[Symbol.for('tfjs-sparsity.copyCounts')] ??=
+    {private: 0, threaded: 0});
 
 /** Runs each part's calls in order on this thread. */
 function runSerial(kernels: KernelExports, parts: KernelCall[][]): void {

@@ -1,7 +1,7 @@
 /** `kernelInfo()`: how the kernels run here, for users asking why a model is as fast as it is. */
 import {copyCounts} from './bridge';
 import {kernelBuild, KernelBuildChoice} from './module';
-import {getThreads, threadFailure, ThreadPool, threadsUnavailable} from './threads';
+import {getThreads, threadFailure, threadState, threadsUnavailable} from './threads';
 
 /** What `kernelInfo()` reports. */
 export interface KernelInfo {
@@ -35,7 +35,7 @@ export interface KernelInfo {
  * ```
  */
 export function kernelInfo(): KernelInfo {
-  const pools = [...ThreadPool.live];
+  const pools = [...threadState.live];
   return {
     build: kernelBuild(),
     threads: getThreads(),

@@ -10,7 +10,7 @@
 import {NamedAttrMap, TensorInfo, util} from '@tensorflow/tfjs-core';
 import {MAX_HEAP_BYTES} from './heap_limit';
 import {KernelExports, kernelModule, kernelsOn} from './module';
-import {getThreads, KernelCall, onThreadsReset, ThreadPool, threadsUnavailable} from './threads';
+import {getThreads, KernelCall, poolOn, ThreadPool, threadsUnavailable} from './threads';
 
 const PAGE = 65536;
 
@@ -94,52 +94,39 @@ export class SharedArena {
 
 // --- pools -----------------------------------------------------------------------------------
 
-interface OwnPool {pool: ThreadPool; arena: SharedArena; resident: WeakMap<object, number>;
+/** Our own shared memory, its arena and the weights resident in it: one per process (see `threadState`). */
+interface OwnMemory {memory: WebAssembly.Memory; arena: SharedArena; resident: WeakMap<object, number>;
   registry: FinalizationRegistry<number>}
-let own: OwnPool|undefined;
-const heapPools = new WeakMap<WebAssembly.Memory, ThreadPool>();
+const OWN_KEY = Symbol.for('tfjs-sparsity.ownMemory');
 
-/** Whether `pool` should be replaced for `threads` threads: it failed, or has too few workers. */
-function stale(pool: ThreadPool, threads: number): boolean {
-  return pool.failure !== null || pool.size < threads - 1;
-}
-
-onThreadsReset(() => {
-  if (own && stale(own.pool, getThreads())) {
-    own.pool.terminate();
-    own = undefined;
-  }
-});
-
-/** Our own shared memory and its pool, started on first use with getThreads() - 1 workers. */
-function ownPool(): OwnPool|null {
-  const threads = getThreads();
-  if (threads <= 1) return null;
-  if (!own) {
+function ownMemory(): OwnMemory {
+  const g = globalThis as Record<symbol, OwnMemory>;
+  if (!g[OWN_KEY]) {
     const memory = new WebAssembly.Memory({initial: 16, maximum: 65536, shared: true});
     const arena = new SharedArena(memory);
-    own = {pool: new ThreadPool(memory, kernelsOn(memory), kernelModule(true), threads - 1), arena,
-      resident: new WeakMap(), registry: new FinalizationRegistry(ptr => arena.release(ptr))};
+    g[OWN_KEY] = {memory, arena, resident: new WeakMap(), registry: new FinalizationRegistry(ptr => arena.release(ptr))};
   }
-  return own.pool.failure ? null : own;
+  return g[OWN_KEY];
+}
+
+/** The pool on `memory` for getThreads() threads, or null for one thread (or a failed pool). */
+function poolFor(memory: WebAssembly.Memory): ThreadPool|null {
+  const threads = getThreads();
+  if (threads <= 1) return null;
+  return poolOn(memory, () => kernelsOn(memory), () => kernelModule(true), threads - 1);
+}
+
+/** Our own memory and its pool (Node, the `cpu` backend), started on first use, or null. */
+function ownPool(): (OwnMemory & {pool: ThreadPool})|null {
+  if (threadsUnavailable() || getThreads() <= 1) return null;
+  const own = ownMemory();
+  const pool = poolFor(own.memory);
+  return pool ? {...own, pool} : null;
 }
 
 /** The pool on a shared tfjs-wasm heap (its workers run on the heap itself), or null. */
 export function heapPool(memory: WebAssembly.Memory): ThreadPool|null {
-  const threads = getThreads();
-  if (threads <= 1) return null;
-  let pool = heapPools.get(memory);
-  if (!pool) {
-    const made = new ThreadPool(memory, kernelsOn(memory), kernelModule(true), threads - 1);
-    heapPools.set(memory, pool = made);
-    onThreadsReset(() => {
-      if (heapPools.get(memory) === made && stale(made, getThreads())) {
-        made.terminate();
-        heapPools.delete(memory);
-      }
-    });
-  }
-  return pool.failure ? null : pool;
+  return poolFor(memory);
 }
 
 /**
@@ -147,7 +134,6 @@ export function heapPool(memory: WebAssembly.Memory): ThreadPool|null {
  * first ops already run threaded. Resolves at once where threads cannot run.
  */
 export async function startThreads(): Promise<void> {
-  if (threadsUnavailable()) return;
   await ownPool()?.pool.whenReady();
 }
 
@@ -158,7 +144,7 @@ export function ownThreadPool(): ThreadPool|null {
 
 /** Bytes of our shared memory held by resident weights and calls in flight (tests). */
 export function ownArenaBytes(): number {
-  return own?.arena.used ?? 0;
+  return ownMemory().arena.used;
 }
 
 // --- one call on our own shared memory -------------------------------------------------------

@@ -183,23 +183,43 @@ const MIN_GAIN = 0.95;
 /** How long threads stay suspended before calls try them again. */
 const SUSPEND_MS = 1000;
 
-/** The process's monitor: every pool reports to it, and the dispatcher asks it. */
-export const threadGain = new GainMonitor();
+/**
+ * The process's thread state, one object however many copies of this library are loaded (a CommonJS
+ * and an ES module copy, say: tfjs's kernel registry is process-wide, so the kernels that run may
+ * come from either copy, and both must see the same setting, pools and monitor).
+ */
+interface ThreadState {
+  setting: number|undefined;
+  warned: boolean;
+  /** The last pool failure since `setThreads`. */
+  lastFailure: string|null;
+  /** Every pool reports its calls here; the dispatcher asks it. */
+  gain: GainMonitor;
+  /** Pools whose workers have not been stopped. */
+  live: Set<ThreadPool>;
+  /** Pools by the memory they run on (ours, or a shared tfjs-wasm heap). */
+  pools: WeakMap<WebAssembly.Memory, ThreadPool>;
+  /** Counts `setThreads` calls: a pool that failed before the last one is replaced. */
+  epoch: number;
+}
 
-let threadsSetting: number|undefined;
-/** The last pool failure since `setThreads` (for `kernelInfo`). */
-let lastFailure: string|null = null;
+const STATE_KEY = Symbol.for('tfjs-sparsity.threads');
+export const threadState: ThreadState = ((globalThis as Record<symbol, ThreadState>)[STATE_KEY] ??=
+  {setting: undefined, warned: false, lastFailure: null, gain: new GainMonitor(), live: new Set(), pools: new WeakMap(),
+    epoch: 0});
+
+/** The process's monitor: every pool reports to it, and the dispatcher asks it. */
+export const threadGain = threadState.gain;
 
 /** Why the last pool failed (ops then run on one thread until `setThreads`), or null. */
 export function threadFailure(): string|null {
-  return lastFailure;
+  return threadState.lastFailure;
 }
-let warned = false;
 
 /** Warns once per process: the first failure is the one worth reading. */
 function warnOnce(message: string): void {
-  if (warned) return;
-  warned = true;
+  if (threadState.warned) return;
+  threadState.warned = true;
   console.warn(message);
 }
 
@@ -208,14 +228,14 @@ function warnOnce(message: string): void {
  * that are not ready yet (they start asynchronously) run on the main thread instead.
  */
 export class ThreadPool {
-  /** Pools whose workers have not been stopped (for `kernelInfo`). */
-  static readonly live = new Set<ThreadPool>();
   private readonly ctl: Int32Array;
   private readonly tasks: Float64Array;
   private readonly workers: WorkerHandle[] = [];
   private readonly names: string[];
   private readonly fnIndex = new Map<string, number>();
   private ticket = 0;
+  /** The `setThreads` epoch the pool was started in. */
+  readonly epoch = threadState.epoch;
   /** Calls that handed parts to workers (for tests: proof that threads ran). */
   threadedRuns = 0;
   private broken: string|null = null;
@@ -230,7 +250,7 @@ export class ThreadPool {
     this.tasks = new Float64Array(tasks);
     this.names = WebAssembly.Module.exports(module).filter(e => e.kind === 'function').map(e => e.name);
     this.names.forEach((name, i) => this.fnIndex.set(name, i));
-    ThreadPool.live.add(this);
+    threadState.live.add(this);
     for (let index = 0; index < n; index++) {
       this.startWorker({module, memory, control, tasks, index, names: this.names, layout: LAYOUT});
     }
@@ -292,6 +312,11 @@ export class ThreadPool {
   /** Workers this pool started with. */
   get size(): number {
     return this.workers.length;
+  }
+
+  /** True once the workers were told to stop (the pool is replaced on next use). */
+  get terminated(): boolean {
+    return this.stopped;
   }
 
   /** Threads a call can use now: the main thread and the ready workers. */
@@ -380,7 +405,7 @@ export class ThreadPool {
   fail(reason: string): void {
     if (this.broken) return;
     this.broken = reason;
-    lastFailure = reason;
+    threadState.lastFailure = reason;
     warnOnce(`tfjs-sparsity: ${reason}; the sparse kernels run on one thread from now on (setThreads() starts new workers).`);
     this.terminate();
   }
@@ -388,7 +413,7 @@ export class ThreadPool {
   /** Stops the workers (they exit once they see the stop ticket, or at once when terminated). */
   terminate(): void {
     this.stopped = true;
-    ThreadPool.live.delete(this);
+    threadState.live.delete(this);
     for (let i = 0; i < this.workers.length; i++) {
       Atomics.store(this.ctl, LAYOUT.ticket + i, -1);
       Atomics.notify(this.ctl, LAYOUT.ticket + i);
@@ -417,11 +442,10 @@ export function setThreads(n: number): void {
   if (!(Number.isInteger(n) && n >= 1)) {
     throw new Error(`Argument 'n' passed to 'setThreads' must be a positive integer, but got ${String(n)}`);
   }
-  threadsSetting = n;
-  warned = false;
-  lastFailure = null;
-  threadGain.reset();
-  for (const listener of resetListeners) listener();
+  Object.assign(threadState, {setting: n, warned: false, lastFailure: null, epoch: threadState.epoch + 1});
+  threadState.gain.reset();
+  // Failed pools and pools too small for n go; the next op that wants threads starts new ones.
+  for (const pool of [...threadState.live]) if (pool.failure !== null || pool.size < n - 1) pool.terminate();
 }
 
 /**
@@ -431,14 +455,22 @@ export function setThreads(n: number): void {
  */
 export function getThreads(): number {
   if (threadsUnavailable()) return 1;
-  return threadsSetting ?? Math.max(1, Math.min(coreCount(), MAX_DEFAULT_THREADS));
+  return threadState.setting ?? Math.max(1, Math.min(coreCount(), MAX_DEFAULT_THREADS));
 }
 
-const resetListeners: Array<() => void> = [];
-
-/** Calls `f` whenever `setThreads` is called (failed pools are dropped, too small ones replaced). */
-export function onThreadsReset(f: () => void): void {
-  resetListeners.push(f);
+/**
+ * The pool running on `memory` with `workers` workers, started on first use (`module` is the
+ * kernel module's shared-memory variant, `kernels` its instance on `memory` for this thread); null
+ * once it failed, until `setThreads`.
+ */
+export function poolOn(memory: WebAssembly.Memory, kernels: () => KernelExports, module: () => WebAssembly.Module,
+                       workers: number): ThreadPool|null {
+  let pool = threadState.pools.get(memory);
+  if (!pool || pool.terminated && (pool.failure === null || pool.epoch !== threadState.epoch)) {
+    pool = new ThreadPool(memory, kernels(), module(), workers);
+    threadState.pools.set(memory, pool);
+  }
+  return pool.failure ? null : pool;
 }
 
 /** The most calls one part may hold. */

@@ -9,7 +9,7 @@ import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../k
 import {float32Arg, vectorArg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
-import {threadsFor, threadsReason} from './threading';
+import {threadsFor} from './threading';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
@@ -205,11 +205,8 @@ export function planBlockSparseMatMul(xShape: number[], packed: BlockSparseMatri
       `${rows} row${rows === 1 ? '' : 's'}` +
       `${dispatchCase(rows, packed) === 'streamed' ? ', dense weight over 16 MiB (streamed from memory)' : ''}, ` +
       `${backend} backend`;
-  const [K, N] = packed.shape;
-  const threads = kernel === 'sparse' && rows < MIN_STRIP_THREAD_ROWS ? '1 thread (the strip kernels split rows in pairs)' :
-      threadsReason({macs: (kernel === 'pixel' ? packed.nonzeros : density * K * N) * rows, bytes: 4 * (K + N) * rows});
-  const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit}), ${threads}` :
-      kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(packed.nonzeros / (packed.shape[0] * packed.shape[1])).toFixed(3)}), ${threads}` :
+  const reason = kernel === 'sparse' ? `${what}: sparse kernel (used up to density ${limit})` :
+      kernel === 'pixel' ? `${what}: pixel-vectorized kernel (true density ${(packed.nonzeros / (packed.shape[0] * packed.shape[1])).toFixed(3)})` :
       kernel === 'tfMatMul' ? `${what}: above density ${limit}, tf.matMul on the dense weight (XNNPACK) is fastest` :
       `${what}: above density ${limit}, dense SIMD ${rows <= 1 ? 'GEMV' : '4x8 GEMM'}`;
   return {kernel, reason};

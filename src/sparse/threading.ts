@@ -38,14 +38,3 @@ export function threadsFor(work: ThreadedWork): number {
   if (threadedCallsCopy(engine().backend) && work.macs < MIN_MACS_PER_COPIED_BYTE * work.bytes) return 1;
   return threads;
 }
-
-/** Why `threadsFor` gives what it gives, for plans and reports. */
-export function threadsReason(work: ThreadedWork): string {
-  const threads = threadsFor(work);
-  const macs = `${(work.macs / 1e6).toFixed(1)}M multiply-adds`;
-  if (getThreads() <= 1) return `1 thread (getThreads() is 1)`;
-  if (threads > 1) return `${threads} threads (${macs})`;
-  if (!threadGain.paying) return `1 thread (threads ran slower than one on the last calls: other work holds the cores)`;
-  if (work.macs < MIN_THREADED_MACS) return `1 thread (${macs}, threads from ${MIN_THREADED_MACS / 1e6}M)`;
-  return `1 thread (${macs} for ${work.bytes} bytes copied in and out, threads from ${MIN_MACS_PER_COPIED_BYTE} per byte)`;
-}
