@@ -13,17 +13,21 @@ import {threadedCallsCopy} from '../kernels/bridge';
 import {getThreads, threadGain} from '../kernels/threads';
 
 /**
- * The fewest multiply-adds for threads at all: below it one thread is as fast (the handoff and
- * wait cost about what 2 threads save). Measured: bench/threads.ts, see BENCHMARKS.md "Threads".
+ * The fewest multiply-adds for threads at all: below it handing out parts and waiting for them
+ * costs what the second thread saves. `bench/threads.ts --sweep` (pixel kernel, threads forced, Node,
+ * load 5 on the 2 cores; BENCHMARKS.md "Threads"): 0.26-0.67x up to 1.3M multiply-adds, 0.55-0.97x
+ * at 2.5-5.4M where few per copied byte, 1.13-1.35x at 5.1M with 6.4-12.8 per byte, 1.49x at 41M.
  */
-export const MIN_THREADED_MACS = 2_000_000;
+export const MIN_THREADED_MACS = 4_000_000;
 
 /**
- * Where calls copy their operands, the fewest multiply-adds per copied byte: a byte costs about as
- * much to copy in or out as 8 multiply-adds take on one core, so below this the copies eat what
- * the second thread saves. Measured: bench/threads.ts, see BENCHMARKS.md "Threads".
+ * Where calls copy their operands (our shared memory: Node, the cpu backend), the fewest
+ * multiply-adds per copied byte. One core runs about 20 G multiply-adds per second and copies about
+ * 10 GB per second, so the second thread saves macs / 40e9 s and the copies cost bytes / 10e9 s:
+ * threads pay above about 4 per byte. The same sweep: 0.55-0.97x at 0.5-1.7 per byte, 1.13x at 2.4
+ * (15M), 1.13-1.49x at 6.4-12.8.
  */
-export const MIN_MACS_PER_COPIED_BYTE = 16;
+export const MIN_MACS_PER_COPIED_BYTE = 4;
 
 /** What a kernel call does: its multiply-adds and the bytes of its activations and outputs. */
 export interface ThreadedWork {
