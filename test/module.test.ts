@@ -6,7 +6,8 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {execFileSync} from 'node:child_process';
 import {fileURLToPath} from 'node:url';
-import {isSharedMemory, kernelBuild, kernelsOn, selfTest, wasmBytes, withSharedMemoryImport} from '../src/kernels/module';
+import {decideBuild, isSharedMemory, kernelBuild, kernelsOn, MIN_RELAXED_SPEEDUP, selfTest, wasmBytes,
+  withSharedMemoryImport} from '../src/kernels/module';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -129,8 +130,10 @@ const COMPARE = `
   console.log(JSON.stringify({choice, worst, differ, total}));
 `;
 
+const RELAXED = {TFJS_SPARSITY_KERNELS: 'relaxed-simd'};
+
 choice('Node 20 with --experimental-wasm-relaxed-simd: the relaxed build; pixel, strip and depthwise kernels within n·2⁻²³·Σ|wx| of the baseline', () => {
-  const r = child(COMPARE, {flags: ['--experimental-wasm-relaxed-simd']}) as
+  const r = child(COMPARE, {flags: ['--experimental-wasm-relaxed-simd'], env: RELAXED}) as
       {choice: {build: string}; worst: number; differ: number; total: number};
   assert.is(r.choice.build, 'relaxed-simd');
   assert.ok(r.worst <= 1, `error ${r.worst} of the bound`);
@@ -138,7 +141,7 @@ choice('Node 20 with --experimental-wasm-relaxed-simd: the relaxed build; pixel,
 });
 
 choice('Node 22 from the npm registry (npx node@22): the relaxed build with no flag, within the bound', () => {
-  const r = child(COMPARE, {node: ['npx', '-y', 'node@22.23.3']}) as {choice: {build: string}; worst: number; differ: number};
+  const r = child(COMPARE, {node: ['npx', '-y', 'node@22.23.3'], env: RELAXED}) as {choice: {build: string}; worst: number; differ: number};
   assert.is(r.choice.build, 'relaxed-simd');
   assert.ok(r.worst <= 1, `error ${r.worst} of the bound`);
   assert.ok(r.differ > 0);
@@ -177,6 +180,37 @@ choice('a runtime whose relaxed results are wrong: the baseline build, said once
   assert.is(r.b.build, 'simd128');
   assert.is(r.warnings.length, 1);
   assert.match(r.warnings[0], /relaxed SIMD failed our self-test .*using the baseline SIMD128 kernels/);
+});
+
+choice('decideBuild: forced, validation, self-test, then speed, in that order; the reason says which decided', () => {
+  const facts = (over: Partial<Parameters<typeof decideBuild>[0]>) => ({forced: undefined, validates: true,
+    selfTest: () => null, speedup: () => 1.2, ...over});
+  const never = () => { throw new Error('not to be measured'); };
+  assert.equal(decideBuild(facts({forced: 'simd128', selfTest: never, speedup: never})),
+      {build: 'simd128', reason: 'TFJS_SPARSITY_KERNELS=simd128'});
+  assert.equal(decideBuild(facts({validates: false, selfTest: never, speedup: never})),
+      {build: 'simd128', reason: 'this runtime does not validate relaxed SIMD'});
+  const wrong = decideBuild(facts({selfTest: () => 'f gave 3 for 2', speedup: never}));
+  assert.is(wrong.build, 'simd128');
+  assert.match(wrong.warning!, /failed our self-test \(f gave 3 for 2\)/);
+  assert.equal(decideBuild(facts({forced: 'relaxed-simd', speedup: never})).build, 'relaxed-simd');
+  assert.equal(decideBuild(facts({speedup: () => 0.8})),
+      {build: 'simd128', reason: 'relaxed SIMD validated and passed the self-test, but ran 0.80x the baseline here (chosen from 1.05x)'});
+  assert.equal(decideBuild(facts({speedup: () => NaN})).build, 'simd128');
+  assert.equal(decideBuild(facts({speedup: () => MIN_RELAXED_SPEEDUP})),
+      {build: 'relaxed-simd', reason: 'relaxed SIMD validated, passed the self-test and ran 1.05x the baseline'});
+});
+
+choice('Node 20 with the flag, not forced: the speed probe decides, and says so', () => {
+  const script = `
+    import {kernelBuild} from './src/kernels/module.ts';
+    const t0 = performance.now();
+    const choice = kernelBuild();
+    console.log(JSON.stringify({choice, ms: performance.now() - t0}));
+  `;
+  const r = child(script, {flags: ['--experimental-wasm-relaxed-simd']}) as {choice: {build: string; reason: string}; ms: number};
+  assert.match(r.choice.reason, /ran \d+\.\d\dx the baseline/);
+  assert.is(r.choice.build, /but ran/.test(r.choice.reason) ? 'simd128' : 'relaxed-simd');
 });
 
 choice('TFJS_SPARSITY_KERNELS forces the baseline build; an unknown value is an error naming the allowed ones', () => {

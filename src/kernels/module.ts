@@ -275,26 +275,111 @@ let choice: KernelBuildChoice|undefined;
 let warnedSelfTest = false;
 const modules = new Map<string, WebAssembly.Module>();
 
-/** Picks a build, given a way to compile the relaxed one (sync or already compiled). */
-function choose(relaxed: () => WebAssembly.Module|null): KernelBuildChoice {
-  const forced = forcedBuild();
-  if (forced === 'simd128') return {build: 'simd128', reason: `${FORCE_ENV}=simd128`};
-  if (!WebAssembly.validate(wasmBytes('relaxed-simd'))) {
-    return {build: 'simd128', reason: 'this runtime does not validate relaxed SIMD' +
-        (forced ? ` (${FORCE_ENV}=relaxed-simd ignored)` : '')};
-  }
-  const module = relaxed();
-  const problem = module ? selfTest(module) : 'it did not compile';
-  if (problem) {
-    if (!warnedSelfTest) {
-      warnedSelfTest = true;
-      console.warn(`tfjs-sparsity: this runtime's relaxed SIMD failed our self-test (${problem}); ` +
-          'using the baseline SIMD128 kernels.');
+/**
+ * The relaxed build is chosen only where it runs at least this much faster than the baseline on
+ * `relaxedSpeedup`'s probe. Fused multiply-adds save instructions but lengthen each accumulator's
+ * dependency chain, and runtimes lower them differently: on this project's AMD EPYC machine the
+ * relaxed kernels ran 0.95-1.16x the baseline in Chromium 156 and 0.52-1.07x in Node 22.23
+ * (`bench/relaxed.ts`, BENCHMARKS.md "Relaxed SIMD").
+ */
+export const MIN_RELAXED_SPEEDUP = 1.05;
+
+/**
+ * How much faster `relaxed` runs than `baseline` here: the pixel kernel (16x1 tile) and the one-row
+ * 1x16 strip kernel on small problems in cache, both builds warmed up (V8 compiles hot wasm
+ * functions again with its optimizing tier), then timed in alternating batches, the fastest batch
+ * of each kept (other processes only ever add time). About 40 ms in all, once per process.
+ */
+export function relaxedSpeedup(relaxed: WebAssembly.Module, baseline: WebAssembly.Module): number {
+  const K = 64, N = 64, P = 256;
+  let seed = 1;
+  const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  const runs = [relaxed, baseline].map(module => {
+    const memory = new WebAssembly.Memory({initial: 4});
+    const k = new WebAssembly.Instance(module, {env: {memory}}).exports as unknown as KernelExports;
+    const f32 = new Float32Array(memory.buffer), i32 = new Int32Array(memory.buffer);
+    // Pixel problem: x [K, P] at 0, rowptr at 65536, ics at 66560, vals at 86016, y at 106496, pack at 172032.
+    const X = 0, RP = 65536, IC = 66560, V = 86016, Y = 106496, PACK = 172032;
+    seed = 1;
+    for (let i = 0; i < K * P; i++) f32[X / 4 + i] = rand() - 0.5;
+    let j = 0;
+    for (let n = 0; n < N; n++) {
+      i32[RP / 4 + n] = j;
+      for (let kk = 0; kk < K; kk++) if (rand() < 0.2) { i32[IC / 4 + j] = kk; f32[V / 4 + j++] = rand() - 0.5; }
     }
-    return {build: 'simd128', reason: `relaxed SIMD failed the self-test: ${problem}`};
+    i32[RP / 4 + N] = j;
+    // Strip problem (1x16, K strips of each of the N/16 column blocks, 20 % kept): reuses x, own arrays.
+    const CP = 180224, RO = 180480, SV = 196608, SY = 245760, TMP = 246016;
+    let s = 0;
+    for (let cb = 0; cb < N / 16; cb++) {
+      i32[CP / 4 + cb] = s;
+      for (let kk = 0; kk < K; kk++) if (rand() < 0.2) i32[RO / 4 + s++] = kk * 4;
+    }
+    i32[CP / 4 + N / 16] = s;
+    for (let i = 0; i < s * 16; i++) f32[SV / 4 + i] = rand() - 0.5;
+    return () => {
+      k.f32_spmm_nchw_16x1__simd128(X, 4 * P, P, RP, IC, V, 0, N, 0, -Infinity, Infinity, Y, 4 * P, K, PACK);
+      for (let r = 0; r < 8; r++) k.f32_spmm_1x16__simd128(X + 256 * r, CP, RO, SV, N, 0, 0, SY, TMP);
+    };
+  });
+  const batch = (f: () => void, n: number) => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) f();
+    return (performance.now() - t0) / n;
+  };
+  for (const f of runs) for (const t0 = performance.now(); performance.now() - t0 < 10;) f();
+  const reps = Math.max(1, Math.round(2 / Math.max(batch(runs[1], 1), 1e-3)));
+  const best = [Infinity, Infinity];
+  for (let round = 0; round < 5; round++) runs.forEach((f, i) => { best[i] = Math.min(best[i], batch(f, reps)); });
+  return best[1] / best[0];
+}
+
+/** What decides the build, each fact measured or tested by `choose`. */
+export interface BuildFacts {
+  forced: KernelBuild|undefined;
+  validates: boolean;
+  /** The self-test's first mismatch (null: passed), or why it could not run. */
+  selfTest: () => string|null;
+  speedup: () => number;
+}
+
+/** The build for `facts` (pure apart from the facts' own measurements). */
+export function decideBuild(facts: BuildFacts): KernelBuildChoice & {warning?: string} {
+  if (facts.forced === 'simd128') return {build: 'simd128', reason: `${FORCE_ENV}=simd128`};
+  if (!facts.validates) {
+    return {build: 'simd128', reason: 'this runtime does not validate relaxed SIMD' +
+        (facts.forced ? ` (${FORCE_ENV}=relaxed-simd ignored)` : '')};
   }
-  return {build: 'relaxed-simd', reason: 'relaxed SIMD validated and passed the self-test' +
-      (forced ? ` (${FORCE_ENV}=relaxed-simd)` : '')};
+  const problem = facts.selfTest();
+  if (problem) {
+    return {build: 'simd128', reason: `relaxed SIMD failed the self-test: ${problem}`,
+      warning: `tfjs-sparsity: this runtime's relaxed SIMD failed our self-test (${problem}); using the baseline SIMD128 kernels.`};
+  }
+  if (facts.forced === 'relaxed-simd') {
+    return {build: 'relaxed-simd', reason: `relaxed SIMD validated and passed the self-test (${FORCE_ENV}=relaxed-simd)`};
+  }
+  const speedup = facts.speedup();
+  if (!(speedup >= MIN_RELAXED_SPEEDUP)) {
+    return {build: 'simd128', reason: `relaxed SIMD validated and passed the self-test, but ran ${speedup.toFixed(2)}x ` +
+        `the baseline here (chosen from ${MIN_RELAXED_SPEEDUP}x)`};
+  }
+  return {build: 'relaxed-simd', reason: `relaxed SIMD validated, passed the self-test and ran ${speedup.toFixed(2)}x the baseline`};
+}
+
+/** Picks a build, given a way to compile the relaxed one and the baseline (sync or already compiled). */
+function choose(relaxed: () => WebAssembly.Module|null, baseline: () => WebAssembly.Module): KernelBuildChoice {
+  let module: WebAssembly.Module|null = null;
+  const {warning, ...result} = decideBuild({
+    forced: forcedBuild(),
+    validates: WebAssembly.validate(wasmBytes('relaxed-simd')),
+    selfTest: () => (module = relaxed()) ? selfTest(module) : 'it did not compile',
+    speedup: () => relaxedSpeedup(module!, baseline()),
+  });
+  if (warning && !warnedSelfTest) {
+    warnedSelfTest = true;
+    console.warn(warning);
+  }
+  return result;
 }
 
 function compileSync(build: KernelBuild, shared: boolean): WebAssembly.Module {
@@ -315,7 +400,7 @@ export function kernelBuild(): KernelBuildChoice {
     } catch {
       return null;
     }
-  });
+  }, () => compileSync('simd128', false));
   return choice;
 }
 
@@ -334,7 +419,9 @@ export async function ready(): Promise<void> {
         relaxed = await WebAssembly.compile(wasmBytes('relaxed-simd')).catch(() => null);
         if (relaxed) modules.set('relaxed-simd:false', relaxed);
       }
-      choice = choose(() => relaxed);
+      const baseline = await WebAssembly.compile(wasmBytes('simd128'));
+      modules.set('simd128:false', baseline);
+      choice = choose(() => relaxed, () => baseline);
     }
     const {build} = choice;
     const shared = typeof SharedArrayBuffer !== 'undefined';
