@@ -228,3 +228,43 @@ gain('parts run on the calling thread count for it: 3 parts there in the time of
 });
 
 gain.run();
+
+// ---
+
+const refused = suite('a runtime that refuses threads');
+
+refused('no shared memory to be had: every op runs on one thread, exactly, after one warning; kernelInfo says why', () => {
+  // A child process whose WebAssembly.Memory refuses `shared: true` (as a runtime without threads may).
+  const script = `
+    const Memory = WebAssembly.Memory;
+    WebAssembly.Memory = function (d) { if (d && d.shared) throw new RangeError('no shared memory here'); return new Memory(d); };
+    const warnings = [];
+    console.warn = (m) => warnings.push(String(m));
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-wasm');
+    const sp = await import('./src/index.ts');
+    await tf.setBackend('wasm');
+    const K = 512, P = 512;
+    const packed = sp.PixelSparseMatrix.fromDense(new Float32Array(K * K).map((_, i) => i % 3 ? 0 : (i % 7) - 3), [K, K]);
+    const x = tf.randomNormal([1, K, P]);
+    sp.setThreads(1);
+    const want = sp.channelMajorSparseMatMul(x, packed).dataSync();
+    sp.setThreads(2);
+    await sp.ready();
+    const a = sp.channelMajorSparseMatMul(x, packed).dataSync(), b = sp.channelMajorSparseMatMul(x, packed).dataSync();
+    let same = a.length === want.length && b.length === want.length;
+    for (let i = 0; i < a.length; i++) if (!Object.is(a[i], want[i]) || !Object.is(b[i], want[i])) same = false;
+    console.log(JSON.stringify({same, warnings, info: sp.kernelInfo()}));
+  `;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
+      {cwd: root, encoding: 'utf8', timeout: 60000, env: {...process.env, FORCE_COLOR: '0'}});
+  const r = JSON.parse(out.trim().split('\n').pop()!) as {same: boolean; warnings: string[];
+    info: {threadsUnavailable: string; threadedCalls: number; failure: string}};
+  assert.ok(r.same, 'the result changed');
+  assert.equal(r.warnings.filter(w => /tfjs-sparsity/.test(w)),
+      ['tfjs-sparsity: threads could not start (no shared memory here); the sparse kernels run on one thread.']);
+  assert.is(r.info.threadsUnavailable, 'threads could not start (no shared memory here)');
+  assert.is(r.info.threadedCalls, 0);
+});
+
+refused.run();

@@ -10,7 +10,7 @@
 import {NamedAttrMap, TensorInfo, util} from '@tensorflow/tfjs-core';
 import {MAX_HEAP_BYTES} from './heap_limit';
 import {KernelExports, kernelModule, kernelsOn} from './module';
-import {getThreads, KernelCall, poolOn, ThreadPool, threadsUnavailable} from './threads';
+import {getThreads, KernelCall, poolOn, startOrRefuse, ThreadPool, threadsUnavailable} from './threads';
 
 const PAGE = 65536;
 
@@ -119,8 +119,8 @@ function poolFor(memory: WebAssembly.Memory): ThreadPool|null {
 /** Our own memory and its pool (Node, the `cpu` backend), started on first use, or null. */
 function ownPool(): (OwnMemory & {pool: ThreadPool})|null {
   if (threadsUnavailable() || getThreads() <= 1) return null;
-  const own = ownMemory();
-  const pool = poolFor(own.memory);
+  const own = startOrRefuse(ownMemory);
+  const pool = own && poolFor(own.memory);
   return pool ? {...own, pool} : null;
 }
 
@@ -144,7 +144,7 @@ export function ownThreadPool(): ThreadPool|null {
 
 /** Bytes of our shared memory held by resident weights and calls in flight (tests). */
 export function ownArenaBytes(): number {
-  return ownMemory().arena.used;
+  return startOrRefuse(ownMemory)?.arena.used ?? 0;
 }
 
 // --- one call on our own shared memory -------------------------------------------------------

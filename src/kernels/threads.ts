@@ -133,6 +133,7 @@ export const MAX_DEFAULT_THREADS = 4;
 
 /** Why threads cannot run here, or null when they can. */
 export function threadsUnavailable(): string|null {
+  if (threadState.refused) return threadState.refused;
   if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available (a page must be cross-origin isolated)';
   if (typeof Atomics === 'undefined') return 'Atomics is not available';
   if (isNode) return nodeModule('node:worker_threads') ? null : 'this Node cannot load worker_threads synchronously (getBuiltinModule: Node >= 20.16)';
@@ -201,12 +202,14 @@ interface ThreadState {
   pools: WeakMap<WebAssembly.Memory, ThreadPool>;
   /** Counts `setThreads` calls: a pool that failed before the last one is replaced. */
   epoch: number;
+  /** Why this runtime refused to start threads (a shared memory or a worker), until `setThreads`. */
+  refused: string|null;
 }
 
 const STATE_KEY = Symbol.for('tfjs-sparsity.threads');
 export const threadState: ThreadState = ((globalThis as Record<symbol, ThreadState>)[STATE_KEY] ??=
   {setting: undefined, warned: false, lastFailure: null, gain: new GainMonitor(), live: new Set(), pools: new WeakMap(),
-    epoch: 0});
+    epoch: 0, refused: null});
 
 /** The process's monitor: every pool reports to it, and the dispatcher asks it. */
 export const threadGain = threadState.gain;
@@ -251,8 +254,13 @@ export class ThreadPool {
     this.names = WebAssembly.Module.exports(module).filter(e => e.kind === 'function').map(e => e.name);
     this.names.forEach((name, i) => this.fnIndex.set(name, i));
     threadState.live.add(this);
-    for (let index = 0; index < n; index++) {
-      this.startWorker({module, memory, control, tasks, index, names: this.names, layout: LAYOUT});
+    try {
+      for (let index = 0; index < n; index++) {
+        this.startWorker({module, memory, control, tasks, index, names: this.names, layout: LAYOUT});
+      }
+    } catch (e) {
+      this.terminate();  // the workers that did start
+      throw e;
     }
   }
 
@@ -442,7 +450,7 @@ export function setThreads(n: number): void {
   if (!(Number.isInteger(n) && n >= 1)) {
     throw new Error(`Argument 'n' passed to 'setThreads' must be a positive integer, but got ${String(n)}`);
   }
-  Object.assign(threadState, {setting: n, warned: false, lastFailure: null, epoch: threadState.epoch + 1});
+  Object.assign(threadState, {setting: n, warned: false, lastFailure: null, epoch: threadState.epoch + 1, refused: null});
   threadState.gain.reset();
   // Failed pools and pools too small for n go; the next op that wants threads starts new ones.
   for (const pool of [...threadState.live]) if (pool.failure !== null || pool.size < n - 1) pool.terminate();
@@ -467,10 +475,26 @@ export function poolOn(memory: WebAssembly.Memory, kernels: () => KernelExports,
                        workers: number): ThreadPool|null {
   let pool = threadState.pools.get(memory);
   if (!pool || pool.terminated && (pool.failure === null || pool.epoch !== threadState.epoch)) {
-    pool = new ThreadPool(memory, kernels(), module(), workers);
-    threadState.pools.set(memory, pool);
+    const made = startOrRefuse(() => new ThreadPool(memory, kernels(), module(), workers));
+    if (!made) return null;
+    threadState.pools.set(memory, pool = made);
   }
   return pool.failure ? null : pool;
+}
+
+/**
+ * `start()`, or null when the runtime refuses (no shared memory of that size, workers blocked by a
+ * content security policy, ...): threads are then off, with one warning, until `setThreads`.
+ */
+export function startOrRefuse<T>(start: () => T): T|null {
+  try {
+    return start();
+  } catch (e) {
+    const reason = `threads could not start (${(e as Error)?.message ?? String(e)})`;
+    threadState.refused = threadState.lastFailure = reason;
+    warnOnce(`tfjs-sparsity: ${reason}; the sparse kernels run on one thread.`);
+    return null;
+  }
 }
 
 /** The most calls one part may hold. */
