@@ -288,7 +288,7 @@ export const MIN_RELAXED_SPEEDUP = 1.05;
  * How much faster `relaxed` runs than `baseline` here: the pixel kernel (16x1 tile) and the one-row
  * 1x16 strip kernel on small problems in cache, both builds warmed up (V8 compiles hot wasm
  * functions again with its optimizing tier), then timed in alternating batches, the fastest batch
- * of each kept (other processes only ever add time). About 40 ms in all, once per process.
+ * of each kept (other processes only ever add time). About 40 ms in all, once per program run.
  */
 export function relaxedSpeedup(relaxed: WebAssembly.Module, baseline: WebAssembly.Module): number {
   const K = 64, N = 64, P = 256;

@@ -27,8 +27,8 @@ const PART_SLOTS = 1 + MAX_CALLS * CALL_SLOTS;
 const LAYOUT = {done: 0, state: 1, ticket: 1 + MAX_WORKERS, finished: 1 + 2 * MAX_WORKERS, size: 1 + 3 * MAX_WORKERS,
   slot: PART_SLOTS, callSlots: CALL_SLOTS};
 
-/** Worker states. */
-const STARTING = 0, READY = 1, FAILED = 2;
+/** Worker states (0: starting). `workerMain` writes them as literals: it cannot see this module. */
+const READY = 1, FAILED = 2;
 
 /** A function index that makes a worker throw: the tests' way to fail a worker mid-call. */
 const POISON = -1;
@@ -125,9 +125,9 @@ export function coreCount(): number {
 
 /**
  * The default thread count: every core (the main thread takes a share, so cores − 1 workers), at
- * most 4. Two threads were measured to pay on this project's 2-core machine (BENCHMARKS.md,
- * "Threads"); more than 4 were never measured, and the memory-bound pixel kernels stop scaling
- * well before the cores of a large machine run out.
+ * most 4. Two threads paid on this project's 2-core machine where nothing was copied (1.44-1.58x on
+ * the larger 1x1 convolutions in a cross-origin-isolated page, BENCHMARKS.md "Threads"); more than 4
+ * were never measured, and kernels that stream their weights stop scaling before the memory bus does.
  */
 export const MAX_DEFAULT_THREADS = 4;
 
