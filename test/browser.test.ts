@@ -2,8 +2,7 @@
 // served on 127.0.0.1, loaded by a plain page through an import map, once as an ordinary page
 // (tfjs-wasm's single-threaded build: our kernels run on its heap) and once cross-origin isolated
 // (its threaded build: a shared heap, which our kernels run on through their shared-memory variant).
-// Every kernel
-// op runs the same table of cases in the page and in Node; results must agree bit for bit.
+// Every kernel op runs the same table of cases in the page and in Node; results must agree bit for bit.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
