@@ -149,12 +149,17 @@ export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): bo
   return pixels >= PIXEL_MIN_PIXELS && packed.nonzeros <= PIXEL_MAX_DENSITY * packed.shape[0] * packed.shape[1];
 }
 
-/** Whether a Dense layer over `rows` rows by `packed` runs the pixel kernel (see the limits above). */
+/**
+ * Whether a Dense layer over `rows` rows by `packed` runs the pixel kernel (see the limits above).
+ * Strips of a width with no SIMD kernel (1x1, 2x2, ... blocks) run the scalar kernel, which the
+ * pixel kernel beats whatever the padding: 32x4096x4096 unstructured at 90 % packed in 1x1 blocks
+ * took 42.8 ms on the scalar strips, 3.2 ms on the pixel kernel (bench/threads.ts, 2026-12-06).
+ */
 function pixelPaysForRows(rows: number, packed: BlockSparseMatrix): boolean {
   const entries = packed.shape[0] * packed.shape[1];
   const stored = (1 - packed.sparsity) * entries;
   return rows >= PIXEL_MIN_ROWS && packed.nonzeros <= PIXEL_ROWS_MAX_DENSITY * entries &&
-      stored > PIXEL_MIN_STRIP_PADDING * packed.nonzeros;
+      (stripClass(packed.blockSize[1]) === 0 || stored > PIXEL_MIN_STRIP_PADDING * packed.nonzeros);
 }
 
 function stripClass(bw: number): 16|8|4|0 {
