@@ -1,7 +1,12 @@
 /** The kernel ops. Importing this module registers the kernels on the `wasm` and `cpu` backends. */
 import './register';
 
-export {ready} from './module';
+export {ready} from './startup';
+export {kernelBuild, VALID_KERNEL_BUILDS} from './module';
+export type {KernelBuild, KernelBuildChoice} from './module';
+export {getThreads, setThreads} from './threads';
+export {kernelInfo} from './info';
+export type {KernelInfo} from './info';
 export {applyMask, countNonzero, maskFromThreshold} from './mask';
 export {blockPool, expandBlockMask, POOLING_TYPES} from './pool';
 export type {PoolingType} from './pool';

@@ -7,6 +7,7 @@ import {engine, NamedAttrMap, registerGradient, Tensor} from '@tensorflow/tfjs-c
 import {KernelContext, KernelDef, KernelInputs} from './bridge';
 import {DWCONV_NCHW} from './dwconv_nchw';
 import {SPMM_NCHW} from './spmm_nchw';
+import {evenSplits, KernelCall} from './threads';
 
 // The inference kernels have short names: tfjs looks a kernel up by the string `${backend}_${name}`
 // on every call, and V8 hashes a concatenation of 13 characters or more only after flattening it
@@ -17,14 +18,40 @@ export const DENSE_MATMUL = 'SpGEMM';
 export const UNPACK_F32 = 'SparsityUnpackBlockSparseF32';
 export const UNPACK_I8 = 'SparsityUnpackBlockSparseI8';
 
-/** Attributes of the matmul kernels: output width and strip width (a `[K, N]` W), fused relu. */
-interface MatMulAttrs {n: number; bw: number; relu: boolean}
+/**
+ * Attributes of the matmul kernels: output width and strip width (a `[K, N]` W), fused relu, and
+ * the threads the dispatcher wants (strip kernels split rows).
+ */
+interface MatMulAttrs {n: number; bw: number; relu: boolean; threads?: number}
 
 const TMP_BYTES = 64;
 
 function biasPtr(ctx: KernelContext, inputs: KernelInputs): number {
   return inputs.bias ? ctx.input(inputs.bias) : 0;
 }
+
+/**
+ * Row ranges for the strip kernels, one per thread: whole pairs of rows (their 2-row tiles), the odd
+ * last row in the last range. Each row is computed as on one thread, so the split changes no bit.
+ */
+function rowRanges(ctx: KernelContext, m: number): number[] {
+  const cuts = evenSplits(m & ~1, ctx.threads, 2);
+  cuts[cuts.length - 1] = m;
+  return cuts;
+}
+
+/** The kernel names of one strip width, 2-row and 1-row. */
+type StripKernels = [KernelCall[0], KernelCall[0]];
+const F32_STRIPS: Record<number, StripKernels> = {
+  16: ['f32_spmm_2x16__simd128', 'f32_spmm_1x16__simd128'],
+  8: ['f32_spmm_2x8__simd128', 'f32_spmm_1x8__simd128'],
+  4: ['f32_spmm_2x4__simd128', 'f32_spmm_1x4__simd128'],
+};
+const I8_STRIPS: Record<number, StripKernels> = {
+  16: ['i8_spmm_2x16__simd128', 'i8_spmm_1x16__simd128'],
+  8: ['i8_spmm_2x8__simd128', 'i8_spmm_1x8__simd128'],
+  4: ['i8_spmm_2x4__simd128', 'i8_spmm_1x4__simd128'],
+};
 
 export const spmmF32Kernel: KernelDef = {
   kernelName: SPMM_F32,
@@ -33,27 +60,21 @@ export const spmmF32Kernel: KernelDef = {
     const {n, bw, relu} = attrs as unknown as MatMulAttrs;
     const [m, k] = x.shape;
     const y = ctx.output([m, n], 'float32');
-    const tmp = ctx.scratch(TMP_BYTES);
-    const kern = ctx.kernels;
     const xp = ctx.input(x);
-    const w = [ctx.input(colptr), ctx.input(rowoff), ctx.input(vals)] as const;
-    const b = biasPtr(ctx, inputs), r = relu ? 1 : 0;
-    if (bw !== 16 && bw !== 8 && bw !== 4) {
-      kern.f32_spmm_2xw__scalar(xp, m, k, ...w, bw, n, b, r, y.ptr);
-      return y;
-    }
-    // Rows in pairs, then an odd last row through the one-row kernel.
-    const pairs = m & ~1;
-    if (pairs > 0) {
-      const rows2 = bw === 16 ? kern.f32_spmm_2x16__simd128 : bw === 8 ? kern.f32_spmm_2x8__simd128 :
-          kern.f32_spmm_2x4__simd128;
-      rows2(xp, pairs, k, ...w, n, b, r, y.ptr, tmp);
-    }
-    if (pairs < m) {
-      const row = bw === 16 ? kern.f32_spmm_1x16__simd128 : bw === 8 ? kern.f32_spmm_1x8__simd128 :
-          kern.f32_spmm_1x4__simd128;
-      row(xp + pairs * k * 4, ...w, n, b, r, y.ptr + pairs * n * 4, tmp);
-    }
+    const w = [ctx.weight(colptr), ctx.weight(rowoff), ctx.weight(vals)] as const;
+    const b = inputs.bias ? ctx.weight(inputs.bias) : 0, r = relu ? 1 : 0;
+    const cuts = rowRanges(ctx, m);
+    ctx.parallel(cuts.slice(1).map((r1, t) => {
+      const r0 = cuts[t], x0 = xp + r0 * k * 4, y0 = y.ptr + r0 * n * 4;
+      const strips = F32_STRIPS[bw];
+      if (!strips) return [['f32_spmm_2xw__scalar', x0, r1 - r0, k, ...w, bw, n, b, r, y0]];
+      // Rows in pairs, then an odd last row through the one-row kernel.
+      const pairs = (r1 - r0) & ~1, tmp = ctx.scratch(TMP_BYTES);
+      const calls: KernelCall[] = [];
+      if (pairs > 0) calls.push([strips[0], x0, pairs, k, ...w, n, b, r, y0, tmp]);
+      if (pairs < r1 - r0) calls.push([strips[1], x0 + pairs * k * 4, ...w, n, b, r, y0 + pairs * n * 4, tmp]);
+      return calls;
+    }));
     return y;
   },
 };
@@ -65,30 +86,27 @@ export const spmmI8Kernel: KernelDef = {
     const {n, bw, relu} = attrs as unknown as MatMulAttrs;
     const [m, k] = x.shape;
     const y = ctx.output([m, n], 'float32');
-    // One scratch block (each allocation is two more calls into wasm): tmp, then the activation
-    // tables, then the row scales.
-    const tmp = ctx.scratch(TMP_BYTES + m * k * 8 + m * 4);
-    const xq = tmp + TMP_BYTES, sx = xq + m * k * 8;
-    const kern = ctx.kernels;
-    kern.i8_quantize_rows__simd128(ctx.input(x), m, k, xq, sx);
-    const w = [ctx.input(colptr), ctx.input(rowoff), ctx.input(vals), ctx.input(scales)] as const;
-    const b = biasPtr(ctx, inputs), r = relu ? 1 : 0;
-    if (bw !== 16 && bw !== 8 && bw !== 4) {
-      kern.i8_spmm_1xw__scalar(xq, sx, m, k, ...w, bw, n, b, r, y.ptr);
-      return y;
-    }
-    // Rows in pairs, then an odd last row through the one-row kernel.
-    const pairs = m & ~1;
-    if (pairs > 0) {
-      const rows2 = bw === 16 ? kern.i8_spmm_2x16__simd128 : bw === 8 ? kern.i8_spmm_2x8__simd128 :
-          kern.i8_spmm_2x4__simd128;
-      rows2(xq, sx, pairs, k, ...w, n, b, r, y.ptr, tmp);
-    }
-    if (pairs < m) {
-      const row = bw === 16 ? kern.i8_spmm_1x16__simd128 : bw === 8 ? kern.i8_spmm_1x8__simd128 :
-          kern.i8_spmm_1x4__simd128;
-      row(xq + pairs * k * 8, sx + pairs * 4, k, ...w, n, b, r, y.ptr + pairs * n * 4, tmp);
-    }
+    // One scratch block for the activation tables and the row scales (each allocation is two more
+    // calls into wasm); each range quantizes its own rows.
+    const xq = ctx.scratch(m * k * 8 + m * 4), sx = xq + m * k * 8;
+    const xp = ctx.input(x);
+    const w = [ctx.weight(colptr), ctx.weight(rowoff), ctx.weight(vals), ctx.weight(scales)] as const;
+    const b = inputs.bias ? ctx.weight(inputs.bias) : 0, r = relu ? 1 : 0;
+    const cuts = rowRanges(ctx, m);
+    ctx.parallel(cuts.slice(1).map((r1, t) => {
+      const r0 = cuts[t], rows = r1 - r0, q0 = xq + r0 * k * 8, s0 = sx + r0 * 4, y0 = y.ptr + r0 * n * 4;
+      const calls: KernelCall[] = [['i8_quantize_rows__simd128', xp + r0 * k * 4, rows, k, q0, s0]];
+      const strips = I8_STRIPS[bw];
+      if (!strips) {
+        calls.push(['i8_spmm_1xw__scalar', q0, s0, rows, k, ...w, bw, n, b, r, y0]);
+        return calls;
+      }
+      // Rows in pairs, then an odd last row through the one-row kernel.
+      const pairs = rows & ~1, tmp = ctx.scratch(TMP_BYTES);
+      if (pairs > 0) calls.push([strips[0], q0, s0, pairs, k, ...w, n, b, r, y0, tmp]);
+      if (pairs < rows) calls.push([strips[1], q0 + pairs * k * 8, s0 + pairs * 4, k, ...w, n, b, r, y0 + pairs * n * 4, tmp]);
+      return calls;
+    }));
     return y;
   },
 };

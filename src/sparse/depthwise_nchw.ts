@@ -8,6 +8,7 @@ import {DWCONV_NCHW, DwConvNchwAttrs} from '../kernels/dwconv_nchw';
 import {NO_GRADIENT_MESSAGE, taping} from '../kernels/spmm';
 import {checkRank, float32Arg, vectorArg} from '../kernels/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
+import {threadsFor} from './threading';
 
 /** Zero padding as `[[top, bottom], [left, right]]`, or Keras's 'same' / 'valid'. */
 export type DepthwisePadding = 'same'|'valid'|[[number, number], [number, number]];
@@ -84,7 +85,9 @@ export function depthwiseConv2dChannelsFirst(x: Tensor4D|TensorLike, filter: Ten
     }
     const inputs: Record<string, Tensor> = {x: $x, weights: $f};
     if ($b) inputs.bias = $b;
-    const attrs: DwConvNchwAttrs = {stride: strides, padTop: top, padLeft: left, oh, ow, ...clampOf(activation)};
+    const outPixels = $x.shape[0] * C * oh * ow;
+    const attrs: DwConvNchwAttrs = {stride: strides, padTop: top, padLeft: left, oh, ow, ...clampOf(activation),
+      threads: threadsFor({macs: 9 * outPixels, bytes: 4 * ($x.size + outPixels)})};
     return engine().runKernel(DWCONV_NCHW, inputs, attrs as unknown as Record<string, number>) as Tensor4D;
   } finally {
     dispose(made);

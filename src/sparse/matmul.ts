@@ -10,6 +10,7 @@ import {DENSE_MATMUL, NO_GRADIENT_MESSAGE, SPMM_F32, SPMM_I8, taping} from '../k
 import {float32Arg, vectorArg} from '../kernels/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
+import {threadsFor} from './threading';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
@@ -143,6 +144,9 @@ const PIXEL_ROWS_MAX_DENSITY = 0.5;
  */
 const PIXEL_MIN_STRIP_PADDING = 1.5;
 
+/** The strip kernels split rows between threads in pairs: fewer rows than this stay on one thread. */
+const MIN_STRIP_THREAD_ROWS = 4;
+
 /** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
 export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {
   return pixelKernelPays(pixels, packed.nonzeros, packed.shape[0] * packed.shape[1]);
@@ -153,12 +157,17 @@ export function pixelKernelPays(pixels: number, nonzeros: number, entries: numbe
   return pixels >= PIXEL_MIN_PIXELS && nonzeros <= PIXEL_MAX_DENSITY * entries;
 }
 
-/** Whether a Dense layer over `rows` rows by `packed` runs the pixel kernel (see the limits above). */
+/**
+ * Whether a Dense layer over `rows` rows by `packed` runs the pixel kernel (see the limits above).
+ * Strips of a width with no SIMD kernel (1x1, 2x2, ... blocks) run the scalar kernel, which the
+ * pixel kernel beats whatever the padding: 32x4096x4096 unstructured at 90 % packed in 1x1 blocks
+ * took 42.8 ms on the scalar strips, 3.2 ms on the pixel kernel (bench/threads.ts, 2026-12-06).
+ */
 function pixelPaysForRows(rows: number, packed: BlockSparseMatrix): boolean {
   const entries = packed.shape[0] * packed.shape[1];
   const stored = (1 - packed.sparsity) * entries;
   return rows >= PIXEL_MIN_ROWS && packed.nonzeros <= PIXEL_ROWS_MAX_DENSITY * entries &&
-      stored > PIXEL_MIN_STRIP_PADDING * packed.nonzeros;
+      (stripClass(packed.blockSize[1]) === 0 || stored > PIXEL_MIN_STRIP_PADDING * packed.nonzeros);
 }
 
 function stripClass(bw: number): 16|8|4|0 {
@@ -293,7 +302,9 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
         const {colPtr, rowOffsets, values, scales} = packed.tensors;
         Object.assign(inputs, {colptr: colPtr, rowoff: rowOffsets, vals: values});
         if (scales) inputs.scales = scales;
-        y = engine().runKernel(scales ? SPMM_I8 : SPMM_F32, inputs, {n: N, bw: packed.blockSize[1], relu}) as Tensor;
+        const rows = x2.shape[0];
+        const threads = rows < MIN_STRIP_THREAD_ROWS ? 1 : threadsFor({macs: (1 - packed.sparsity) * K * N * rows, bytes: 4 * (K + N) * rows});
+        y = engine().runKernel(scales ? SPMM_I8 : SPMM_F32, inputs, {n: N, bw: packed.blockSize[1], relu, threads}) as Tensor;
       }
     }
     if ($x.rank === 2) return y;
