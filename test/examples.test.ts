@@ -137,6 +137,13 @@ const HARNESS: Harness[] = [
       expect(lib.collectPrunableLayers(gradual).length === 2, 'one wrapper per layer');`,
   },
   {
+    match: 'setThreads(2);',
+    setup: '',
+    check: `expect(getThreads() === 2, 'two threads');
+      expect(lib.VALID_KERNEL_BUILDS.includes(kernelInfo().build.build), 'a kernel build was chosen');
+      setThreads(1);`,
+  },
+  {
     match: 'await pruneGraphWeights(graphModel',
     // The test writes a small MobileNetV2-like graph model (test/graph_helpers.ts) into the work folder.
     setup: `const modelPath = join(workDir, 'tiny-graph', 'model.json'), dir = workDir;
