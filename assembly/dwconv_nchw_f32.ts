@@ -9,6 +9,7 @@
 // one output vector (4 pixels of a row) is 9 vector loads of the padded rows times the 9 weights,
 // which stay splatted in registers for the whole plane. The copy reads each input once; the
 // compute reads the (cached) padded rows.
+import {f32x4_madd} from './madd';
 
 import {transpose4x4} from './gemm_grad_f32';
 
@@ -55,9 +56,29 @@ import {transpose4x4} from './gemm_grad_f32';
 /** acc + wa·[pa] + wb·[pb] + wc·[pc]: one row of 3 taps, added in tap order. */
 // @ts-ignore: decorator
 @inline function row3(acc: v128, wa: v128, wb: v128, wc: v128, pa: usize, pb: usize, pc: usize): v128 {
-  acc = f32x4.add(acc, f32x4.mul(wa, v128.load(pa)));
-  acc = f32x4.add(acc, f32x4.mul(wb, v128.load(pb)));
-  return f32x4.add(acc, f32x4.mul(wc, v128.load(pc)));
+  acc = f32x4_madd(acc, wa, v128.load(pa));
+  acc = f32x4_madd(acc, wb, v128.load(pb));
+  return f32x4_madd(acc, wc, v128.load(pc));
+}
+
+/**
+ * b + the 9 taps of rows r0, r1, r2 (each row's taps at +0, +d1, +d2). The baseline build adds them
+ * in tap order; the relaxed build sums each row into its own accumulator, since fused multiply-adds
+ * chained 9 deep wait on each other's latency (0.64-0.85x of the baseline, bench/relaxed.ts).
+ */
+// @ts-ignore: decorator
+@inline function taps9(b: v128, w0: v128, w1: v128, w2: v128, w3: v128, w4: v128, w5: v128, w6: v128, w7: v128,
+    w8: v128, r0: usize, r1: usize, r2: usize, d1: usize, d2: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const zero = f32x4.splat(0);
+    const s0 = row3(b, w0, w1, w2, r0, r0 + d1, r0 + d2);
+    const s1 = row3(zero, w3, w4, w5, r1, r1 + d1, r1 + d2);
+    const s2 = row3(zero, w6, w7, w8, r2, r2 + d1, r2 + d2);
+    return f32x4.add(f32x4.add(s0, s1), s2);
+  }
+  let acc = row3(b, w0, w1, w2, r0, r0 + d1, r0 + d2);
+  acc = row3(acc, w3, w4, w5, r1, r1 + d1, r1 + d2);
+  return row3(acc, w6, w7, w8, r2, r2 + d1, r2 + d2);
 }
 
 /** Stores the first n (1..3) lanes of v. */
@@ -112,9 +133,7 @@ import {transpose4x4} from './gemm_grad_f32';
         // Stride 2: row halves, even columns at r and odd at r + rowBytes; taps 0, 1, 2 of a row
         // are even[ox], odd[ox], even[ox + 1].
         const b1 = S == 1 ? 4 : rowBytes, b2 = S == 1 ? 8 : 4;
-        let acc = row3(b, w0, w1, w2, r0 + o, r0 + o + b1, r0 + o + b2);
-        acc = row3(acc, w3, w4, w5, r1 + o, r1 + o + b1, r1 + o + b2);
-        acc = row3(acc, w6, w7, w8, r2 + o, r2 + o + b1, r2 + o + b2);
+        let acc = taps9(b, w0, w1, w2, w3, w4, w5, w6, w7, w8, r0 + o, r1 + o, r2 + o, b1, b2);
         acc = f32x4.pmin(f32x4.pmax(acc, lo), hi);
         if (ox + 4 <= ow) v128.store(out + o, acc);
         else storePartial(out + o, acc, ow - ox);
@@ -167,9 +186,7 @@ import {transpose4x4} from './gemm_grad_f32';
       const n = min(4, ow - ox);
       for (let j = 0; j < n; j++) {
         const o = <usize>(ox + j) * step;
-        let acc = row3(b, w0, w1, w2, r0 + o, r0 + o + 16, r0 + o + 32);
-        acc = row3(acc, w3, w4, w5, r1 + o, r1 + o + 16, r1 + o + 32);
-        acc = row3(acc, w6, w7, w8, r2 + o, r2 + o + 16, r2 + o + 32);
+        let acc = taps9(b, w0, w1, w2, w3, w4, w5, w6, w7, w8, r0 + o, r1 + o, r2 + o, 16, 32);
         v128.store(tmp + (<usize>j << 4), f32x4.pmin(f32x4.pmax(acc, lo), hi));
       }
       if (n == 4) {

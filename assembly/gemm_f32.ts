@@ -3,11 +3,8 @@
 // 1 splat: inside V8's 15 live v128, perf-anchors §3) for batches, and a row-streaming GEMV for
 // one row (y stays in L1 while 4 rows of W stream past, perf-anchors §4.3 `gemvRows`).
 import {storeRowF32, storeTail} from './spmm_f32';
+import {f32x4_madd} from './madd';
 
-// @ts-ignore: decorator
-@inline function madd(acc: v128, a: v128, b: v128): v128 {
-  return f32x4.add(acc, f32x4.mul(a, b));
-}
 
 /** Scalar dot products for the last n % 8 columns of one row. */
 // @ts-ignore: decorator
@@ -60,13 +57,13 @@ export function f32_gemm_4x8__simd128(x: usize, m: i32, k: i32, w: usize, n: i32
         const o = <usize>kk << 2;
         const b0 = v128.load(p), b1 = v128.load(p, 16);
         let a = v128.load32_splat(x0 + o);
-        c00 = madd(c00, a, b0); c01 = madd(c01, a, b1);
+        c00 = f32x4_madd(c00, a, b0); c01 = f32x4_madd(c01, a, b1);
         a = v128.load32_splat(x1 + o);
-        c10 = madd(c10, a, b0); c11 = madd(c11, a, b1);
+        c10 = f32x4_madd(c10, a, b0); c11 = f32x4_madd(c11, a, b1);
         a = v128.load32_splat(x2 + o);
-        c20 = madd(c20, a, b0); c21 = madd(c21, a, b1);
+        c20 = f32x4_madd(c20, a, b0); c21 = f32x4_madd(c21, a, b1);
         a = v128.load32_splat(x3 + o);
-        c30 = madd(c30, a, b0); c31 = madd(c31, a, b1);
+        c30 = f32x4_madd(c30, a, b0); c31 = f32x4_madd(c31, a, b1);
         p += 32;
       }
       const y0 = y + <usize>i * ystride;
@@ -81,8 +78,8 @@ export function f32_gemm_4x8__simd128(x: usize, m: i32, k: i32, w: usize, n: i32
       let p = wp;
       for (let kk = 0; kk < k; kk++) {
         const a = v128.load32_splat(x0 + (<usize>kk << 2));
-        c00 = madd(c00, a, v128.load(p));
-        c01 = madd(c01, a, v128.load(p, 16));
+        c00 = f32x4_madd(c00, a, v128.load(p));
+        c01 = f32x4_madd(c01, a, v128.load(p, 16));
         p += 32;
       }
       storeRowF32(y + <usize>i * ystride, j, 8, 2, bias, r, tmp, c00, c01, zero, zero);
@@ -118,10 +115,10 @@ export function f32_gemv_rows__simd128(x: usize, k: i32, w: usize, n: i32, bias:
       const c = <usize>j << 2;
       const yp = y + c;
       let y0 = v128.load(yp), y1 = v128.load(yp, 16), y2 = v128.load(yp, 32), y3 = v128.load(yp, 48);
-      y0 = madd(madd(madd(madd(y0, x0, v128.load(w0 + c)), x1, v128.load(w1 + c)), x2, v128.load(w2 + c)), x3, v128.load(w3 + c));
-      y1 = madd(madd(madd(madd(y1, x0, v128.load(w0 + c, 16)), x1, v128.load(w1 + c, 16)), x2, v128.load(w2 + c, 16)), x3, v128.load(w3 + c, 16));
-      y2 = madd(madd(madd(madd(y2, x0, v128.load(w0 + c, 32)), x1, v128.load(w1 + c, 32)), x2, v128.load(w2 + c, 32)), x3, v128.load(w3 + c, 32));
-      y3 = madd(madd(madd(madd(y3, x0, v128.load(w0 + c, 48)), x1, v128.load(w1 + c, 48)), x2, v128.load(w2 + c, 48)), x3, v128.load(w3 + c, 48));
+      y0 = f32x4_madd(f32x4_madd(f32x4_madd(f32x4_madd(y0, x0, v128.load(w0 + c)), x1, v128.load(w1 + c)), x2, v128.load(w2 + c)), x3, v128.load(w3 + c));
+      y1 = f32x4_madd(f32x4_madd(f32x4_madd(f32x4_madd(y1, x0, v128.load(w0 + c, 16)), x1, v128.load(w1 + c, 16)), x2, v128.load(w2 + c, 16)), x3, v128.load(w3 + c, 16));
+      y2 = f32x4_madd(f32x4_madd(f32x4_madd(f32x4_madd(y2, x0, v128.load(w0 + c, 32)), x1, v128.load(w1 + c, 32)), x2, v128.load(w2 + c, 32)), x3, v128.load(w3 + c, 32));
+      y3 = f32x4_madd(f32x4_madd(f32x4_madd(f32x4_madd(y3, x0, v128.load(w0 + c, 48)), x1, v128.load(w1 + c, 48)), x2, v128.load(w2 + c, 48)), x3, v128.load(w3 + c, 48));
       v128.store(yp, y0); v128.store(yp, y1, 16); v128.store(yp, y2, 32); v128.store(yp, y3, 48);
     }
     const s0 = f32x4.extract_lane(x0, 0), s1 = f32x4.extract_lane(x1, 0);

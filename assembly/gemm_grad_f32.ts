@@ -8,11 +8,7 @@
 //               the product itself);
 //   sparse      for a sparse 0/1 mask, the forward product and dX visit only the kept weights
 //               (f32_spmm_t_1x32__simd128, on transposed activations).
-
-// @ts-ignore: decorator
-@inline function madd(acc: v128, a: v128, b: v128): v128 {
-  return f32x4.add(acc, f32x4.mul(a, b));
-}
+import {f32x4_madd} from './madd';
 
 // @ts-ignore: decorator
 @inline function hsum(v: v128): f32 {
@@ -58,13 +54,13 @@ export function f32_gemm_tn_4x8__simd128(a: usize, m: i32, k: i32, b: usize, n: 
       for (let i = 0; i < m; i++) {
         const b0 = v128.load(p), b1 = v128.load(p, 16);
         let s = v128.load32_splat(ap);
-        c00 = madd(c00, s, b0); c01 = madd(c01, s, b1);
+        c00 = f32x4_madd(c00, s, b0); c01 = f32x4_madd(c01, s, b1);
         s = v128.load32_splat(ap, 4);
-        c10 = madd(c10, s, b0); c11 = madd(c11, s, b1);
+        c10 = f32x4_madd(c10, s, b0); c11 = f32x4_madd(c11, s, b1);
         s = v128.load32_splat(ap, 8);
-        c20 = madd(c20, s, b0); c21 = madd(c21, s, b1);
+        c20 = f32x4_madd(c20, s, b0); c21 = f32x4_madd(c21, s, b1);
         s = v128.load32_splat(ap, 12);
-        c30 = madd(c30, s, b0); c31 = madd(c31, s, b1);
+        c30 = f32x4_madd(c30, s, b0); c31 = f32x4_madd(c31, s, b1);
         ap += 16;
         p += 32;
       }
@@ -80,8 +76,8 @@ export function f32_gemm_tn_4x8__simd128(a: usize, m: i32, k: i32, b: usize, n: 
       let c00 = zero, c01 = zero;
       for (let i = 0; i < m; i++) {
         const s = v128.load32_splat(ap);
-        c00 = madd(c00, s, v128.load(p));
-        c01 = madd(c01, s, v128.load(p, 16));
+        c00 = f32x4_madd(c00, s, v128.load(p));
+        c01 = f32x4_madd(c01, s, v128.load(p, 16));
         ap += astride;
         p += 32;
       }
@@ -173,10 +169,10 @@ export function f32_gemm_nt_dot_1x4__simd128(a: usize, m: i32, n: i32, b: usize,
       for (; t < n4; t += 4) {
         const o = <usize>t << 2;
         const av = v128.load(ar + o);
-        s0 = madd(s0, av, v128.load(b0 + o));
-        s1 = madd(s1, av, v128.load(b1 + o));
-        s2 = madd(s2, av, v128.load(b2 + o));
-        s3 = madd(s3, av, v128.load(b3 + o));
+        s0 = f32x4_madd(s0, av, v128.load(b0 + o));
+        s1 = f32x4_madd(s1, av, v128.load(b1 + o));
+        s2 = f32x4_madd(s2, av, v128.load(b2 + o));
+        s3 = f32x4_madd(s3, av, v128.load(b3 + o));
       }
       let d0 = hsum(s0), d1 = hsum(s1), d2 = hsum(s2), d3 = hsum(s3);
       for (; t < n; t++) {
@@ -194,7 +190,7 @@ export function f32_gemm_nt_dot_1x4__simd128(a: usize, m: i32, n: i32, b: usize,
       const br = b + <usize>r * stride;
       let s = zero;
       let t = 0;
-      for (; t < n4; t += 4) s = madd(s, v128.load(ar + (<usize>t << 2)), v128.load(br + (<usize>t << 2)));
+      for (; t < n4; t += 4) s = f32x4_madd(s, v128.load(ar + (<usize>t << 2)), v128.load(br + (<usize>t << 2)));
       let d = hsum(s);
       for (; t < n; t++) d += load<f32>(ar + (<usize>t << 2)) * load<f32>(br + (<usize>t << 2));
       store<f32>(cr + (<usize>r << 2), d);
@@ -236,10 +232,10 @@ export function f32_spmm_t_1x32__simd128(w: usize, sIdx: i32, sR: i32, ptr: usiz
         const i = load<i32>(idx + (<usize>p << 2));
         const s = v128.load32_splat(wr + (<usize>(i * sIdx) << 2));
         const src = inT + <usize>i * rowBytes + col;
-        a0 = madd(a0, s, v128.load(src)); a1 = madd(a1, s, v128.load(src, 16));
-        a2 = madd(a2, s, v128.load(src, 32)); a3 = madd(a3, s, v128.load(src, 48));
-        a4 = madd(a4, s, v128.load(src, 64)); a5 = madd(a5, s, v128.load(src, 80));
-        a6 = madd(a6, s, v128.load(src, 96)); a7 = madd(a7, s, v128.load(src, 112));
+        a0 = f32x4_madd(a0, s, v128.load(src)); a1 = f32x4_madd(a1, s, v128.load(src, 16));
+        a2 = f32x4_madd(a2, s, v128.load(src, 32)); a3 = f32x4_madd(a3, s, v128.load(src, 48));
+        a4 = f32x4_madd(a4, s, v128.load(src, 64)); a5 = f32x4_madd(a5, s, v128.load(src, 80));
+        a6 = f32x4_madd(a6, s, v128.load(src, 96)); a7 = f32x4_madd(a7, s, v128.load(src, 112));
       }
       const d = out + col;
       v128.store(d, a0); v128.store(d, a1, 16); v128.store(d, a2, 32); v128.store(d, a3, 48);
@@ -250,7 +246,7 @@ export function f32_spmm_t_1x32__simd128(w: usize, sIdx: i32, sR: i32, ptr: usiz
       const col = <usize>c << 2;
       for (let p = p0; p < p1; p++) {
         const i = load<i32>(idx + (<usize>p << 2));
-        a0 = madd(a0, v128.load32_splat(wr + (<usize>(i * sIdx) << 2)), v128.load(inT + <usize>i * rowBytes + col));
+        a0 = f32x4_madd(a0, v128.load32_splat(wr + (<usize>(i * sIdx) << 2)), v128.load(inT + <usize>i * rowBytes + col));
       }
       v128.store(out + col, a0);
     }

@@ -8,6 +8,7 @@
 // One strip is one splat of x[k] and bw/4 weight loads, with no horizontal reduction
 // (perf-anchors §6.1). Rows go in pairs (a 2x16 tile is 8 accumulators: V8 keeps about 15 live
 // v128, perf-anchors §3) with the column block outer, so its weights stay in L1 across rows.
+import {f32x4_madd} from './madd';
 
 // @ts-ignore: decorator
 @inline function epilogue4(v: v128, bias: usize, col: usize, relu: bool): v128 {
@@ -75,19 +76,19 @@
         const off = <usize>load<i32>(p);
         const va = v128.load32_splat(xa + off), vb = v128.load32_splat(xb + off);
         const w0 = v128.load(w);
-        a0 = f32x4.add(a0, f32x4.mul(va, w0));
-        b0 = f32x4.add(b0, f32x4.mul(vb, w0));
+        a0 = f32x4_madd(a0, va, w0);
+        b0 = f32x4_madd(b0, vb, w0);
         if (V >= 2) {
           const w1 = v128.load(w, 16);
-          a1 = f32x4.add(a1, f32x4.mul(va, w1));
-          b1 = f32x4.add(b1, f32x4.mul(vb, w1));
+          a1 = f32x4_madd(a1, va, w1);
+          b1 = f32x4_madd(b1, vb, w1);
         }
         if (V >= 4) {
           const w2 = v128.load(w, 32), w3 = v128.load(w, 48);
-          a2 = f32x4.add(a2, f32x4.mul(va, w2));
-          b2 = f32x4.add(b2, f32x4.mul(vb, w2));
-          a3 = f32x4.add(a3, f32x4.mul(va, w3));
-          b3 = f32x4.add(b3, f32x4.mul(vb, w3));
+          a2 = f32x4_madd(a2, va, w2);
+          b2 = f32x4_madd(b2, vb, w2);
+          a3 = f32x4_madd(a3, va, w3);
+          b3 = f32x4_madd(b3, vb, w3);
         }
       }
       const ya = y + <usize>i * ystride;
@@ -110,14 +111,40 @@
   for (let cb = 0; cb < ncb; cb++) {
     const pEnd = rowoff + (<usize>load<i32>(colptr + (<usize>cb << 2), 4) << 2);
     let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      // Fused, one accumulator chain per lane group runs at the fused multiply-add's latency (longer
+      // than an add's): strips go in pairs, the second into its own accumulators (see
+      // f32_spmm_nchw.ts), added in at the end.
+      let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+      for (; p + 4 < pEnd; p += 8, w += sstride << 1) {
+        const va = v128.load32_splat(x + <usize>load<i32>(p)), vc = v128.load32_splat(x + <usize>load<i32>(p, 4));
+        const u = w + sstride;
+        a0 = f32x4_madd(a0, va, v128.load(w));
+        c0 = f32x4_madd(c0, vc, v128.load(u));
+        if (V >= 2) {
+          a1 = f32x4_madd(a1, va, v128.load(w, 16));
+          c1 = f32x4_madd(c1, vc, v128.load(u, 16));
+        }
+        if (V >= 4) {
+          a2 = f32x4_madd(a2, va, v128.load(w, 32));
+          c2 = f32x4_madd(c2, vc, v128.load(u, 32));
+          a3 = f32x4_madd(a3, va, v128.load(w, 48));
+          c3 = f32x4_madd(c3, vc, v128.load(u, 48));
+        }
+      }
+      a0 = f32x4.add(a0, c0);
+      a1 = f32x4.add(a1, c1);
+      a2 = f32x4.add(a2, c2);
+      a3 = f32x4.add(a3, c3);
+    }
     // Column blocks are consecutive in rowoff and vals: p and w run on from the previous block.
     for (; p < pEnd; p += 4, w += sstride) {
       const va = v128.load32_splat(x + <usize>load<i32>(p));
-      a0 = f32x4.add(a0, f32x4.mul(va, v128.load(w)));
-      if (V >= 2) a1 = f32x4.add(a1, f32x4.mul(va, v128.load(w, 16)));
+      a0 = f32x4_madd(a0, va, v128.load(w));
+      if (V >= 2) a1 = f32x4_madd(a1, va, v128.load(w, 16));
       if (V >= 4) {
-        a2 = f32x4.add(a2, f32x4.mul(va, v128.load(w, 32)));
-        a3 = f32x4.add(a3, f32x4.mul(va, v128.load(w, 48)));
+        a2 = f32x4_madd(a2, va, v128.load(w, 32));
+        a3 = f32x4_madd(a3, va, v128.load(w, 48));
       }
     }
     const n0 = cb * W;

@@ -14,6 +14,7 @@
 // dispatched tile: with 8 accumulators (MR = 32, XNNPACK's choice on x86) V8 spills. Pixel tails
 // are peeled largest first (16, 8, 4, then scalar), as XNNPACK does. The output-channel range [oc0, oc1) and the pixel range
 // (x, y and pixels) are arguments, so a caller can split the work across threads.
+import {f32x4_madd} from './madd';
 
 /** Clamps a vector to [vmin, vmax]; pmax/pmin keep a NaN (and are one instruction each on x86). */
 // @ts-ignore: decorator
@@ -39,22 +40,53 @@
     const ipEnd = ics + (<usize>load<i32>(rowptr + (<usize>oc << 2), 4) << 2);
     const b = bias != 0 ? f32x4.splat(load<f32>(bias + (<usize>oc << 2))) : f32x4.splat(0);
     let a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b;
+    if (ASC_FEATURE_RELAXED_SIMD && V <= 4) {
+      // A fused multiply-add has a longer latency than an add (4 cycles against 3 on x86), and each
+      // accumulator is one chain through the nonzeros: fused, the tile got slower (0.85-0.93x,
+      // bench/relaxed.ts). So the relaxed build takes nonzeros in pairs, the second of each pair
+      // into its own accumulators (a4..a7, free below 32 pixels), added in at the end.
+      const zero = f32x4.splat(0);
+      a4 = zero; a5 = zero; a6 = zero; a7 = zero;
+      for (; ip + 4 < ipEnd; ip += 8) {
+        const w = v128.load32_splat(wp), u = v128.load32_splat(wp, 4);
+        wp += 8;
+        const xp = x + <usize>load<i32>(ip) * xstride, xq = x + <usize>load<i32>(ip, 4) * xstride;
+        a0 = f32x4_madd(a0, w, v128.load(xp));
+        a4 = f32x4_madd(a4, u, v128.load(xq));
+        if (V >= 2) {
+          a1 = f32x4_madd(a1, w, v128.load(xp, 16));
+          a5 = f32x4_madd(a5, u, v128.load(xq, 16));
+        }
+        if (V >= 4) {
+          a2 = f32x4_madd(a2, w, v128.load(xp, 32));
+          a6 = f32x4_madd(a6, u, v128.load(xq, 32));
+          a3 = f32x4_madd(a3, w, v128.load(xp, 48));
+          a7 = f32x4_madd(a7, u, v128.load(xq, 48));
+        }
+      }
+    }
     for (; ip < ipEnd; ip += 4) {
       const w = v128.load32_splat(wp);
       wp += 4;
       const xp = x + <usize>load<i32>(ip) * xstride;
-      a0 = f32x4.add(a0, f32x4.mul(w, v128.load(xp)));
-      if (V >= 2) a1 = f32x4.add(a1, f32x4.mul(w, v128.load(xp, 16)));
+      a0 = f32x4_madd(a0, w, v128.load(xp));
+      if (V >= 2) a1 = f32x4_madd(a1, w, v128.load(xp, 16));
       if (V >= 4) {
-        a2 = f32x4.add(a2, f32x4.mul(w, v128.load(xp, 32)));
-        a3 = f32x4.add(a3, f32x4.mul(w, v128.load(xp, 48)));
+        a2 = f32x4_madd(a2, w, v128.load(xp, 32));
+        a3 = f32x4_madd(a3, w, v128.load(xp, 48));
       }
       if (V >= 8) {
-        a4 = f32x4.add(a4, f32x4.mul(w, v128.load(xp, 64)));
-        a5 = f32x4.add(a5, f32x4.mul(w, v128.load(xp, 80)));
-        a6 = f32x4.add(a6, f32x4.mul(w, v128.load(xp, 96)));
-        a7 = f32x4.add(a7, f32x4.mul(w, v128.load(xp, 112)));
+        a4 = f32x4_madd(a4, w, v128.load(xp, 64));
+        a5 = f32x4_madd(a5, w, v128.load(xp, 80));
+        a6 = f32x4_madd(a6, w, v128.load(xp, 96));
+        a7 = f32x4_madd(a7, w, v128.load(xp, 112));
       }
+    }
+    if (ASC_FEATURE_RELAXED_SIMD && V <= 4) {
+      a0 = f32x4.add(a0, a4);
+      a1 = f32x4.add(a1, a5);
+      a2 = f32x4.add(a2, a6);
+      a3 = f32x4.add(a3, a7);
     }
     // The clamp bounds are splatted here, not kept live across the loop (register pressure).
     const lo = f32x4.splat(vmin), hi = f32x4.splat(vmax);

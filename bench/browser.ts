@@ -1,6 +1,7 @@
 // The kernels in headless Chromium: an ordinary page (tfjs-wasm's single-threaded build, our
 // kernels on its heap, zero copy) against a cross-origin-isolated one (threaded build, shared heap,
-// so the bridge copies through a private memory). Times per call in ms, tf.mul as the yardstick.
+// which our kernels now also run on with no copies, through the module's shared-memory variant).
+// Times per call in ms, tf.mul as the yardstick.
 // Run: node --import tsx bench/browser.ts   (needs Chromium or Chrome: CHROME_PATH, or a usual install location)
 import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';

@@ -28,10 +28,16 @@ function arena(bytes: number): KernelContext & {fill(n: number): number; release
     top += (n + 63) & ~63;
     return p;
   };
+  const kernels = kernelsOn(memory);
   return {
-    kernels: kernelsOn(memory),
+    kernels,
     input: () => { throw new Error('no tensors here'); },
+    weight: () => { throw new Error('no tensors here'); },
     output: () => { throw new Error('no tensors here'); },
+    threads: 1,
+    parallel: (parts) => {
+      for (const part of parts) for (const [name, ...a] of part) (kernels[name] as (...args: number[]) => void)(...a);
+    },
     scratch: bump,
     f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
     i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),

@@ -12,27 +12,14 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {foldForInference, magnitudeThreshold, maskFromThreshold, toSparse, ToSparseOptions} from '../src/index';
+import {foldForInference, toSparse, ToSparseOptions} from '../src/index';
 import {planChannelMajor, toChannelMajor} from '../src/sparse/channel_major';
-import {ensurePackage, loadPackagedModel, NSFWJS_MOBILENET_V2} from './models';
+import {ensurePackage, loadPackagedModel, NSFWJS_MOBILENET_V2, prunePointwise} from './models';
 import {openBenchPage} from './page';
 import {timeAlternating, useWasm} from './util';
 
 const args = process.argv.slice(2);
 const RUNS = Number(args.find(a => a.startsWith('--runs='))?.slice(7) ?? 3);
-
-/** Prunes each 1x1 Conv2D and Dense kernel one-shot to `sparsity` by magnitude (the library's own ops). */
-function pruneOneShot(model: tfl.LayersModel, sparsity: number): void {
-  for (const layer of model.layers) {
-    const c = layer.getClassName();
-    const pointwise = c === 'Conv2D' && (layer.getConfig().kernelSize as number[]).every(k => k === 1);
-    if (!pointwise && c !== 'Dense') continue;
-    const [kernel, ...rest] = layer.getWeights();
-    const pruned = tf.tidy(() => tf.mul(kernel, maskFromThreshold(kernel, magnitudeThreshold(kernel, sparsity))));
-    layer.setWeights([pruned, ...rest]);
-    pruned.dispose();
-  }
-}
 
 /** The layer-type column of a layer in the breakdown. */
 function layerType(layer: tfl.layers.Layer): string {
@@ -133,7 +120,7 @@ async function node(): Promise<void> {
   const dense: Record<number, tfl.LayersModel> = {};
   for (const s of [0.8, 0.9]) {
     dense[s] = await loadPackagedModel(NSFWJS_MOBILENET_V2);
-    pruneOneShot(dense[s], s);
+    prunePointwise(dense[s], s);
   }
   const x = tf.randomUniform([1, 224, 224, 3]);
   const rows: string[] = [];
@@ -208,7 +195,7 @@ async function browser(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-mobilenet-'));
   try {
     const model = await loadPackagedModel(NSFWJS_MOBILENET_V2);
-    pruneOneShot(model, 0.9);
+    prunePointwise(model, 0.9);
     await model.save(tf.io.withSaveHandler(async a => {
       writeFileSync(join(dir, 'model.json'), JSON.stringify({modelTopology: a.modelTopology, format: a.format,
         generatedBy: a.generatedBy, convertedBy: a.convertedBy,

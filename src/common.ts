@@ -33,3 +33,19 @@ export {FAST_DENSE_ACTIVATIONS, fastDenseCall, maskedDense} from './training/fas
 export type {FastDenseActivation} from './training/fast_dense';
 export {pruneGraphWeights} from './pruning/graph_prune';
 export type {PrunedGraphWeight, PruneGraphWeightsOptions, PruneGraphWeightsResult} from './pruning/graph_prune';
+export {pruneOneShot} from './pruning/one_shot';
+export type {OneShotLayerReport, OneShotResult, PruneOneShotOptions} from './pruning/one_shot';
+export {analyzeSensitivity, outputDivergence, VALID_SENSITIVITY_METRICS} from './pruning/sensitivity';
+export type {AnalyzeSensitivityOptions, LayerSensitivity, SensitivityMetric, SensitivityResult} from './pruning/sensitivity';
+export {erkSparsities, sensitivitySparsities, VALID_ALLOCATIONS} from './pruning/allocation';
+export type {Allocation, AllocationLayer, SensitivityCurve} from './pruning/allocation';
+export {recalibrateBatchNorm} from './pruning/batch_norm';
+export type {RecalibrateBatchNormOptions} from './pruning/batch_norm';
+export {solveLayer, VALID_ONE_SHOT_METHODS} from './pruning/layer_solve';
+export type {LayerProblem, LayerStatistics, OneShotMethod, SolveOptions, SolveResult, SparsityPattern}
+  from './pruning/layer_solve';
+export type {CalibrationData, DatasetLike} from './pruning/calibration';
+export type {OneShotProgress} from './pruning/one_shot_options';
+export {pruneLowMagnitudeByLayer, pruneLowMagnitudeFromOneShot} from './pruning/fine_tune';
+export type {LayerPruningOptions} from './pruning/fine_tune';
+export {copyModel} from './model/copy_model';

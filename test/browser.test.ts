@@ -1,8 +1,8 @@
 // The browser bundle in real headless Chromium: built from src/browser.ts with the rollup config,
 // served on 127.0.0.1, loaded by a plain page through an import map, once as an ordinary page
 // (tfjs-wasm's single-threaded build: our kernels run on its heap) and once cross-origin isolated
-// (its threaded build: a shared heap, so the bridge copies through a private memory). Every kernel
-// op runs the same table of cases in the page and in Node; results must agree bit for bit.
+// (its threaded build: a shared heap, which our kernels run on through their shared-memory variant).
+// Every kernel op runs the same table of cases in the page and in Node; results must agree bit for bit.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
@@ -21,7 +21,7 @@ import {serveStatic, StaticServer} from '../src/cli/static_server';
 import {Case, CaseResult, Described, fromBase64, runCases, toBase64} from '../browser/run-cases.mjs';
 import {OPS, THROWS} from './browser-cases';
 import {browserBundle} from '../rollup.config.mjs';
-import {assertBitsEqual, launchChromium, useBackend} from './helpers';
+import {assertBitsEqual, buildBrowserBundle, launchChromium, useBackend} from './helpers';
 
 /**
  * Exports of src/index.ts that the browser entry leaves out, and why. Add a Node-only export here
@@ -48,6 +48,10 @@ const NODE_ONLY: Record<string, string> = {
  */
 const NOT_OPS: Record<string, string> = {
   ready: 'compiles the module; every page awaits it before the first op',
+  setThreads: 'a setting, not an op (test/browser_threads.test.ts runs threads in a page)',
+  getThreads: 'a setting, not an op',
+  kernelBuild: 'reports the build (test/browser_threads.test.ts)',
+  kernelInfo: 'reports builds, threads and copies (test/browser_threads.test.ts)',
 };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -60,25 +64,15 @@ const opened: {browser?: Browser; servers: StaticServer[]; dirs: string[]} = {se
 let bundlePromise: Promise<string>|undefined;
 let envPromise: Promise<Env>|undefined;
 
-async function buildBundle(dir: string): Promise<string> {
-  const file = join(dir, 'tfjs-sparsity.browser.mjs');
-  const options = browserBundle(file);
-  const bundle = await rollup({...options, onwarn: (w) => { throw new Error(`browser build warning: ${w.message}`); }});
-  try {
-    await bundle.write(options.output);
-  } finally {
-    await bundle.close();
-  }
-  return file;
-}
-
 async function openPage(browser: Browser, server: StaticServer, log: string[]): Promise<Page> {
   const page = await browser.newPage();
   page.on('console', m => log.push(`console ${m.type()}: ${m.text()}`));
   page.on('pageerror', e => log.push(`page error: ${e.message}`));
   page.on('requestfailed', r => log.push(`request failed: ${r.url()}`));
   page.on('response', r => { if (r.status() >= 400) log.push(`HTTP ${r.status()}: ${r.url()}`); });
-  await page.goto(`${server.url}browser/kernels.html`);
+  // The baseline build: results are compared bit for bit with Node's (test/browser_threads.test.ts
+  // checks the relaxed build against its tolerance).
+  await page.goto(`${server.url}browser/kernels.html?kernels=simd128`);
   try {
     await page.waitForFunction(() => 'kernelPage' in window, null, {timeout: 30_000});
     await page.evaluate(() => (window as any).kernelPage.then(() => undefined));
@@ -93,7 +87,7 @@ function bundleDir(): Promise<string> {
   bundlePromise ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tfjs-sparsity-browser-'));
     opened.dirs.push(dir);
-    await buildBundle(dir);
+    await buildBrowserBundle(dir);
     return dir;
   })();
   return bundlePromise;

@@ -7,7 +7,7 @@ import {mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {WASM_BASE64} from '../src/kernels/wasm-bytes';
+import {WASM_BASE64, WASM_RELAXED_BASE64} from '../src/kernels/wasm-bytes';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -49,6 +49,8 @@ const CASES: Record<string, {wat?: string; base64?: string; file?: string}> = {
   start: {wat: `(module ${MEMORY} (func $init) (start $init) ${LOAD})`},
   built: {file: 'build/kernels.wasm'},
   embedded: {base64: WASM_BASE64},
+  builtRelaxed: {file: 'build/kernels-relaxed.wasm'},
+  embeddedRelaxed: {base64: WASM_RELAXED_BASE64},
 };
 
 let problems: Record<string, string[]>;
@@ -86,6 +88,12 @@ check('the built kernels (build/kernels.wasm and the embedded copy) pass', () =>
   assert.equal(problems.built, []);
   assert.equal(problems.embedded, []);
   assert.ok(WebAssembly.validate(Buffer.from(WASM_BASE64, 'base64')), 'embedded kernels do not validate');
+});
+
+check('the relaxed-SIMD build (build/kernels-relaxed.wasm and the embedded copy) passes the same checks', () => {
+  assert.equal(problems.builtRelaxed, []);
+  assert.equal(problems.embeddedRelaxed, []);
+  assert.ok(WASM_RELAXED_BASE64 !== WASM_BASE64, 'the relaxed build is a copy of the baseline');
 });
 
 check.run();

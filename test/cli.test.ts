@@ -72,7 +72,7 @@ flags('parseSparsity and parseBlock accept good values and name what is allowed'
 });
 
 flags('--help of every command exits 0 and describes it', async () => {
-  for (const cmd of [[], ['demo'], ['prune'], ['inspect'], ['convert'], ['bench'], ['serve']]) {
+  for (const cmd of [[], ['demo'], ['prune'], ['sensitivity'], ['inspect'], ['convert'], ['bench'], ['serve']]) {
     const r = await run([...cmd, '--help']);
     assert.is(r.code, 0, `${cmd.join(' ')} --help`);
     assert.match(r.out, /Usage: tfjs-sparsity/);
@@ -347,7 +347,7 @@ binary('--help and bad usage, through node and through the package bin (npx)', a
   {
     const unknown = await runCli(['frobnicate']);
     assert.is(unknown.code, 2);
-    assert.match(unknown.stderr, /error: unknown command 'frobnicate' \(commands: demo, prune, inspect, convert, bench, serve\)/);
+    assert.match(unknown.stderr, /error: unknown command 'frobnicate' \(commands: demo, prune, sensitivity, inspect, convert, bench, serve\)/);
   }
   const empty = await runCli(['prune', built.dense, '--sparsity', '0.5', '--out', '']);
   assert.is(empty.code, 2);

@@ -123,6 +123,27 @@ const HARNESS: Harness[] = [
       expect(small.countParams() < pruned.countParams() && oneShot.countParams() < pretrained.countParams(), 'smaller models');`,
   },
   {
+    match: 'const oneShot = await pruneOneShot(model, {',
+    setup: 'const model = baseModel(); const [x, y] = data(); const calibration = x;',
+    check: `expect(Math.abs(oneShot.sparsity - 0.8) < 0.01, 'the one-shot model is 80 % sparse');
+      expect(Math.abs(getModelSparsity(tuned) - oneShot.sparsity) < 1e-9, 'fine-tuning keeps the one-shot masks');
+      expect(deployable.layers.every(l => l.getClassName() === 'Dense'), 'plain Dense layers');`,
+  },
+  {
+    match: 'const perLayer = sensitivitySparsities(curves.layers, 0.8);',
+    continues: true,
+    setup: '',
+    check: `expect(Object.keys(perLayer).length === 2, 'a sparsity for each layer');
+      expect(lib.collectPrunableLayers(gradual).length === 2, 'one wrapper per layer');`,
+  },
+  {
+    match: 'setThreads(2);',
+    setup: '',
+    check: `expect(getThreads() === 2, 'two threads');
+      expect(lib.VALID_KERNEL_BUILDS.includes(kernelInfo().build.build), 'a kernel build was chosen');
+      setThreads(1);`,
+  },
+  {
     match: 'await pruneGraphWeights(graphModel',
     // The test writes a small MobileNetV2-like graph model (test/graph_helpers.ts) into the work folder.
     setup: `const modelPath = join(workDir, 'tiny-graph', 'model.json'), dir = workDir;
@@ -272,7 +293,7 @@ guide('every example of the guide runs with exactly the packages of the install 
     assert.equal(sections.map(([marker]) => marker), [...examples.map((e, i) => `${i} ${e.heading}`), 'done']);
     // What the README says a console.log prints (`console.log(...);  // value`), it prints.
     examples.forEach(({heading, code: source}, i) => {
-      for (const [, value] of source.matchAll(/console\.log\(.*\);\s*\/\/ (.+)$/gm)) {
+      for (const [, value] of source.matchAll(/console\.log\(.*\);[ \t]*\/\/ (.+)$/gm)) {
         assert.ok(sections[i][1].split('\n').includes(value.trim()), `'${heading}' prints ${value}: ${sections[i][1]}`);
       }
     });

@@ -166,6 +166,21 @@ export async function launchChromium(): Promise<import('playwright-core').Browse
   return chromium.launch({executablePath, args: CHROMIUM_ARGS});
 }
 
+/** Builds the browser bundle (src/browser.ts, the rollup config) into `dir`; a build warning fails it. */
+export async function buildBrowserBundle(dir: string): Promise<string> {
+  const [{join}, {rollup}, {browserBundle}] = await Promise.all([import('node:path'), import('rollup'),
+    import('../rollup.config.mjs')]);
+  const file = join(dir, 'tfjs-sparsity.browser.mjs');
+  const options = browserBundle(file);
+  const bundle = await rollup({...options, onwarn: (w) => { throw new Error(`browser build warning: ${w.message}`); }});
+  try {
+    await bundle.write(options.output);
+  } finally {
+    await bundle.close();
+  }
+  return file;
+}
+
 /** max |a - b| / max |b| over all entries. */
 export function relativeError(a: tf.Tensor, b: tf.Tensor): number {
   const av = a.dataSync(), bv = b.dataSync();

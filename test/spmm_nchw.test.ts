@@ -253,7 +253,7 @@ for (const backend of BACKENDS) {
   });
 }
 
-rows('planBlockSparseMatMul picks the pixel kernel for unstructured weights over 16 rows or more, the strips for 1x16 blocks', async () => {
+rows('planBlockSparseMatMul picks the pixel kernel for unstructured weights over 16 rows or more (in any strips but SIMD ones that fit), the strips for 1x16 blocks', async () => {
   await useBackend('wasm');
   const unstructured = tf.tensor2d(weight(256, 256, 'random', 0.8, 7), [256, 256]);
   const blocks = tf.tensor2d(Float32Array.from(weight(256, 256, 'dense', 0, 8), (v, i) => (Math.floor(i / 16) % 5 === 0 ? v : 0)), [256, 256]);
@@ -265,9 +265,13 @@ rows('planBlockSparseMatMul picks the pixel kernel for unstructured weights over
   assert.not.equal(planBlockSparseMatMul([8, 256], loose).kernel, 'pixel', 'below 16 rows');
   assert.is(planBlockSparseMatMul([1, 256], loose).kernel, 'tfMatMul', 'one row: 1x16 strips of an 80 % unstructured weight are dense');
   assert.is(planBlockSparseMatMul([32, 256], tight).kernel, 'sparse', '1x16 blocks stay on the strips');
+  const scalar = packBlockSparse(unstructured, {blockSize: [1, 1]});
+  assert.is(planBlockSparseMatMul([32, 256], scalar).kernel, 'pixel', '1x1 strips have only the scalar kernel');
+  assert.not.equal(planBlockSparseMatMul([8, 256], scalar).kernel, 'pixel', 'below 16 rows');
   tf.dispose([unstructured, blocks]);
   loose.dispose();
   tight.dispose();
+  scalar.dispose();
 });
 
 rows.run();

@@ -38,6 +38,11 @@ function parseList<T>(value: string, parse: (entry: string) => T): T[] {
   });
 }
 
+/** Parses a comma-separated list of sparsities (`--sparsities 0.5,0.9`), naming the entry that fails. */
+export function parseSparsityList(value: string): number[] {
+  return parseList(value, parseSparsity);
+}
+
 /** A list flag parsed entry by entry; a bad entry is a usage error naming the flag. */
 export function listFlag<T>(text: string|undefined, parse: (entry: string) => T, flag: string): T[]|undefined {
   if (text === undefined) return undefined;

@@ -10,15 +10,16 @@ import {runInspectChannels, runPruneChannels} from './channels_cmd';
 import {runConvert} from './convert_cmd';
 import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph} from './graph_cmd';
 import {runDemo} from './demo_cmd';
-import {flagChoice, listFlag, parseBlock, parsePort, parsePositiveInt, parseSparsity} from './flags';
+import {flagChoice, listFlag, parseBlock, parsePort, parsePositiveInt, parseSparsity, parseSparsityList} from './flags';
 import {runInspect} from './inspect_cmd';
 import {runPrune} from './prune_cmd';
+import {runSensitivity} from './sensitivity_cmd';
 import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
-import {isUsageError} from './usage';
+import {isUsageError, UsageError} from './usage';
 
 export {parseBlock, parseSparsity};
 
-/** Builds the program; exported so tests can run commands in-process. */
+/** Builds the program (its commands, their flags and the parsers that check them). */
 function buildProgram(): Command {
   const program = new Command('tfjs-sparsity')
       .description('Magnitude pruning (tfmot.sparsity.keras) and sparse inference for TensorFlow.js')
@@ -36,21 +37,43 @@ function buildProgram(): Command {
       });
 
   program.command('prune')
-      .description('one-shot magnitude pruning of a saved layers-model (like tfmot\'s prune_for_benchmark)')
+      .description('one-shot pruning of a saved layers or graph model: by magnitude (like tfmot\'s prune_for_benchmark), with calibration data (Wanda, OBC), per-layer allocation and BatchNorm recalibration (layers models, with an HTML report), or whole channels (--structure channels)')
       .argument('<model.json>', 'path of a tfjs layers-model')
       .requiredOption('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity)
       .option('--block <HxW>', 'block size, e.g. 1x16 (Dense/rank-2 weights only)', parseBlock)
       .option('--pooling <type>', 'block pooling: avg or max', 'avg')
-      .requiredOption('--out <dir>', 'folder to write the pruned model to')
       .option('--structure <kind>', 'weights (zeros in place, default) or channels (remove whole channels: a smaller ' +
           'dense model, and shrink-report.json)', 'weights')
       .option('--score <score>', 'with --structure channels: channel score l1, l2 or batchNormScale', 'l1')
-      .option('--allocation <how>', 'with --structure channels: uniform (each layer) or global (ranked over the model)',
-              'uniform')
+      .option('--method <m>', 'magnitude, wanda or obc (default: obc with --calibration, else magnitude)')
+      .option('--calibration <data>', "calibration samples: 'mnist' (the digits of the `mnist` package) or a .npy file")
+      .option('--samples <n>', 'calibration samples to use', parsePositiveInt, 256)
+      .option('--allocation <a>', 'uniform, erk or sensitivity; with --structure channels: uniform (each layer) or ' +
+          'global (ranked over the model)', 'uniform')
+      .option('--recalibrate-bn', 're-estimate BatchNormalization statistics on the calibration data')
+      .option('--quiet', 'no progress bars')
+      .requiredOption('--out <dir>', 'folder to write the pruned model (and its report) to')
       .action(async (path, opts) => {
         if (flagChoice(opts.structure, ['weights', 'channels'], '--structure') === 'channels') await runPruneChannels(path, opts);
-        else await (isGraphModelFile(path) ? runPruneGraph(path, opts) : runPrune(path, opts));
+        else if (!isGraphModelFile(path)) await runPrune(path, opts);
+        else if (opts.method !== undefined || opts.calibration !== undefined || opts.allocation !== 'uniform' || opts.recalibrateBn) {
+          throw new UsageError('graph models are pruned by magnitude at one uniform sparsity: --method, --calibration, ' +
+              '--allocation and --recalibrate-bn apply to layers models');
+        } else await runPruneGraph(path, opts);
       });
+
+  program.command('sensitivity')
+      .description('per-layer sensitivity of a saved layers-model: prune one layer at a time and measure how far the outputs move; writes sensitivity.json and an HTML report with the curves')
+      .argument('<model.json>', 'path of a tfjs layers-model')
+      .option('--data <data>', "samples: 'mnist' (the digits of the `mnist` package) or a .npy file", 'mnist')
+      .option('--samples <n>', 'samples to use', parsePositiveInt, 256)
+      .option('--sparsities <list>', 'comma-separated sparsities, e.g. 0.5,0.8,0.9', parseSparsityList)
+      .option('--metric <m>', 'kl, mse or top1', 'kl')
+      .option('--method <m>', 'how each layer is pruned: magnitude, wanda or obc', 'magnitude')
+      .option('--out <dir>', 'output folder', 'tfjs-sparsity-sensitivity')
+      .option('--json', 'print the result as JSON')
+      .option('--quiet', 'no progress bars')
+      .action(runSensitivity);
 
   program.command('inspect')
       .description('per-layer sparsity table of a saved layers-model or graph model (pruned, stripped or sparse)')

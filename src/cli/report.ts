@@ -23,6 +23,7 @@ export interface ChartSpec {
   labels?: string[];
   datasets: ChartDataset[];
   logX?: boolean;
+  logY?: boolean;
 }
 
 /** A report section: a heading, an optional note, an optional table, charts. */
@@ -66,7 +67,7 @@ function chartConfig(spec: ChartSpec): object {
       scales: {
         x: {type: spec.logX ? 'logarithmic' : spec.type === 'scatter' ? 'linear' : 'category',
             title: {display: true, text: spec.xLabel}},
-        y: {title: {display: true, text: spec.yLabel}},
+        y: {type: spec.logY ? 'logarithmic' : 'linear', title: {display: true, text: spec.yLabel}},
       },
     },
   };

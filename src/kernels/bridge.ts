@@ -7,7 +7,9 @@
  */
 import {KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo, util} from '@tensorflow/tfjs-core';
 import {MAX_HEAP_BYTES} from './heap_limit';
-import {KernelExports, kernelsOn} from './module';
+import {isSharedMemory, KernelExports, kernelsOn} from './module';
+import {CopyHost, heapPool, runThreaded, threadsWanted} from './threaded';
+import {KernelCall, ThreadPool} from './threads';
 
 /** An output tensor being filled by a kernel. */
 export interface KernelOutput {
@@ -34,6 +36,18 @@ export interface KernelContext {
   scratch(bytes: number): number;
   f32(ptr: number, length: number): Float32Array;
   i32(ptr: number, length: number): Int32Array;
+  /** Threads this call may split across (1: run everything on this thread). */
+  readonly threads: number;
+  /**
+   * Runs each part's calls in order, the parts at once on up to `threads` threads; returns when all
+   * are done. Parts must write disjoint bytes.
+   */
+  parallel(parts: KernelCall[][]): void;
+  /**
+   * Byte address of an input that never changes (a packed weight): on our shared memory it is
+   * copied once and stays resident; elsewhere it is `input(t)`.
+   */
+  weight(t: TensorInfo): number;
 }
 
 /** A kernel's inputs by name; `runKernel` callers always pass every input the kernel reads. */
@@ -73,11 +87,6 @@ interface WasmBackendLike {
   disposeData(dataId: object, force?: boolean): boolean;
 }
 
-/** True for the heap of tfjs-wasm's threaded build (cross-origin-isolated pages): a shared memory. */
-function isShared(memory: WebAssembly.Memory): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-}
-
 /** The backend heap's `WebAssembly.Memory`, under each name tfjs-wasm builds have used. */
 export function wasmHeapMemory(backend: WasmBackendLike): WebAssembly.Memory {
   const m = backend.wasm.asm?.memory ?? backend.wasm.wasmMemory ?? backend.wasm.wasmExports?.memory;
@@ -85,19 +94,51 @@ export function wasmHeapMemory(backend: WasmBackendLike): WebAssembly.Memory {
   return m;
 }
 
-/** What a wasm backend's heap needs per call, looked up once per backend. */
-/** `kernels` is null on a shared heap, which our module cannot import. */
-interface WasmHeap {memory: WebAssembly.Memory; kernels: KernelExports|null}
+/**
+ * What a wasm backend's heap needs per call, looked up once per backend. `kernels` is null where our
+ * module cannot be instantiated on the heap (then calls copy through a private memory).
+ */
+interface WasmHeap {memory: WebAssembly.Memory; shared: boolean; kernels: KernelExports|null}
 const heaps = new WeakMap<WasmBackendLike, WasmHeap>();
 
 function heapOf(backend: WasmBackendLike): WasmHeap {
   let heap = heaps.get(backend);
   if (!heap) {
     const memory = wasmHeapMemory(backend);
-    heap = {memory, kernels: isShared(memory) ? null : kernelsOn(memory)};
+    let kernels: KernelExports|null = null;
+    try {
+      kernels = kernelsOn(memory);
+    } catch {
+      // A shared heap whose limits our shared-memory variant does not accept: copy instead.
+    }
+    heap = {memory, shared: isSharedMemory(memory), kernels};
     heaps.set(backend, heap);
   }
   return heap;
+}
+
+/**
+ * Whether threaded calls on `backend` copy their operands (into our own shared memory), i.e. it is
+ * not a wasm backend on a shared heap.
+ */
+export function threadedCallsCopy(backend: unknown): boolean {
+  const b = backend as Partial<WasmBackendLike>;
+  if (!b.wasm || !b.dataIdMap) return true;
+  const heap = heapOf(b as WasmBackendLike);
+  return !(heap.shared && heap.kernels);
+}
+
+/**
+ * Kernel calls that copied their operands (through a private or our shared memory), for
+ * `kernelInfo`: one count per process, whichever copy of the library ran the kernel.
+ */
+export const copyCounts: {private: number; threaded: number} =
+  ((globalThis as Record<symbol, {private: number; threaded: number}>)[Symbol.for('tfjs-sparsity.copyCounts')] ??=
+    {private: 0, threaded: 0});
+
+/** Runs each part's calls in order on this thread. */
+function runSerial(kernels: KernelExports, parts: KernelCall[][]): void {
+  for (const part of parts) for (const [name, ...args] of part) (kernels[name] as (...a: number[]) => void)(...args);
 }
 
 /**
@@ -126,8 +167,22 @@ class WasmHeapContext implements KernelContext {
   private readonly scratchPtrs: number[] = [];
   readonly infos = new Map<KernelOutput, TensorInfo>();
 
+  readonly threads: number;
+
   constructor(private readonly backend: WasmBackendLike, private readonly memory: WebAssembly.Memory,
-              readonly kernels: KernelExports, private readonly kernelName: string) {}
+              readonly kernels: KernelExports, private readonly kernelName: string,
+              private readonly pool: ThreadPool|null, threads: number) {
+    this.threads = pool ? Math.min(threads, pool.threads) : 1;
+  }
+
+  weight(t: TensorInfo): number {
+    return this.input(t);
+  }
+
+  parallel(parts: KernelCall[][]): void {
+    if (this.pool && parts.length > 1) this.pool.run(parts);
+    else runSerial(this.kernels, parts);
+  }
 
   input(t: TensorInfo): number {
     const data = this.backend.dataIdMap.get(t.dataId);
@@ -172,11 +227,24 @@ class WasmHeapContext implements KernelContext {
 
 function runOnWasm(def: KernelDef, backend: WasmBackendLike, inputs: NamedTensorInfoMap,
                    attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
-  const {memory, kernels} = heapOf(backend);
-  // Our module imports an unshared memory, so it cannot run on a shared heap: run it on the
-  // private memory as on the cpu backend, copying inputs out of the heap and outputs into it.
-  if (!kernels) return runOnPrivateMemory(def, sharedHeapHost(backend, memory, def.kernelName), inputs, attrs);
-  const ctx = new WasmHeapContext(backend, memory, kernels, def.kernelName);
+  const {memory, shared, kernels} = heapOf(backend);
+  const threads = threadsWanted(attrs);
+  // On an unshared heap (Node) threads run on our own shared memory, through copies.
+  if (threads > 1 && !shared) {
+    const result = runThreaded(heapViewHost(backend, memory, def.kernelName), attrs,
+        (ctx) => def.run(ctx, inputs as KernelInputs, attrs), threadedHeapError(def.kernelName));
+    if (result) {
+      copyCounts.threaded++;
+      return result;
+    }
+  }
+  if (!kernels) {
+    copyCounts.private++;
+    return runOnPrivateMemory(def, heapViewHost(backend, memory, def.kernelName), inputs, attrs);
+  }
+  // On a shared heap (tfjs-wasm's threaded build) the workers run on the heap itself: no copies.
+  const pool = threads > 1 && shared ? heapPool(memory) : null;
+  const ctx = new WasmHeapContext(backend, memory, kernels, def.kernelName, pool, threads);
   let failed = true;
   try {
     const result = def.run(ctx, inputs as KernelInputs, attrs);
@@ -194,14 +262,6 @@ interface CpuBackendLike {
   makeTensorInfo(shape: number[], dtype: string, values: Float32Array|Int32Array): TensorInfo;
 }
 
-/** Where the private-memory path reads its inputs and puts its outputs. */
-interface CopyHost {
-  /** An input's values (a view is enough: they are copied at once). */
-  read(t: TensorInfo): Float32Array|Int32Array;
-  /** A new tensor holding `values`, a view on the private memory that the host must copy. */
-  write(shape: number[], dtype: 'float32'|'int32', values: Float32Array|Int32Array): TensorInfo;
-}
-
 function cpuHost(backend: CpuBackendLike): CopyHost {
   return {
     // The cpu backend may keep another array type than the dtype says: a bool tensor cast to float32
@@ -216,10 +276,11 @@ function cpuHost(backend: CpuBackendLike): CopyHost {
 }
 
 /**
- * A shared tfjs-wasm heap, read and written through views: `readSync` would `slice` (allocate) a
- * copy of every input, which costs more than the kernel (about 50 ms per 4 MB in Chromium).
+ * The tfjs-wasm heap, read and written through views, for calls that run elsewhere (our shared
+ * memory, or a private memory): `readSync` would `slice` (allocate) a copy of every input, which
+ * costs more than the kernel (about 50 ms per 4 MB in Chromium).
  */
-function sharedHeapHost(backend: WasmBackendLike, memory: WebAssembly.Memory, kernelName: string): CopyHost {
+function heapViewHost(backend: WasmBackendLike, memory: WebAssembly.Memory, kernelName: string): CopyHost {
   const view = (dtype: string, offset: number, n: number) =>
     dtype === 'int32' ? new Int32Array(memory.buffer, offset, n) : new Float32Array(memory.buffer, offset, n);
   return {
@@ -272,6 +333,9 @@ function runOnPrivateMemory(def: KernelDef, host: CopyHost, inputs: NamedTensorI
     scratch: (bytes) => alloc(bytes, 'scratch'),
     f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
     i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
+    threads: 1,
+    parallel: (parts) => runSerial(ctx.kernels, parts),
+    weight: (t) => ctx.input(t),
   };
   const copyOut = (o: KernelOutput) => {
     const n = util.sizeFromShape(o.shape);
@@ -279,6 +343,22 @@ function runOnPrivateMemory(def: KernelDef, host: CopyHost, inputs: NamedTensorI
   };
   const result = def.run(ctx, inputs as KernelInputs, attrs);
   return Array.isArray(result) ? result.map(copyOut) : copyOut(result);
+}
+
+function runOnCpu(def: KernelDef, backend: CpuBackendLike, inputs: NamedTensorInfoMap,
+                  attrs: NamedAttrMap): TensorInfo|TensorInfo[] {
+  const host = cpuHost(backend);
+  if (threadsWanted(attrs) > 1) {
+    const result = runThreaded(host, attrs, (ctx) => def.run(ctx, inputs as KernelInputs, attrs),
+        threadedHeapError(def.kernelName));
+    if (result) return result;
+  }
+  return runOnPrivateMemory(def, host, inputs, attrs);
+}
+
+function threadedHeapError(kernelName: string) {
+  return (what: string, bytes: number, heapBytes: number) =>
+    heapError(kernelName, what, bytes, 'the kernels\' shared memory for threads', heapBytes);
 }
 
 /** The `wasm` and `cpu` kernel configs of one kernel. */
@@ -294,8 +374,7 @@ export function kernelConfigs(def: KernelDef): KernelConfig[] {
     {
       kernelName: def.kernelName,
       backendName: 'cpu',
-      kernelFunc: (({inputs, backend, attrs}) =>
-          runOnPrivateMemory(def, cpuHost(backend as CpuBackendLike), inputs, attrs ?? {})) as KernelFunc,
+      kernelFunc: (({inputs, backend, attrs}) => runOnCpu(def, backend as CpuBackendLike, inputs, attrs ?? {})) as KernelFunc,
     },
   ];
   return configs.filter(c => backends.includes(c.backendName as 'wasm'|'cpu'));

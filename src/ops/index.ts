@@ -4,7 +4,12 @@
  */
 import '../kernels/register';
 
-export {ready} from '../kernels/module';
+export {ready} from '../kernels/startup';
+export {kernelBuild, VALID_KERNEL_BUILDS} from '../kernels/module';
+export type {KernelBuild, KernelBuildChoice} from '../kernels/module';
+export {getThreads, setThreads} from '../kernels/threads';
+export {kernelInfo} from '../kernels/info';
+export type {KernelInfo} from '../kernels/info';
 export {applyMask, countNonzero, maskFromThreshold} from './mask';
 export {blockPool, expandBlockMask, POOLING_TYPES} from './pool';
 export type {PoolingType} from './pool';

@@ -9,6 +9,7 @@ import {checkOutputBytes} from '../kernels/heap_limit';
 import {checkRank, float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 import {inferenceOp} from './inference_only';
+import {threadsFor} from './threading';
 
 /** Zero padding as `[[top, bottom], [left, right]]`, or Keras's 'same' / 'valid'. */
 export type DepthwisePadding = 'same'|'valid'|[[number, number], [number, number]];
@@ -82,7 +83,9 @@ export function depthwiseConv2dChannelsFirst(x: Tensor4D|TensorLike, filter: Ten
     checkOutputBytes([$x.shape[0], C, oh, ow], op, `the shape of 'x' and the padding`);
     const inputs: Record<string, Tensor> = {x: $x, weights: $f};
     if ($b) inputs.bias = $b;
-    const attrs: DwConvNchwAttrs = {stride: strides, padTop: top, padLeft: left, oh, ow, ...clampOf(activation)};
+    const outPixels = $x.shape[0] * C * oh * ow;
+    const attrs: DwConvNchwAttrs = {stride: strides, padTop: top, padLeft: left, oh, ow, ...clampOf(activation),
+      threads: threadsFor({macs: 9 * outPixels, bytes: 4 * ($x.size + outPixels)})};
     return engine().runKernel(DWCONV_NCHW, inputs, attrs as unknown as Record<string, number>) as Tensor4D;
   });
 }

@@ -15,6 +15,7 @@ import {inferenceOp} from './inference_only';
 import {checkChoice, checkOptions, describeValue, vectorArg} from '../util/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
+import {threadsFor} from './threading';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
@@ -53,6 +54,9 @@ export function weightStats(packed: BlockSparseMatrix): PackedWeightStats {
   return {dtype: packed.dtype, shape: packed.shape, stripWidth: packed.blockSize[1], storedDensity: 1 - packed.sparsity,
     nonzeros: packed.nonzeros};
 }
+
+/** The strip kernels split rows between threads in pairs: fewer rows than this stay on one thread. */
+const MIN_STRIP_THREAD_ROWS = 4;
 
 /** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
 export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {
@@ -160,7 +164,9 @@ export function blockSparseMatMul(x: Tensor|TensorLike, packed: BlockSparseMatri
         const {colPtr, rowOffsets, values, scales} = packed.tensors;
         Object.assign(inputs, {colptr: colPtr, rowoff: rowOffsets, vals: values});
         if (scales) inputs.scales = scales;
-        y = engine().runKernel(scales ? SPMM_I8 : SPMM_F32, inputs, {n: N, bw: packed.blockSize[1], relu}) as Tensor;
+        const rows = x2.shape[0];
+        const threads = rows < MIN_STRIP_THREAD_ROWS ? 1 : threadsFor({macs: (1 - packed.sparsity) * K * N * rows, bytes: 4 * (K + N) * rows});
+        y = engine().runKernel(scales ? SPMM_I8 : SPMM_F32, inputs, {n: N, bw: packed.blockSize[1], relu, threads}) as Tensor;
       }
     }
     if ($x.rank === 2) return y;

@@ -9,6 +9,7 @@ import {describeValue, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 import {inferenceOp} from './inference_only';
 import {PixelSparseMatrix} from './pixel_format';
+import {threadsFor} from './threading';
 
 /** Options of `channelMajorSparseMatMul`. */
 export interface ChannelMajorSparseMatMulOptions {
@@ -25,7 +26,10 @@ export function runPixelKernel(x: Tensor, packed: PixelSparseMatrix, bias: Tenso
   const inputs: Record<string, Tensor> = {x, rowptr: rowPtr, ics, vals: values};
   if (scales) inputs.scales = scales;
   if (bias) inputs.bias = bias;
-  const attrs: SpmmNchwAttrs = {n: packed.shape[1], ...clampOf(activation), rowMajor};
+  const [K, N] = packed.shape;
+  const pixels = x.size / K;
+  const attrs: SpmmNchwAttrs = {n: N, ...clampOf(activation), rowMajor,
+    threads: threadsFor({macs: packed.nnz * pixels, bytes: 4 * (K + N) * pixels})};
   return engine().runKernel(SPMM_NCHW, inputs, attrs as unknown as Record<string, number>) as Tensor;
 }
 

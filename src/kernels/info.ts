@@ -1,0 +1,49 @@
+/** `kernelInfo()`: how the kernels run here, for users asking why a model is as fast as it is. */
+import {copyCounts} from './bridge';
+import {kernelBuild, KernelBuildChoice} from './module';
+import {getThreads, threadFailure, threadState, threadsUnavailable} from './threads';
+
+/** What `kernelInfo()` reports. */
+export interface KernelInfo {
+  /** The kernel build in use (relaxed SIMD or baseline SIMD128) and why. */
+  build: KernelBuildChoice;
+  /** `getThreads()`: the threads big ops may use. */
+  threads: number;
+  /** Why threads cannot run in this runtime, or null. */
+  threadsUnavailable: string|null;
+  /** Workers started, and how many are ready. */
+  workers: number;
+  workersReady: number;
+  /** Kernel calls that handed parts to workers. */
+  threadedCalls: number;
+  /**
+   * Kernel calls that copied their operands: on our shared memory for threads (Node: tfjs-wasm's
+   * heap is not shared there), or through a private memory (a shared tfjs-wasm heap our module
+   * could not run on). On a cross-origin-isolated page both stay 0: the kernels and their workers
+   * run on tfjs-wasm's heap itself.
+   */
+  copiedCalls: {threaded: number; private: number};
+  /** Why the threads last failed (ops then run on one thread until `setThreads`), or null. */
+  failure: string|null;
+}
+
+/**
+ * How the kernels run in this process: build, threads, workers, copies.
+ * ```js
+ * await tfsp.ready();
+ * console.log(tfsp.kernelInfo());  // {build: {build: 'relaxed-simd', ...}, threads: 4, ...}
+ * ```
+ */
+export function kernelInfo(): KernelInfo {
+  const pools = [...threadState.live];
+  return {
+    build: kernelBuild(),
+    threads: getThreads(),
+    threadsUnavailable: threadsUnavailable(),
+    workers: pools.reduce((n, p) => n + p.size, 0),
+    workersReady: pools.reduce((n, p) => n + p.readyWorkers().length, 0),
+    threadedCalls: pools.reduce((n, p) => n + p.threadedRuns, 0),
+    copiedCalls: {...copyCounts},
+    failure: threadFailure(),
+  };
+}

@@ -1,0 +1,240 @@
+/**
+ * `pruneOneShot`: prune a trained layers model at once, with no training loop, optionally using
+ * calibration data (Wanda's activation-aware scores, or a SparseGPT/OBC layer-wise reconstruction
+ * that updates the kept weights), with uniform, ERK or sensitivity-based per-layer sparsities and
+ * BatchNorm recalibration. The caller's model is never changed: a copy is pruned and returned.
+ */
+import {util} from '@tensorflow/tfjs-core';
+import {LayersModel} from '@tensorflow/tfjs-layers';
+import {checkSparsity} from '../util/validate';
+import {copyModel} from '../model/copy_model';
+import {Allocation, erkSparsities, sensitivitySparsities, VALID_ALLOCATIONS} from './allocation';
+import {recalibrateBatchNorm} from './batch_norm';
+import {CalibrationData, DataLabel, forEachBatch} from './calibration';
+import {LayerStatistics, OneShotMethod, solveLayer, SparsityPattern} from './layer_solve';
+import {inputSpec, LayersActivationSource, layerTargets, PruneTarget} from './layers_source';
+import {checkCommonOptions, OneShotProgress, selectTargets} from './one_shot_options';
+import {
+  analyzeSensitivity, DEFAULT_SENSITIVITY_SPARSITIES, denseStatistics, MIN_CALIBRATION_SAMPLES, SensitivityResult,
+  tooFewSamples,
+} from './sensitivity';
+
+/** Options of `pruneOneShot`. */
+export interface PruneOneShotOptions extends SparsityPattern {
+  /**
+   * The target fraction of zeros: one number for every prunable layer (spread by `allocation`), or
+   * a map `{layerName: sparsity}` (layers not listed stay dense). Omit it with `sparsityMByN`.
+   */
+  sparsity?: number|Record<string, number>;
+  /**
+   * 'magnitude' (smallest |w|, no data needed), 'wanda' (|w| · input norm, per output), or 'obc'
+   * (SparseGPT: a layer-wise reconstruction that also updates the kept weights; it removes the
+   * weights of input features that are zero on every calibration sample, and refits a layer even at
+   * sparsity 0). Default: 'obc' with `calibration`, else 'magnitude'.
+   */
+  method?: OneShotMethod;
+  /** Calibration samples (128-512 suffice): needed by 'wanda', 'obc', 'sensitivity' and BatchNorm recalibration. */
+  calibration?: CalibrationData;
+  /** How a numeric `sparsity` is spread over layers: 'uniform' (default), 'erk', 'sensitivity'. */
+  allocation?: Allocation;
+  /** Curves from `analyzeSensitivity` for `allocation: 'sensitivity'`; measured here (same method) if omitted. */
+  sensitivity?: SensitivityResult;
+  /** Re-estimate BatchNormalization statistics on `calibration` after pruning; default false. */
+  recalibrateBatchNorm?: boolean;
+  /**
+   * Collect each layer's inputs from the model pruned so far (true, the default, as SparseGPT),
+   * one pass per layer, or all from the dense model in one pass (false: faster, less accurate).
+   */
+  sequential?: boolean;
+  /** 'obc': relative dampening of the Gram matrix's diagonal (the ridge of the refit); default 0.1. */
+  dampening?: number;
+  /** 'obc': Gauss–Seidel sweeps of the least-squares refit of the kept weights; default 20, 0 for plain SparseGPT. */
+  refitSweeps?: number;
+  /** Samples per forward pass; default 32. */
+  batchSize?: number;
+  /** Called as the run advances (statistics batches, layers solved, BatchNorm layers). */
+  onProgress?: (event: OneShotProgress) => void;
+}
+
+/** What happened to one weight. */
+export interface OneShotLayerReport {
+  layer: string;
+  weight: string;
+  kind: string;
+  shape: number[];
+  /** The sparsity asked for this layer (after allocation). */
+  targetSparsity: number;
+  /** The fraction of zeros reached. */
+  sparsity: number;
+  /** `‖X(W - Ŵ)‖² / ‖XW‖²` on the calibration inputs of the layer, when its Gram matrix was collected. */
+  relativeError: number|null;
+}
+
+/** The result of `pruneOneShot`. */
+export interface OneShotResult {
+  /** The pruned copy (the caller owns it). */
+  model: LayersModel;
+  method: OneShotMethod;
+  allocation: Allocation;
+  layers: OneShotLayerReport[];
+  /** The fraction of zeros over all pruned weights. */
+  sparsity: number;
+  /** BatchNormalization layers recalibrated. */
+  batchNorm: string[];
+}
+
+const OPTION_NAMES = ['sparsity', 'method', 'calibration', 'allocation', 'sensitivity', 'recalibrateBatchNorm',
+  'sequential', 'dampening', 'refitSweeps', 'batchSize', 'onProgress', 'blockSize', 'blockPoolingType', 'sparsityMByN'];
+
+/**
+ * Prunes a trained layers model in one shot. Every prunable weight (Dense and Conv2D with
+ * calibration methods; every registry weight with 'magnitude') reaches its sparsity with the
+ * block or M:N pattern asked for, the same masks `pruneLowMagnitude` would use on the same
+ * scores. Feed the result to `pruneLowMagnitudeFromOneShot` to fine-tune at these masks.
+ * ```js
+ * const {model: pruned, layers} = await pruneOneShot(model, {
+ *   sparsity: 0.8, method: 'obc', calibration: xs.slice(0, 256), allocation: 'sensitivity',
+ * });
+ * ```
+ * @param model a plain (not wrapped) layers model with one input; it is not changed.
+ * @returns the pruned copy and a per-layer report.
+ * @throws Error naming the argument (and the layer, where one is at fault) for bad options, calibration
+ *     data of the wrong shape or dtype, fewer than 16 samples, NaN or infinite activations, or a layer the
+ *     method cannot score; the caller's model is untouched in every case.
+ */
+export async function pruneOneShot(model: LayersModel, options: PruneOneShotOptions): Promise<OneShotResult> {
+  const op = 'pruneOneShot';
+  const common = checkCommonOptions(model, options ?? {}, OPTION_NAMES, op);
+  const {calibration, sparsity} = options;
+  const method = options.method ?? (calibration != null ? 'obc' : 'magnitude');
+  const allocation = options.allocation ?? 'uniform';
+  if (!VALID_ALLOCATIONS.includes(allocation)) {
+    throw new Error(`Argument 'allocation' passed to '${op}' must be one of ${VALID_ALLOCATIONS.join(', ')}, ` +
+        `but got ${JSON.stringify(allocation)}`);
+  }
+  checkSparsityOption(sparsity, common.pattern, allocation, op);
+  for (const flag of ['recalibrateBatchNorm', 'sequential'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+      throw new Error(`Argument '${flag}' passed to '${op}' must be a boolean, but got ${String(options[flag])}`);
+    }
+  }
+  if (options.sensitivity !== undefined &&
+      (allocation !== 'sensitivity' || !Array.isArray((options.sensitivity as Partial<SensitivityResult>)?.layers))) {
+    throw new Error(`Argument 'sensitivity' passed to '${op}' must be what analyzeSensitivity returned, and is used ` +
+        "only with allocation 'sensitivity'");
+  }
+  const needsData = method !== 'magnitude' || allocation === 'sensitivity' || options.recalibrateBatchNorm === true;
+  if (needsData && calibration == null) {
+    const why = method !== 'magnitude' ? `method '${method}'` :
+        allocation === 'sensitivity' ? "allocation 'sensitivity'" : 'recalibrateBatchNorm';
+    throw new Error(`Argument 'calibration' passed to '${op}' is required by ${why}: give 128-512 samples`);
+  }
+
+  const work = await copyModel(model);
+  // Sequential 'obc' aims each layer at the dense model's outputs, read from a second copy.
+  let reference: LayersModel|null = null;
+  try {
+    const spec = inputSpec(work, op);
+    const label: DataLabel = {op, arg: 'calibration'};
+    const all = layerTargets(work, op);
+    const names = typeof sparsity === 'object' ? Object.keys(sparsity) : all.map(t => t.name);
+    const targets = selectTargets(all, names, method, op, 'sparsity');
+    if (needsData) {
+      const samples = await forEachBatch(calibration!, spec, common.batchSize, label, () => undefined);
+      if (samples < MIN_CALIBRATION_SAMPLES) throw tooFewSamples(op, 'calibration', samples, method);
+    }
+    const perLayer = await allocate(work, targets, options, method, allocation, common.batchSize);
+    const progress = options.onProgress;
+    const source = needsData ? new LayersActivationSource(work, calibration!, spec, common.batchSize, label) : null;
+    const sequential = options.sequential ?? true;
+    const dense: Array<LayerStatistics|null> = sequential || method === 'magnitude' ? targets.map(() => null) :
+        await denseStatistics(work, calibration!, spec, common.batchSize, label, targets, method, progress);
+    if (sequential && method === 'obc') reference = await copyModel(model);
+    const reports: OneShotLayerReport[] = [];
+    for (const [i, target] of targets.entries()) {
+      const stats = method === 'magnitude' ? null : sequential ?
+          (await source!.collect([target], {gram: method === 'obc', dense: reference},
+                                 samples => progress?.({stage: 'statistics', done: samples, total: 0, layer: target.name}))).stats[0] :
+          dense[i];
+      const targetSparsity = perLayer.get(target) ?? 0;
+      const result = solveLayer({name: target.name, weight: target.read(), shape: target.shape, stats},
+                                {...common.pattern, method, sparsity: targetSparsity, dampening: options.dampening,
+                                 refitSweeps: options.refitSweeps});
+      target.write(result.weight);
+      reports.push({layer: target.name, weight: target.weightName, kind: target.kind, shape: target.shape, targetSparsity,
+                    sparsity: result.sparsity, relativeError: result.relativeError});
+      progress?.({stage: 'solve', done: i + 1, total: targets.length, layer: target.name});
+    }
+    const batchNorm = options.recalibrateBatchNorm ?
+        await recalibrateBatchNorm(work, calibration!, {batchSize: common.batchSize, onProgress: progress}) : [];
+    const total = reports.reduce((a, r) => a + util.sizeFromShape(r.shape), 0);
+    const zeros = reports.reduce((a, r) => a + r.sparsity * util.sizeFromShape(r.shape), 0);
+    return {model: work, method, allocation, layers: reports, sparsity: total ? zeros / total : 0, batchNorm};
+  } catch (e) {
+    work.dispose();
+    throw e;
+  } finally {
+    reference?.dispose();
+  }
+}
+
+function checkSparsityOption(sparsity: unknown, pattern: SparsityPattern, allocation: Allocation, op: string): void {
+  if (pattern.sparsityMByN != null) {
+    if (typeof sparsity === 'number') {
+      throw new Error(`Argument 'sparsity' passed to '${op}' must be omitted with 'sparsityMByN' (which sets it to ` +
+          'm/n), or be a map naming the layers to prune');
+    }
+    if (allocation !== 'uniform') {
+      throw new Error(`Argument 'allocation' passed to '${op}' must be 'uniform' with 'sparsityMByN', but got '${allocation}'`);
+    }
+  } else if (typeof sparsity === 'number') {
+    checkSparsity(sparsity, op);
+  } else if (sparsity == null || typeof sparsity !== 'object' || Array.isArray(sparsity)) {
+    throw new Error(`Argument 'sparsity' passed to '${op}' must be a number in [0, 1) or a map {layerName: ` +
+        `sparsity}, but got ${JSON.stringify(sparsity) ?? String(sparsity)}`);
+  }
+  if (sparsity != null && typeof sparsity === 'object') {
+    for (const [name, s] of Object.entries(sparsity as Record<string, unknown>)) {
+      if (pattern.sparsityMByN == null) checkSparsity(s as number, op, `sparsity.${name}`);
+    }
+    if (allocation !== 'uniform') {
+      throw new Error(`Argument 'allocation' passed to '${op}' must be 'uniform' with a per-layer 'sparsity' map ` +
+          `(allocation spreads one global sparsity), but got '${allocation}'`);
+    }
+  }
+}
+
+/** Each target's sparsity: from the map, uniform, ERK, or the sensitivity curves. */
+async function allocate(work: LayersModel, targets: PruneTarget[], options: PruneOneShotOptions, method: OneShotMethod,
+                        allocation: Allocation, batchSize: number): Promise<Map<PruneTarget, number>> {
+  const {sparsity, sparsityMByN} = options;
+  const result = new Map<PruneTarget, number>();
+  if (sparsityMByN != null) {
+    targets.forEach(t => result.set(t, sparsityMByN[0] / sparsityMByN[1]));
+    return result;
+  }
+  if (typeof sparsity === 'object') {
+    targets.forEach(t => result.set(t, sparsity[t.name]));
+    return result;
+  }
+  const target = sparsity as number;
+  let byName: Record<string, number>;
+  if (allocation === 'uniform') {
+    byName = Object.fromEntries(targets.map(t => [t.name, target]));
+  } else if (allocation === 'erk') {
+    byName = erkSparsities(targets.map(t => ({name: t.name, shape: t.shape})), target);
+  } else {
+    const curves = options.sensitivity ?? await analyzeSensitivity(work, options.calibration!, {
+      method, batchSize, dampening: options.dampening, layers: targets.map(t => t.name), onProgress: options.onProgress,
+      blockSize: options.blockSize, blockPoolingType: options.blockPoolingType,
+      sparsities: DEFAULT_SENSITIVITY_SPARSITIES,
+    });
+    const missing = targets.filter(t => !curves.layers.some(l => l.layer === t.name));
+    if (missing.length > 0) {
+      throw new Error(`Argument 'sensitivity' passed to 'pruneOneShot' has no curve for layer '${missing[0].name}'`);
+    }
+    byName = sensitivitySparsities(curves.layers.filter(l => targets.some(t => t.name === l.layer)), target);
+  }
+  targets.forEach(t => result.set(t, byName[t.name]));
+  return result;
+}
