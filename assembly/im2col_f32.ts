@@ -1,5 +1,5 @@
 // im2col for channels-last f32 images: the patches that turn a k×k convolution into one matmul
-// (src/sparse/patches.ts). For each output pixel and kernel row, the in-bounds kernel columns are
+// (src/ops/patches.ts). For each output pixel and kernel row, the in-bounds kernel columns are
 // kw·C contiguous floats of the input row: one memory.copy, zero fill for the padding around it.
 
 /**

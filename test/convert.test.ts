@@ -7,7 +7,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {ConstantSparsity, pruneLowMagnitude, stripPruning, UpdatePruningStep} from '../src/index';
 import {chooseKernelBlockWidth, SparseLayerReport, toSparse} from '../src/index';
-import {extractPatches, packBlockSparse, planBlockSparseMatMul} from '../src/sparse/index';
+import {extractPatches, packBlockSparse, planBlockSparseMatMul} from '../src/index';
 import {SparseConv2D} from '../src/sparse/sparse_conv2d';
 import {SparseDense} from '../src/sparse/sparse_dense';
 import {buildCnn} from '../src/cli/mnist_cnn';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {extractPatches, PatchPadding} from '../src/index';
-import {convOutputLength} from '../src/sparse/patches';
+import {convOutputLength} from '../src/ops/patches';
 import {BACKENDS, assertBitsEqual, noLeak, normal, rng, useBackend} from './helpers';
 
 const patches = suite('extractPatches');

@@ -1,4 +1,4 @@
-/** The im2col kernel behind `extractPatches` (`src/sparse/patches.ts`). */
+/** The im2col kernel behind `extractPatches` (`src/ops/patches.ts`). */
 import {KernelDef} from './bridge';
 
 export const IM2COL = 'SpIm2Col';

@@ -18,3 +18,5 @@ export {pruneMask} from './prune_mask';
 export type {PruneMaskOptions, PruneMaskResult} from './prune_mask';
 export {keepCount, kthLargestMagnitude, magnitudeThreshold} from './threshold';
 export {fastMatMul} from './fast_matmul';
+export {extractPatches, VALID_PATCH_PADDINGS} from './patches';
+export type {PatchOptions, PatchPadding} from './patches';

@@ -6,7 +6,7 @@
  */
 import {dispose, matMul, reshape, slice, square, sum, Tensor, tensor, Tensor4D, tidy, transpose} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable, model as functionalModel, SymbolicTensor} from '@tensorflow/tfjs-layers';
-import {extractPatches, PatchPadding} from '../sparse/patches';
+import {extractPatches, PatchPadding} from '../ops/patches';
 import {getPrunableWeights, supportsPruning} from './registry';
 import {CalibrationData, DataLabel, forEachBatch, InputSpec} from './calibration';
 import {LayerStatistics} from './layer_solve';

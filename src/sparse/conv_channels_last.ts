@@ -6,7 +6,7 @@
 import {fused, getBackend, reshape, stridedSlice, Tensor, Tensor1D, Tensor4D} from '@tensorflow/tfjs-core';
 import {chooseMatMulKernel, patchesPay} from '../kernels/dispatch';
 import {BlockSparseMatrix} from './format';
-import {convOutputLength, extractPatches, PatchPadding} from './patches';
+import {convOutputLength, extractPatches, PatchPadding} from '../ops/patches';
 import {blockSparseMatMul, weightStats} from './matmul';
 
 /** The geometry of a convolution. */

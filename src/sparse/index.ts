@@ -8,8 +8,6 @@ export type {StoredDtype} from './quantize';
 export {blockSparseMatMul, planBlockSparseMatMul, VALID_BLOCK_SPARSE_ACTIVATIONS,
   VALID_BLOCK_SPARSE_KERNELS} from './matmul';
 export type {BlockSparseActivation, BlockSparseKernel, BlockSparseMatMulOptions, BlockSparseMatMulPlan} from './matmul';
-export {extractPatches, VALID_PATCH_PADDINGS} from './patches';
-export type {PatchOptions, PatchPadding} from './patches';
 export {SparseDense} from './sparse_dense';
 export type {SparseDenseArgs} from './sparse_dense';
 export type {StoredChecksums} from './stored_kernel';

@@ -10,7 +10,7 @@ import {checkChoice, positiveIntPair} from '../util/validate';
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {choosePixelKernel} from './matmul';
 import {channelMajorSparseMatMul} from './pixel_matmul';
-import {convOutputLength, PatchPadding, VALID_PATCH_PADDINGS} from './patches';
+import {convOutputLength, PatchPadding, VALID_PATCH_PADDINGS} from '../ops/patches';
 import {SparseDense, SparseDenseArgs} from './sparse_dense';
 import {ConvGeometry, sparseConv2dChannelsLast} from './conv_channels_last';
 import {STORED_KERNEL_KEYS} from './stored_kernel';

@@ -1,6 +1,7 @@
 /**
  * `extractPatches`: the im2col step that turns a k×k convolution into a matmul, so that
- * `SparseConv2D` runs any kernel size on the block-sparse matmul. One wasm kernel
+ * `SparseConv2D` runs any kernel size on the block-sparse matmul and one-shot pruning reads a
+ * convolution's inputs as the rows its kernel multiplies (`pruning/layers_source.ts`). One wasm kernel
  * (`assembly/im2col_f32.ts`) on the `wasm` and `cpu` backends: built from tfjs ops (pad, kh·kw
  * strided slices, a concat) it was 5-20x slower than the convolution it feeds.
  */
