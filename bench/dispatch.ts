@@ -1,4 +1,4 @@
-// The dispatch constants of src/kernels/dispatch.ts that had no measurement on record, each timed
+// The dispatch constants of src/kernels/kernel_tuning.ts that had no measurement on record, each timed
 // across its crossing as the two paths it chooses between, raw kernel calls on a private memory,
 // alternating batches, fastest of many (bench/util.ts `timeAlternating`):
 // - NT_DOT_MAX_ROWS: `A · Bᵀ` by dot products (f32_gemm_nt_dot_1x4) against a transpose of B and the

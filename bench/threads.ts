@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {blockSparseMatMul, channelMajorSparseMatMul, depthwiseConv2dChannelsFirst, packBlockSparse, PixelSparseMatrix,
   ready, setThreads, toSparse} from '../src/index';
 import {SPMM_NCHW} from '../src/kernels/spmm_nchw';
-import {MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS} from '../src/sparse/threading';
+import {MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS} from '../src/kernels/dispatch';
 import {ensurePackage, loadPackagedModel, NSFWJS_MOBILENET_V2, prunePointwise} from './models';
 import {CaseResult, markdownTable, timeAlternating, useWasm} from './util';
 

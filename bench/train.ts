@@ -6,7 +6,7 @@
 //   4. sparse vs dense masked products: maskedDense with a 0/1 mask (the sparse kernels, below the
 //      density threshold) vs the same layer on the pre-masked kernel (the dense 4x8 GEMM), forward and
 //      forward + dX, at several densities and batches (this sets SPARSE_FORWARD / SPARSE_DX in
-//      src/kernels/dispatch.ts);
+//      src/kernels/kernel_tuning.ts);
 //   5. the two backward products of the MLP's middle layer (M = 64, K = N = 1024) three ways: the
 //      stock transposed tf.matMul, tf.transpose + untransposed tf.matMul (XNNPACK), and fastMatMul.
 // Steps are `model.trainOnBatch` (what `fit` runs per batch, loss read back); the models are timed

@@ -4,19 +4,14 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
-import {packBlockSparse, PixelSparseMatrix, ready, setThreads} from '../src/index';
+import {packBlockSparse, PixelSparseMatrix} from '../src/index';
 import {DWCONV_NCHW} from '../src/kernels/dwconv_nchw';
 import {SPMM_F32} from '../src/kernels/spmm_f32';
 import {SPMM_I8} from '../src/kernels/spmm_i8';
 import {SPMM_NCHW} from '../src/kernels/spmm_nchw';
 import {ownThreadPool, SharedArena} from '../src/kernels/threaded';
-import {assertBitsEqual, BACKENDS, normal, noLeak, rng, useBackend} from './helpers';
-
-/** A [K, N] weight with about `s` of its entries zero. */
-function weight(K: number, N: number, s: number, seed: number): Float32Array {
-  const r = rng(seed);
-  return normal(K * N, seed + 1).map(v => r() < s ? 0 : v);
-}
+import {assertBitsEqual, BACKENDS, normal, noLeak} from './helpers';
+import {unstructuredWeight, withWorkers} from './thread_helpers';
 
 /** Runs `kernelName` with threads 1 and 2 and checks the outputs are bit-identical and threads ran. */
 function sameOnThreads(kernelName: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>, what: string): void {
@@ -31,13 +26,6 @@ function sameOnThreads(kernelName: string, inputs: Record<string, tf.Tensor>, at
   tf.dispose([one, two]);
 }
 
-async function withWorkers(backend: typeof BACKENDS[number]): Promise<void> {
-  await useBackend(backend);
-  setThreads(2);
-  await ready();
-  assert.is(ownThreadPool()?.threads, 2, 'the worker did not start');
-}
-
 // ---
 
 const pixel = suite('SpMMNCHW on threads');
@@ -47,7 +35,7 @@ pixel('pixel splits (P >= 64) and output-channel splits (fewer pixels), f32 and 
     await withWorkers(backend);
     for (const [B, K, N, P] of [[1, 8, 5, 64], [1, 16, 33, 100], [2, 24, 40, 300], [3, 7, 9, 17], [1, 30, 64, 5], [1, 12, 3, 40]]) {
       for (const dtype of ['float32', 'int8'] as const) {
-        const packed = PixelSparseMatrix.fromDense(weight(K, N, 0.7, K * N + P), [K, N], dtype);
+        const packed = PixelSparseMatrix.fromDense(unstructuredWeight(K, N, 0.7, K * N + P), [K, N], dtype);
         const x = tf.tensor3d(normal(B * K * P, B + K + P), [B, K, P]);
         const bias = tf.tensor1d(normal(N, 5));
         const {rowPtr, ics, values, scales} = packed.tensors;
@@ -77,7 +65,7 @@ strips('row splits (pairs, the odd row last) for 1x16, 1x8, 1x4 and scalar width
       for (const dtype of ['float32', 'int8'] as const) {
         for (const m of [4, 5, 9, 33]) {
           const K = 40, N = 50;
-          const kernel = tf.tensor2d(weight(K, N, 0.5, bw + m), [K, N]);
+          const kernel = tf.tensor2d(unstructuredWeight(K, N, 0.5, bw + m), [K, N]);
           const packed = packBlockSparse(kernel, {blockSize: [1, bw], dtype});
           const x = tf.tensor2d(normal(m * K, m), [m, K]);
           const bias = tf.tensor1d(normal(N, 9));

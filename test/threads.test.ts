@@ -1,7 +1,8 @@
-// The worker pool (src/kernels/threads.ts): the thread count API, the work splits, and failures: a
-// worker that throws or dies mid-call costs the call nothing but time (its part is run again on the
-// calling thread, the result is exact), ops fall back to one thread with one warning, and
-// setThreads starts new workers. A Node process with workers exits on its own.
+// Threads (src/kernels/threads.ts, the worker pool of thread_pool.ts, the runtime checks of
+// thread_state.ts): the thread count API, and failures: a worker that throws or dies mid-call costs
+// the call nothing but time (its part is run again on the calling thread, the result is exact),
+// ops fall back to one thread with one warning, and setThreads starts new workers; a runtime that
+// refuses threads runs every op on one thread. A Node process with workers exits on its own.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {execFileSync} from 'node:child_process';
@@ -9,7 +10,8 @@ import {fileURLToPath} from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import {channelMajorSparseMatMul, getThreads, PixelSparseMatrix, ready, setThreads} from '../src/index';
 import {ownThreadPool} from '../src/kernels/threaded';
-import {coreCount, evenSplits, GainMonitor, MAX_DEFAULT_THREADS, nonzeroSplits, threadGain} from '../src/kernels/threads';
+import {MAX_DEFAULT_THREADS} from '../src/kernels/dispatch';
+import {coreCount, threadGain} from '../src/kernels/thread_state';
 import {assertBitsEqual, normal, noLeak, rng, useBackend} from './helpers';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -35,50 +37,6 @@ api('setThreads(n) throws for anything but a positive integer, naming the argume
 });
 
 api.run();
-
-// ---
-
-const splits = suite('evenSplits / nonzeroSplits');
-
-splits('evenSplits(count, parts, align) covers [0, count) in aligned, non-empty ranges', () => {
-  assert.equal(evenSplits(100, 2, 16), [0, 48, 100]);
-  assert.equal(evenSplits(64, 2, 16), [0, 32, 64]);
-  assert.equal(evenSplits(10, 4, 4), [0, 4, 8, 10]);
-  assert.equal(evenSplits(3, 2, 4), [0, 3], 'one unit: one range');
-  assert.equal(evenSplits(0, 2), [0, 0]);
-  for (let count = 1; count < 80; count++) {
-    for (const parts of [1, 2, 3, 5]) {
-      for (const align of [1, 2, 4, 16]) {
-        const b = evenSplits(count, parts, align);
-        assert.is(b[0], 0);
-        assert.is(b[b.length - 1], count);
-        assert.ok(b.length - 1 <= parts);
-        for (let i = 1; i < b.length; i++) {
-          assert.ok(b[i] > b[i - 1], `empty range in ${b}`);
-          if (i < b.length - 1) assert.is(b[i] % align, 0);
-        }
-      }
-    }
-  }
-});
-
-splits('nonzeroSplits(rowPtr, parts) balances nonzeros, never splits a row, never yields an empty range', () => {
-  assert.equal(nonzeroSplits(Int32Array.from([0, 10, 20, 30, 40]), 2), [0, 2, 4]);
-  assert.equal(nonzeroSplits(Int32Array.from([0, 100, 101, 102]), 2), [0, 1, 3]);
-  assert.equal(nonzeroSplits(Int32Array.from([0, 5]), 3), [0, 1]);
-  const r = rng(5);
-  for (let t = 0; t < 50; t++) {
-    const rows = 1 + Math.floor(r() * 30);
-    const rowPtr = new Int32Array(rows + 1);
-    for (let i = 0; i < rows; i++) rowPtr[i + 1] = rowPtr[i] + Math.floor(r() * 10);
-    const b = nonzeroSplits(rowPtr, 1 + Math.floor(r() * 4));
-    assert.is(b[0], 0);
-    assert.is(b[b.length - 1], rows);
-    for (let i = 1; i < b.length; i++) assert.ok(b[i] > b[i - 1]);
-  }
-});
-
-splits.run();
 
 // ---
 
@@ -198,36 +156,6 @@ shutdown('a Node process that ran threaded ops exits on its own, with its worker
 });
 
 shutdown.run();
-
-// ---
-
-const gain = suite('GainMonitor');
-
-gain('calls slower than one thread suspend threads for a second; calls that pay keep them', () => {
-  let now = 0;
-  const m = new GainMonitor(() => now);
-  for (let i = 0; i < 20; i++) m.record(1, 0.55, 2, 1);  // 2 equal parts: 1.8x
-  assert.ok(m.paying);
-  m.record(1, 3, 2, 1);  // 0.67x once: the average holds
-  assert.ok(m.paying);
-  for (let i = 0; i < 10 && m.paying; i++) m.record(1, 3, 2, 1);
-  assert.not.ok(m.paying, 'suspended after a run of slow calls');
-  now += 999;
-  assert.not.ok(m.paying);
-  now += 2;
-  assert.ok(m.paying, 'tried again after the suspension');
-  m.record(1, 3, 2, 1);
-  m.reset();
-  assert.ok(m.paying);
-});
-
-gain('parts run on the calling thread count for it: 3 parts there in the time of one call is no gain', () => {
-  const m = new GainMonitor(() => 0);
-  for (let i = 0; i < 30; i++) m.record(3, 3, 3, 3);
-  assert.ok(m.paying, 'exactly one thread\'s time: not below 0.95');
-});
-
-gain.run();
 
 // ---
 

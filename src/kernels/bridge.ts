@@ -9,7 +9,7 @@ import {KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo, 
 import {MAX_HEAP_BYTES} from './heap_limit';
 import {isSharedMemory, KernelExports, kernelsOn} from './module';
 import {CopyHost, heapPool, runThreaded, threadsWanted} from './threaded';
-import {KernelCall, ThreadPool} from './threads';
+import {KernelCall, ThreadPool} from './thread_pool';
 
 /** An output tensor being filled by a kernel. */
 export interface KernelOutput {

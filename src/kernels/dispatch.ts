@@ -1,11 +1,13 @@
 /**
- * Every performance decision of the library, each with the benchmark and date that set it: which
- * kernel runs (sparse strips, pixel-vectorized, our dense SIMD kernels or tfjs's own), and the tuning
- * of the kernels that choose a path inside themselves. Nothing else holds a speed threshold.
+ * Every performance decision between kernels, each with the benchmark and date that set it: which
+ * kernel a call runs (sparse strips, pixel-vectorized, our dense SIMD kernels or tfjs's own), on how
+ * many threads, in which build (relaxed SIMD or baseline), and what `toSparse` packs for them. The
+ * paths single kernels choose inside themselves are tuned in `kernel_tuning.ts`; nothing else holds
+ * a speed threshold.
  *
- * It lives at the bottom of the layers (`src/kernels/`), not in `src/sparse/`: three of its decisions
- * are made inside kernels (the exact threshold's sampling, `fastMatMul`'s path for `A · Bᵀ`, the
- * masked Dense kernels' sparse index), which may import nothing above them. It imports nothing.
+ * It lives at the bottom of the layers (`src/kernels/`), not in `src/sparse/`: the kernels' own
+ * machinery makes some of its decisions (how many threads a call gets, how the pixel kernel splits
+ * its work, which build loads), and may import nothing above it. It imports nothing.
  *
  * Sources: BENCHMARKS.md sections (quoted by title), each produced by the command named beside it.
  * "Quiet" means nothing else ran on the machine; other runs were on the shared 2-core machine, where
@@ -14,79 +16,6 @@
 
 /** Value types of packed weights (the sparse layer's `StoredDtype`). */
 type Dtype = 'float32'|'int8';
-
-// --- Exact magnitude threshold (kernels/kth_largest_magnitude.ts) --------------------------------
-// BENCHMARKS.md "Magnitude threshold", `node --import tsx bench/select.ts`, 2026-11-28.
-
-/**
- * Below this many weights the read-only radix selection (at most three passes over the weights)
- * answers directly, with no sample. No record of how it was set; measured 2026-12-06 (`node --import
- * tsx bench/dispatch.ts --select`, BENCHMARKS.md "Dispatch constants without an earlier record"): the
- * band method is 0.6-0.8x the radix selection at n = 2048-4096 and 2.3-3.7x at 8192-16384, so the
- * crossing lies between 4096 and 8192, below this limit. Both paths are exact (the same result);
- * lowering the limit to 8192 is left to a change of its own.
- */
-export const SELECT_DIRECT_MAX_N = 1 << 14;
-
-/**
- * Sample size about SELECT_SAMPLE_SCALE · n^(2/3) keys: it balances selecting in the sample against
- * selecting among the candidates (about n · 2 · margin / sample of them). Set with
- * SELECT_MARGIN_SD by CPU-time sweeps (scale 0.5–4, margin 2.5–3.5σ) of bench/select.ts's cases,
- * 2026-11-28, which resolve differences of about 20 % on the loaded machine.
- */
-export const SELECT_SAMPLE_SCALE = 2;
-
-/** Band half-width in standard deviations of the target's rank in the sample (same sweep). */
-export const SELECT_MARGIN_SD = 3;
-
-/**
- * The band's half-width floor, in sample ranks, added to SELECT_MARGIN_SD standard deviations. No
- * record of how it was set, and not a speed threshold: it keeps the band some ranks wide where 3σ is
- * only a few (targets near either end of the order, k/n close to 0 or 1), so that a band rarely
- * misses the target; a miss costs a whole extra pass.
- */
-export const SELECT_MARGIN_MIN = 16;
-
-/**
- * Candidate buffers stop growing at this fraction of the weights; beyond it the read-only radix
- * selection answers. Not a speed threshold: it bounds the kernel's scratch (about 1.2 n bytes in
- * all against the weights' 4 n, as the kernel's comment derives), which runs inside the tfjs-wasm heap.
- */
-export const SELECT_MAX_CANDIDATE_FRACTION = 1 / 8;
-
-/**
- * Candidate buffers are reserved at the band's expected share of the weights times this, so that a
- * band holding somewhat more keys than the sample predicts needs no second pass to grow its buffer.
- * No record of how it was set, and not a speed threshold: room over an estimate.
- */
-export const SELECT_CANDIDATE_SLACK = 1.25;
-
-// --- fastMatMul (kernels/fast_matmul.ts) ----------------------------------------------------------
-
-/**
- * Below this many rows of A, `A · Bᵀ` runs as dot products (`f32_gemm_nt_dot_1x4__simd128`) instead
- * of transposing B and running the 4x8 GEMM. No record of how it was set; measured 2026-12-06
- * (`node --import tsx bench/dispatch.ts --nt`, BENCHMARKS.md "Dispatch constants without an earlier
- * record"): the dot products are faster at every row count up to 16 (14x at 1 row, 1.6x at 16 rows,
- * [m, 1024] · [1024, 1024]ᵀ; 1.3-8x with k = 256), even at 32 rows (1.0-1.2x), and slower from 64
- * (0.87-0.96x): the crossing is near 32 rows, above this limit. The two paths sum in different
- * orders (results differ in the last bits), so moving the limit is left to a change of its own.
- */
-export const NT_DOT_MAX_ROWS = 4;
-
-// --- Masked Dense training (kernels/masked_dense.ts, masked_dense_dx.ts) -------------------------
-
-/** When a masked Dense product visits only the kept weights: mask density and rows of activations. */
-export interface SparseIndexRule {maxDensity: number; minRows: number}
-
-/**
- * Set from `node --import tsx bench/train.ts` "sparse vs dense masked products" and minimum-of-40
- * timings of [m, 1024] x [1024, 1024], 2026-11-28 (BENCHMARKS.md "Training"): the input gradient
- * reads W in row order and wins 1.4–8x up to density 0.4 from 16 rows; the forward product must
- * first transpose W (0.5 ms here) and wins 1.2–2.5x up to density 0.2 from 32 rows, losing from 0.3.
- */
-export const SPARSE_FORWARD: SparseIndexRule = {maxDensity: 0.25, minRows: 32};
-export const SPARSE_DX: SparseIndexRule = {maxDensity: 0.45, minRows: 16};
 
 // --- blockSparseMatMul (sparse/matmul.ts): strip kernels, pixel kernel, dense ---------------------
 
@@ -254,6 +183,79 @@ export function chooseMatMulKernel(rows: number, w: PackedWeightStats, backend: 
   if (w.storedDensity <= stripDensityLimit(rows, w)) return 'sparse';
   return backend === 'wasm' ? 'tfMatMul' : 'dense';
 }
+
+// --- Threads (kernels/threads_for.ts, threads.ts, thread_state.ts, spmm_nchw.ts) -----------------
+// `node --import tsx bench/threads.ts` (--sweep, --browser), 2026-12-06 (BENCHMARKS.md "Threads"), on
+// the shared 2-core machine at loads of 2-5: where threads paid with other jobs holding the cores.
+
+/**
+ * The default thread count is every core (the main thread takes a share, so cores − 1 workers), at
+ * most this. Two threads paid where nothing was copied (1.44-1.58x on the larger 1x1 convolutions in
+ * a cross-origin-isolated page); more than 4 were never measured, and kernels that stream their
+ * weights stop scaling before the memory bus does.
+ */
+export const MAX_DEFAULT_THREADS = 4;
+
+/**
+ * The fewest multiply-adds for threads at all: below it handing out parts and waiting for them
+ * costs what the second thread saves. `--sweep` (pixel kernel, threads forced, Node, load 5):
+ * 0.26-0.67x up to 1.3M multiply-adds, 0.55-0.97x at 2.5-5.4M where few per copied byte, 1.13-1.35x
+ * at 5.1M with 6.4-12.8 per byte, 1.49x at 41M.
+ */
+export const MIN_THREADED_MACS = 4_000_000;
+
+/**
+ * Where calls copy their operands (our shared memory: Node, the cpu backend), the fewest
+ * multiply-adds per copied byte. One core runs about 20 G multiply-adds per second and copies about
+ * 10 GB per second, so the second thread saves macs / 40e9 s and the copies cost bytes / 10e9 s:
+ * threads pay above about 4 per byte. The same sweep: 0.55-0.97x at 0.5-1.7 per byte, 1.13x at 2.4
+ * (15M), 1.13-1.49x at 6.4-12.8.
+ */
+export const MIN_MACS_PER_COPIED_BYTE = 4;
+
+/** What a kernel call does: its multiply-adds and the bytes of its activations and outputs. */
+export interface ThreadedWork {
+  macs: number;
+  bytes: number;
+}
+
+/**
+ * Whether a call of `work` pays for threads, given whether running it threaded copies its operands
+ * (`copies`, asked only for calls past the first limit).
+ */
+export function threadsPay(work: ThreadedWork, copies: () => boolean): boolean {
+  if (work.macs < MIN_THREADED_MACS) return false;
+  return !(copies() && work.macs < MIN_MACS_PER_COPIED_BYTE * work.bytes);
+}
+
+/**
+ * The strip kernels split rows between threads in pairs (their 2-row tiles): fewer rows than this
+ * stay on one thread. Not a speed threshold: below 4 rows there is at most one pair, so one part, and
+ * asking for threads would only copy the operands (Node, the cpu backend).
+ */
+export const MIN_STRIP_THREAD_ROWS = 4;
+
+/**
+ * The fewest 16-pixel tiles per thread for which the pixel kernel splits pixels; with fewer pixels it
+ * splits output channels (by equal nonzeros). No record of how it was set (git log: commit 9a9d9a5,
+ * which set it, records no run); the threaded calls of BENCHMARKS.md "Threads" split pixels from 64
+ * pixels at 2 threads, and every split is bit-identical to one thread, so only speed rides on it.
+ */
+export const PIXEL_SPLIT_MIN_TILES = 2;
+
+/**
+ * The speedup below which `GainMonitor` suspends threads (its average of threaded calls' measured
+ * speedups): a little under 1, since equal parts never finish exactly together. No sweep set it; it
+ * catches what the runs above saw under a load of 4-5, where 2 threads ran 0.61-0.98x of one.
+ */
+export const MIN_GAIN = 0.95;
+
+/**
+ * How long threads stay suspended before calls try them again. Not measured: a second spans hundreds
+ * of calls of any layer in the tables above (so retries on a busy machine are rare), and threads come
+ * back soon after a core comes free.
+ */
+export const SUSPEND_MS = 1000;
 
 // --- k×k convolutions (sparse/sparse_conv2d.ts): patches or tf.conv2d -----------------------------
 // `node --import tsx bench/conv.ts`, quiet machine, 2026-11-28 10:40 UTC (BENCHMARKS.md "k×k

@@ -5,7 +5,8 @@
  * channels are split, each thread with its own scratch (each plane is computed as on one thread).
  */
 import {KernelDef} from './bridge';
-import {evenSplits, KernelCall} from './threads';
+import {evenSplits} from './splits';
+import {KernelCall} from './thread_pool';
 
 export const DWCONV_NCHW = 'DwConvNCHW';
 

@@ -3,7 +3,7 @@
  * kernels): the 4x8 GEMM's scratch, and `A · Bᵀ` by dot products or by a transpose and the GEMM.
  */
 import {KernelContext} from './bridge';
-import {NT_DOT_MAX_ROWS} from './dispatch';
+import {NT_DOT_MAX_ROWS} from './kernel_tuning';
 
 /** The bytes `f32_gemm_4x8__simd128` stores a partial tile's outputs in before copying them out. */
 const TAIL_BYTES = 64;

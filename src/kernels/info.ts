@@ -1,7 +1,8 @@
 /** `kernelInfo()`: how the kernels run here, for users asking why a model is as fast as it is. */
 import {copyCounts} from './bridge';
 import {kernelBuild, KernelBuildChoice} from './module';
-import {getThreads, threadFailure, threadState, threadsUnavailable} from './threads';
+import {threadFailure, threadState, threadsUnavailable} from './thread_state';
+import {getThreads} from './threads';
 
 /** What `kernelInfo()` reports. */
 export interface KernelInfo {

@@ -12,7 +12,7 @@
 import {util} from '@tensorflow/tfjs-core';
 import {KernelContext, KernelDef} from './bridge';
 import {SELECT_CANDIDATE_SLACK, SELECT_DIRECT_MAX_N, SELECT_MARGIN_MIN, SELECT_MARGIN_SD, SELECT_MAX_CANDIDATE_FRACTION,
-  SELECT_SAMPLE_SCALE} from './dispatch';
+  SELECT_SAMPLE_SCALE} from './kernel_tuning';
 
 export const KTH_LARGEST_MAGNITUDE = 'SparsityKthLargestMagnitude';
 

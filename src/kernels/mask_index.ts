@@ -4,7 +4,7 @@
  */
 import {TensorInfo} from '@tensorflow/tfjs-core';
 import {KernelContext} from './bridge';
-import {SPARSE_DX, SPARSE_FORWARD, SparseIndexRule} from './dispatch';
+import {SPARSE_DX, SPARSE_FORWARD, SparseIndexRule} from './kernel_tuning';
 
 /** The kept positions of a 0/1 mask [k, n], listed per row (CSR) and per column (CSC), and their share. */
 interface MaskIndex {rowPtr: Int32Array; rowIdx: Int32Array; colPtr: Int32Array; colIdx: Int32Array; density: number}

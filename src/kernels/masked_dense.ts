@@ -6,7 +6,7 @@
  */
 import {TensorInfo} from '@tensorflow/tfjs-core';
 import {KernelDef} from './bridge';
-import {SPARSE_FORWARD} from './dispatch';
+import {SPARSE_FORWARD} from './kernel_tuning';
 import {gemmScratch} from './gemm';
 import {indexScratch, sparseIndex} from './mask_index';
 

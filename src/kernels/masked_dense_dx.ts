@@ -3,7 +3,7 @@
  * the kept weights when the mask is sparse enough (`mask_index.ts`).
  */
 import {KernelDef, KernelInputs} from './bridge';
-import {SPARSE_DX} from './dispatch';
+import {SPARSE_DX} from './kernel_tuning';
 import {productNT} from './gemm';
 import {MaskedDenseAttrs} from './masked_dense';
 import {indexScratch, sparseIndex} from './mask_index';

@@ -5,7 +5,7 @@
  * the rows are split (`rowRanges`).
  */
 import {KernelDef} from './bridge';
-import {KernelCall} from './threads';
+import {KernelCall} from './thread_pool';
 import {biasPtr, rowRanges, STRIP_TAIL_BYTES, StripMatMulAttrs, stripVariant} from './strips';
 
 // The inference kernels have short names: tfjs looks a kernel up by the string `${backend}_${name}`

@@ -5,7 +5,7 @@
  * each range quantizing its own rows.
  */
 import {KernelDef} from './bridge';
-import {KernelCall} from './threads';
+import {KernelCall} from './thread_pool';
 import {biasPtr, rowRanges, STRIP_TAIL_BYTES, StripMatMulAttrs, stripVariant} from './strips';
 
 /** A short name, as `SpMMF32`'s (see there). */

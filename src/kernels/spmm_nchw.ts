@@ -11,7 +11,9 @@
  * threaded results equal single-threaded ones bit for bit.
  */
 import {KernelDef} from './bridge';
-import {evenSplits, KernelCall, MAX_PART_CALLS, nonzeroSplits} from './threads';
+import {PIXEL_SPLIT_MIN_TILES} from './dispatch';
+import {evenSplits, nonzeroSplits} from './splits';
+import {KernelCall, MAX_PART_CALLS} from './thread_pool';
 
 export const SPMM_NCHW = 'SpMMNCHW';
 
@@ -20,8 +22,6 @@ export interface SpmmNchwAttrs {n: number; vmin: number; vmax: number; rowMajor:
 
 /** The pixel kernel's tile: threads split pixels in whole tiles. */
 const TILE = 16;
-/** Fewest tiles per thread for a pixel split; with fewer pixels the output channels are split. */
-const MIN_TILES_PER_THREAD = 2;
 
 export const spmmNchwKernel: KernelDef = {
   kernelName: SPMM_NCHW,
@@ -44,7 +44,7 @@ export const spmmNchwKernel: KernelDef = {
     }
     // Ranges of [pixel0, pixel1) x [oc0, oc1), one per thread.
     let ranges: Array<[number, number, number, number]>;
-    if (ctx.threads > 1 && p >= ctx.threads * MIN_TILES_PER_THREAD * TILE) {
+    if (ctx.threads > 1 && p >= ctx.threads * PIXEL_SPLIT_MIN_TILES * TILE) {
       const cuts = evenSplits(p, ctx.threads, TILE);
       ranges = cuts.slice(1).map((end, i) => [cuts[i], end, 0, n]);
     } else if (ctx.threads > 1) {

@@ -4,7 +4,7 @@
  * of their rows between threads.
  */
 import {KernelContext, KernelInputs} from './bridge';
-import {evenSplits} from './threads';
+import {evenSplits} from './splits';
 
 /**
  * Attributes of the strip matmul kernels: output width, strip width (a `[K, N]` W), fused relu, and

@@ -10,7 +10,9 @@
 import {NamedAttrMap, TensorInfo, util} from '@tensorflow/tfjs-core';
 import {MAX_HEAP_BYTES} from './heap_limit';
 import {KernelExports, kernelModule, kernelsOn} from './module';
-import {getThreads, KernelCall, poolOn, startOrRefuse, ThreadPool, threadsUnavailable} from './threads';
+import {KernelCall, ThreadPool} from './thread_pool';
+import {startOrRefuse, threadsUnavailable} from './thread_state';
+import {getThreads, poolOn} from './threads';
 
 const PAGE = 65536;
 

@@ -9,7 +9,7 @@ import {checkOutputBytes} from '../kernels/heap_limit';
 import {checkRank, float32Arg, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 import {inferenceOp} from './inference_only';
-import {threadsFor} from './threading';
+import {threadsFor} from '../kernels/threads_for';
 
 /** Zero padding as `[[top, bottom], [left, right]]`, or Keras's 'same' / 'valid'. */
 export type DepthwisePadding = 'same'|'valid'|[[number, number], [number, number]];

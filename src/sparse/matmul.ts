@@ -7,15 +7,15 @@
 import {engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {DENSE_MATMUL} from '../kernels/dense_matmul';
-import {BlockSparseKernel, chooseMatMulKernel, PackedWeightStats, pixelKernelPays, stripCase, stripDensityLimit}
-  from '../kernels/dispatch';
+import {BlockSparseKernel, chooseMatMulKernel, MIN_STRIP_THREAD_ROWS, PackedWeightStats, pixelKernelPays, stripCase,
+  stripDensityLimit} from '../kernels/dispatch';
 import {SPMM_F32} from '../kernels/spmm_f32';
 import {SPMM_I8} from '../kernels/spmm_i8';
 import {inferenceOp} from './inference_only';
 import {checkChoice, checkOptions, describeValue, vectorArg} from '../util/validate';
 import {BlockSparseMatrix} from './format';
 import {runPixelKernel} from './pixel_matmul';
-import {threadsFor} from './threading';
+import {threadsFor} from '../kernels/threads_for';
 
 /** Activations fused into the matmul. */
 export type BlockSparseActivation = 'linear'|'relu';
@@ -54,9 +54,6 @@ export function weightStats(packed: BlockSparseMatrix): PackedWeightStats {
   return {dtype: packed.dtype, shape: packed.shape, stripWidth: packed.blockSize[1], storedDensity: 1 - packed.sparsity,
     nonzeros: packed.nonzeros};
 }
-
-/** The strip kernels split rows between threads in pairs: fewer rows than this stay on one thread. */
-const MIN_STRIP_THREAD_ROWS = 4;
 
 /** Whether a channel-major 1x1 convolution of `pixels` pixels by `packed` runs the pixel kernel. */
 export function choosePixelKernel(pixels: number, packed: BlockSparseMatrix): boolean {

@@ -9,7 +9,7 @@ import {describeValue, vectorArg} from '../util/validate';
 import {clampOf, FusedActivation, fusedActivationArg} from './activation';
 import {inferenceOp} from './inference_only';
 import {PixelSparseMatrix} from './pixel_format';
-import {threadsFor} from './threading';
+import {threadsFor} from '../kernels/threads_for';
 
 /** Options of `channelMajorSparseMatMul`. */
 export interface ChannelMajorSparseMatMulOptions {

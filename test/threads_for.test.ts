@@ -1,27 +1,31 @@
-// The thread dispatcher (src/sparse/threading.ts): one thread below the measured limits, every
-// thread above; an op over the limits runs threaded, equal to one thread bit for bit, and leaves no
-// tensors nor shared-memory bytes behind.
+// How many threads a call gets (src/kernels/threads_for.ts, on the limits of src/kernels/dispatch.ts's
+// threadsPay): one thread below the measured limits, every thread above; an op over the limits runs
+// threaded, equal to one thread bit for bit, and leaves no tensors nor shared-memory bytes behind.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
-import {channelMajorSparseMatMul, PixelSparseMatrix, ready, setThreads} from '../src/index';
+import {channelMajorSparseMatMul, PixelSparseMatrix, setThreads} from '../src/index';
 import {ownArenaBytes, ownThreadPool} from '../src/kernels/threaded';
-import {threadGain} from '../src/kernels/threads';
-import {MIN_THREADED_MACS, threadsFor} from '../src/sparse/threading';
-import {assertBitsEqual, BACKENDS, normal, noLeak, rng, useBackend} from './helpers';
+import {MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS, threadsPay} from '../src/kernels/dispatch';
+import {threadGain} from '../src/kernels/thread_state';
+import {threadsFor} from '../src/kernels/threads_for';
+import {assertBitsEqual, BACKENDS, normal, noLeak} from './helpers';
+import {unstructuredWeight, withWorkers} from './thread_helpers';
 
-/** A [K, N] weight with about `s` of its entries zero. */
-function weight(K: number, N: number, s: number, seed: number): Float32Array {
-  const r = rng(seed);
-  return normal(K * N, seed + 1).map(v => r() < s ? 0 : v);
-}
+const pays = suite('threadsPay');
 
-async function withWorkers(backend: typeof BACKENDS[number]): Promise<void> {
-  await useBackend(backend);
-  setThreads(2);
-  await ready();
-  assert.is(ownThreadPool()?.threads, 2, 'the worker did not start');
-}
+pays('threadsPay(work, copies) pays from MIN_THREADED_MACS, and where operands are copied from MIN_MACS_PER_COPIED_BYTE', () => {
+  const never = () => { throw new Error('copies asked below the first limit'); };
+  assert.not.ok(threadsPay({macs: MIN_THREADED_MACS - 1, bytes: 0}, never));
+  assert.ok(threadsPay({macs: MIN_THREADED_MACS, bytes: 1e12}, () => false), 'no copies: the work alone decides');
+  const bytes = MIN_THREADED_MACS / MIN_MACS_PER_COPIED_BYTE;
+  assert.ok(threadsPay({macs: MIN_THREADED_MACS, bytes}, () => true), 'exactly the limit per copied byte');
+  assert.not.ok(threadsPay({macs: MIN_THREADED_MACS, bytes: bytes + 1}, () => true), 'just under it');
+});
+
+pays.run();
+
+// ---
 
 const dispatch = suite('threadsFor');
 
@@ -39,7 +43,7 @@ dispatch('channelMajorSparseMatMul on a layer over the limits runs on threads an
   for (const backend of BACKENDS) {
     await withWorkers(backend);
     const K = 512, N = 512, P = 512;
-    const packed = PixelSparseMatrix.fromDense(weight(K, N, 0.5, 3), [K, N]);
+    const packed = PixelSparseMatrix.fromDense(unstructuredWeight(K, N, 0.5, 3), [K, N]);
     const x = tf.tensor3d(normal(K * P, 4), [1, K, P]);
     assert.ok(threadsFor({macs: packed.nnz * P, bytes: 4 * (K + N) * P}) === 2, 'the case must be over the limits');
     const pool = ownThreadPool()!;
@@ -59,7 +63,7 @@ dispatch('channelMajorSparseMatMul on a layer over the limits runs on threads an
 dispatch('repeated threaded calls hold no shared-memory bytes beyond the resident weights', async () => {
   await withWorkers('wasm');
   const K = 64, N = 256, P = 4096;
-  const packed = PixelSparseMatrix.fromDense(weight(K, N, 0.5, 3), [K, N]);
+  const packed = PixelSparseMatrix.fromDense(unstructuredWeight(K, N, 0.5, 3), [K, N]);
   const x = tf.tensor3d(normal(K * P, 4), [1, K, P]);
   threadGain.reset();
   channelMajorSparseMatMul(x, packed).dispose();
