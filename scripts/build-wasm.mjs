@@ -10,7 +10,7 @@ import {checkSharedHeapModule} from './check-wasm.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 mkdirSync(join(root, 'build'), {recursive: true});
 // Two builds of the same source: baseline SIMD128, and relaxed SIMD (fused multiply-add, see
-// assembly/madd.ts), which src/kernels/module.ts picks at load where the runtime has it and passes
+// assembly/madd.ts), which src/kernels/builds.ts picks at load where the runtime has it and passes
 // a numeric self-test.
 const BUILDS = [
   {target: 'release', file: 'build/kernels.wasm', name: 'WASM_BASE64'},

@@ -1,13 +1,14 @@
-// The kernel module's builds (src/kernels/module.ts): the shared-memory variant, the self-test,
-// and the choice of build. The relaxed-SIMD build runs in child processes: Node 20 needs
+// The kernel module's builds (src/kernels/builds.ts, loaded by src/kernels/module.ts): the
+// shared-memory variant, the self-test, and the choice of build. The relaxed-SIMD build runs in child processes: Node 20 needs
 // --experimental-wasm-relaxed-simd, and Node 22 (the npm registry's `node` package, run by npx)
 // has it on by default; relaxed results stay within the documented tolerance of the baseline's.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {execFileSync} from 'node:child_process';
 import {fileURLToPath} from 'node:url';
-import {decideBuild, isSharedMemory, kernelBuild, kernelsOn, MIN_RELAXED_SPEEDUP, selfTest, wasmBytes,
-  withSharedMemoryImport} from '../src/kernels/module';
+import {decideBuild, selfTest, wasmBytes, withSharedMemoryImport} from '../src/kernels/builds';
+import {MIN_RELAXED_SPEEDUP} from '../src/kernels/dispatch';
+import {isSharedMemory, kernelBuild, kernelsOn} from '../src/kernels/module';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -57,7 +58,8 @@ choice('Node 20 without the flag: the baseline build, because relaxed SIMD does 
 // Compares the relaxed build's pixel and strip kernels with the baseline's on random problems and
 // reports the largest error in units of the documented bound n·2⁻²³·Σ|wᵢxᵢ| (n terms per output).
 const COMPARE = `
-  import {kernelBuild, wasmBytes} from './src/kernels/module.ts';
+  import {wasmBytes} from './src/kernels/builds.ts';
+  import {kernelBuild} from './src/kernels/module.ts';
   const choice = kernelBuild();
   const mods = ['simd128', 'relaxed-simd'].map(b => new WebAssembly.Module(wasmBytes(b)));
   let worst = 0, differ = 0, total = 0;
@@ -161,7 +163,8 @@ choice('a runtime whose relaxed results are wrong: the baseline build, said once
     };
     const Module = WebAssembly.Module;
     globalThis.__relaxed = new Set();
-    const {wasmBytes, kernelBuild} = await import('./src/kernels/module.ts');
+    const {wasmBytes} = await import('./src/kernels/builds.ts');
+    const {kernelBuild} = await import('./src/kernels/module.ts');
     const relaxedBytes = wasmBytes('relaxed-simd');
     WebAssembly.Module = function (bytes) {
       const m = new Module(bytes);
@@ -224,7 +227,7 @@ choice('TFJS_SPARSITY_KERNELS forces the baseline build; an unknown value is an 
       {choice: {build: string; reason: string}};
   assert.equal(forced.choice, {build: 'simd128', reason: 'TFJS_SPARSITY_KERNELS=simd128'});
   const bad = child(script, {env: {TFJS_SPARSITY_KERNELS: 'avx512'}}) as {error: string};
-  assert.is(bad.error, 'TFJS_SPARSITY_KERNELS must be one of simd128, relaxed-simd, but got avx512');
+  assert.is(bad.error, "TFJS_SPARSITY_KERNELS must be one of 'simd128', 'relaxed-simd', but got 'avx512'");
 });
 
 choice.run();

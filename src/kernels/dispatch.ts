@@ -257,6 +257,18 @@ export const MIN_GAIN = 0.95;
  */
 export const SUSPEND_MS = 1000;
 
+// --- The kernel build (kernels/builds.ts): relaxed SIMD or baseline SIMD128 -----------------------
+
+/**
+ * The relaxed build is chosen only where it runs at least this much faster than the baseline on
+ * `relaxedSpeedup`'s probe. Fused multiply-adds save instructions but lengthen each accumulator's
+ * dependency chain, and runtimes lower them differently: on this project's AMD EPYC machine the
+ * relaxed kernels ran 0.95-1.16x the baseline in Chromium 156 and 0.52-1.07x in Node 22.23
+ * (`node --import tsx bench/relaxed.ts`, and `--node` under Node 22, 2026-12-06; BENCHMARKS.md
+ * "Relaxed SIMD").
+ */
+export const MIN_RELAXED_SPEEDUP = 1.05;
+
 // --- k×k convolutions (sparse/sparse_conv2d.ts): patches or tf.conv2d -----------------------------
 // `node --import tsx bench/conv.ts`, quiet machine, 2026-11-28 10:40 UTC (BENCHMARKS.md "k×k
 // convolutions (`SparseConv2D`)").

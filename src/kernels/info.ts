@@ -1,6 +1,7 @@
 /** `kernelInfo()`: how the kernels run here, for users asking why a model is as fast as it is. */
 import {copyCounts} from './bridge';
-import {kernelBuild, KernelBuildChoice} from './module';
+import type {KernelBuildChoice} from './builds';
+import {kernelBuild} from './module';
 import {threadFailure, threadState, threadsUnavailable} from './thread_state';
 import {getThreads} from './threads';
 

@@ -5,8 +5,9 @@
 import '../kernels/register';
 
 export {ready} from '../kernels/startup';
-export {kernelBuild, VALID_KERNEL_BUILDS} from '../kernels/module';
-export type {KernelBuild, KernelBuildChoice} from '../kernels/module';
+export {kernelBuild} from '../kernels/module';
+export {VALID_KERNEL_BUILDS} from '../kernels/builds';
+export type {KernelBuild, KernelBuildChoice} from '../kernels/builds';
 export {getThreads, setThreads} from '../kernels/threads';
 export {kernelInfo} from '../kernels/info';
 export type {KernelInfo} from '../kernels/info';
