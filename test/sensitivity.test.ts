@@ -45,7 +45,7 @@ analyze('bad options and data are errors naming the argument', async () => {
   const model = mlp();
   const x = samples(32, [8], 13);
   const cases: Array<[unknown, object, RegExp]> = [
-    [x, {metric: 'accuracy'}, /'metric'.*kl, mse, top1/],
+    [x, {metric: 'accuracy'}, /'metric'.*'kl', 'mse', 'top1'/],
     [x, {sparsities: []}, /'sparsities'.*non-empty/],
     [x, {sparsities: [1.2]}, /sparsities/],
     [x, {layers: ['nope']}, /'layers'.*'nope'/],

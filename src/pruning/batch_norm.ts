@@ -6,6 +6,7 @@
 import {dispose, reshape, square, sum, tensor, tidy} from '@tensorflow/tfjs-core';
 import {LayersModel, layers, LayerVariable, SymbolicTensor} from '@tensorflow/tfjs-layers';
 import {CalibrationData, forEachBatch} from './calibration';
+import {describeValue} from '../util/validate';
 import {inputSpec, probeModel, runProbe} from './layers_source';
 import {MIN_CALIBRATION_SAMPLES, tooFewSamples} from './sensitivity';
 import type {OneShotProgress} from './one_shot_options';
@@ -59,7 +60,7 @@ export async function recalibrateBatchNorm(model: LayersModel, data: Calibration
                                            options: RecalibrateBatchNormOptions = {}): Promise<string[]> {
   const op = 'recalibrateBatchNorm';
   if (!(model instanceof LayersModel)) {
-    throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${String(model)}`);
+    throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${describeValue(model, 'type')}`);
   }
   const batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(batchSize) || batchSize < 1) {

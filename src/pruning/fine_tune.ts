@@ -5,6 +5,7 @@
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {tensor} from '@tensorflow/tfjs-core';
 import {cloneModel} from '../model/clone';
+import {describeValue} from '../util/validate';
 import {pruneLowMagnitude, PruneLowMagnitudeOptions} from './prune';
 import {ConstantSparsity, PruningSchedule} from './schedules';
 import {PruneLowMagnitude} from './wrapper';
@@ -29,7 +30,7 @@ export function pruneLowMagnitudeByLayer(model: LayersModel, schedules: Record<s
                                          options: LayerPruningOptions = {}): LayersModel {
   const op = 'pruneLowMagnitudeByLayer';
   if (!(model instanceof LayersModel)) {
-    throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${String(model)}`);
+    throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${describeValue(model, 'type')}`);
   }
   const names = new Set(model.layers.map(l => l.name));
   for (const [name, schedule] of Object.entries(schedules ?? {})) {

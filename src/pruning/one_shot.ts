@@ -6,7 +6,7 @@
  */
 import {util} from '@tensorflow/tfjs-core';
 import {LayersModel} from '@tensorflow/tfjs-layers';
-import {checkSparsity} from '../util/validate';
+import {booleanOption, checkChoice, checkSparsity} from '../util/validate';
 import {copyModel} from '../model/copy_model';
 import {Allocation, erkSparsities, sensitivitySparsities, VALID_ALLOCATIONS} from './allocation';
 import {recalibrateBatchNorm} from './batch_norm';
@@ -107,17 +107,9 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
   const common = checkCommonOptions(model, options ?? {}, OPTION_NAMES, op);
   const {calibration, sparsity} = options;
   const method = options.method ?? (calibration != null ? 'obc' : 'magnitude');
-  const allocation = options.allocation ?? 'uniform';
-  if (!VALID_ALLOCATIONS.includes(allocation)) {
-    throw new Error(`Argument 'allocation' passed to '${op}' must be one of ${VALID_ALLOCATIONS.join(', ')}, ` +
-        `but got ${JSON.stringify(allocation)}`);
-  }
+  const allocation = checkChoice(options.allocation ?? 'uniform', VALID_ALLOCATIONS, 'allocation', op);
   checkSparsityOption(sparsity, common.pattern, allocation, op);
-  for (const flag of ['recalibrateBatchNorm', 'sequential'] as const) {
-    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
-      throw new Error(`Argument '${flag}' passed to '${op}' must be a boolean, but got ${String(options[flag])}`);
-    }
-  }
+  for (const flag of ['recalibrateBatchNorm', 'sequential'] as const) booleanOption(options[flag], flag, op);
   if (options.sensitivity !== undefined &&
       (allocation !== 'sensitivity' || !Array.isArray((options.sensitivity as Partial<SensitivityResult>)?.layers))) {
     throw new Error(`Argument 'sensitivity' passed to '${op}' must be what analyzeSensitivity returned, and is used ` +

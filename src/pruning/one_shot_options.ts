@@ -1,7 +1,7 @@
 /** Option checks shared by `pruneOneShot` and `analyzeSensitivity`. */
 import {LayersModel} from '@tensorflow/tfjs-layers';
 import {POOLING_TYPES} from '../ops/pool';
-import {positiveIntPair} from '../util/validate';
+import {checkChoice, checkOptions, describeValue, positiveIntPair} from '../util/validate';
 import {OneShotMethod, SparsityPattern, VALID_ONE_SHOT_METHODS} from './layer_solve';
 import type {PruneTarget} from './layers_source';
 
@@ -28,19 +28,11 @@ export interface CommonOptions {
 export function checkCommonOptions(model: LayersModel, options: object, names: readonly string[],
                                    op: string): CommonOptions {
   if (!(model instanceof LayersModel)) {
-    throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${String(model)}`);
+    throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${describeValue(model, 'type')}`);
   }
-  if (options == null || typeof options !== 'object') {
-    throw new Error(`Argument 'options' passed to '${op}' must be an object {${names.join(', ')}}, but got ${String(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!names.includes(key)) throw new Error(`'${op}' got an unknown option '${key}'; valid options are ${names.join(', ')}`);
-  }
+  checkOptions(options, names, op, true);
   const o = options as {method?: unknown; batchSize?: unknown; dampening?: unknown; onProgress?: unknown} & SparsityPattern;
-  if (o.method !== undefined && !VALID_ONE_SHOT_METHODS.includes(o.method as OneShotMethod)) {
-    throw new Error(`Argument 'method' passed to '${op}' must be one of ${VALID_ONE_SHOT_METHODS.join(', ')}, ` +
-        `but got ${JSON.stringify(o.method)}`);
-  }
+  if (o.method !== undefined) checkChoice(o.method, VALID_ONE_SHOT_METHODS, 'method', op);
   const batchSize = o.batchSize ?? 32;
   if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
     throw new Error(`Argument 'batchSize' passed to '${op}' must be a positive integer, but got ${String(batchSize)}`);
@@ -57,13 +49,7 @@ export function checkCommonOptions(model: LayersModel, options: object, names: r
   }
   const pattern: SparsityPattern = {};
   if (o.blockSize !== undefined) pattern.blockSize = positiveIntPair(o.blockSize, 'blockSize', op);
-  if (o.blockPoolingType !== undefined) {
-    if (!POOLING_TYPES.includes(o.blockPoolingType)) {
-      throw new Error(`Argument 'blockPoolingType' passed to '${op}' must be one of ${POOLING_TYPES.join(', ')}, ` +
-          `but got ${JSON.stringify(o.blockPoolingType)}`);
-    }
-    pattern.blockPoolingType = o.blockPoolingType;
-  }
+  if (o.blockPoolingType !== undefined) pattern.blockPoolingType = checkChoice(o.blockPoolingType, POOLING_TYPES, 'blockPoolingType', op);
   if (o.sparsityMByN != null) {
     const mn = o.sparsityMByN;
     if (!Array.isArray(mn) || mn.length !== 2 || !mn.every(v => Number.isInteger(v) && v >= 1) || mn[0] >= mn[1]) {

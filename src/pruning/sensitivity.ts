@@ -5,7 +5,7 @@
  */
 import {dispose, Tensor} from '@tensorflow/tfjs-core';
 import {LayersModel} from '@tensorflow/tfjs-layers';
-import {checkSparsity} from '../util/validate';
+import {checkChoice, checkSparsity} from '../util/validate';
 import type {SensitivityCurve} from './allocation';
 import {copyModel} from '../model/copy_model';
 import {CalibrationData, DataLabel, forEachBatch, InputSpec} from './calibration';
@@ -75,11 +75,7 @@ export async function analyzeSensitivity(model: LayersModel, data: CalibrationDa
                                          options: AnalyzeSensitivityOptions = {}): Promise<SensitivityResult> {
   const op = 'analyzeSensitivity';
   const common = checkCommonOptions(model, options, OPTION_NAMES, op);
-  const metric = options.metric ?? 'kl';
-  if (!VALID_SENSITIVITY_METRICS.includes(metric)) {
-    throw new Error(`Argument 'metric' passed to '${op}' must be one of ${VALID_SENSITIVITY_METRICS.join(', ')}, ` +
-        `but got ${JSON.stringify(metric)}`);
-  }
+  const metric = checkChoice(options.metric ?? 'kl', VALID_SENSITIVITY_METRICS, 'metric', op);
   const sparsities = options.sparsities ?? DEFAULT_SENSITIVITY_SPARSITIES;
   if (!Array.isArray(sparsities) || sparsities.length === 0) {
     throw new Error(`Argument 'sparsities' passed to '${op}' must be a non-empty array of numbers in [0, 1)`);
