@@ -1,7 +1,10 @@
 // Node: dual ESM/CJS bundles with one .d.ts; tfjs and Node built-ins stay external (peer dependencies).
-// Browser: one ESM bundle from src/browser.ts, tfjs external (a page maps it with an import map).
+// Browser: one ESM bundle from src/browser.ts, tfjs external (a page maps it with an import map), our
+// small CommonJS dependencies bundled in.
 import {chmodSync, existsSync, readFileSync, statSync} from 'node:fs';
+import {createRequire} from 'node:module';
 import {dirname, resolve} from 'node:path';
+import commonjs from '@rollup/plugin-commonjs';
 import typescript from '@rollup/plugin-typescript';
 import {dts} from 'rollup-plugin-dts';
 import ts from 'typescript';
@@ -14,14 +17,22 @@ const tsOptions = {tsconfig: './tsconfig.json', include: ['src/**/*.ts'], declar
                    outDir: undefined, compilerOptions: {outDir: undefined, declaration: false}};
 
 /**
- * Fails the browser build on any import other than our own files and `@tensorflow/*`: a Node
- * built-in or an unbundled package would only fail later, in the user's page.
+ * Runtime dependencies the browser bundle carries inside it (a page maps only `@tensorflow/*`): small,
+ * dependency-free CommonJS packages, which @rollup/plugin-commonjs turns into ES modules.
+ */
+const BROWSER_BUNDLED = ['crc-32'];
+const require = createRequire(import.meta.url);
+
+/**
+ * Fails the browser build on any import other than our own files, `@tensorflow/*` and the bundled
+ * dependencies: a Node built-in or an unbundled package would only fail later, in the user's page.
  */
 function browserOnly() {
   return {
     name: 'tfjs-sparsity-browser-only',
     resolveId(id, importer) {
       if (!importer || id.startsWith('.') || id.startsWith('@tensorflow/') || id === 'tslib') return null;
+      if (BROWSER_BUNDLED.some(d => id.startsWith(`${d}/`))) return require.resolve(id);
       this.error(`'${id}' (imported by ${importer}) cannot go into the browser bundle: src/browser.ts must ` +
           `export only modules that need nothing but @tensorflow/* (list Node-only exports in ` +
           `test/browser.test.ts NODE_ONLY instead)`);
@@ -72,7 +83,7 @@ export function browserBundle(file = 'dist/tfjs-sparsity.browser.mjs') {
   return {
     input: 'src/browser.ts',
     external: (id) => id.startsWith('@tensorflow/'),
-    plugins: [browserOnly(), transpileTs()],
+    plugins: [browserOnly(), transpileTs(), commonjs()],
     output: {file, format: 'es', sourcemap: true},
   };
 }

@@ -11,9 +11,9 @@
  * Files are read and written with `node:fs`, imported when first needed, so importing this module in a
  * browser bundle is harmless; writing or reading files needs Node.js.
  */
-import {crc32c} from '@aws-crypto/crc32c';
 import {io} from '@tensorflow/tfjs-core';
-import {Reader, Writer} from 'protobufjs/minimal.js';
+import {Root} from 'protobufjs/light.js';
+import {crc32c} from './util/crc32c';
 
 /**
  * A value of a summary: a scalar (`simpleValue`), a histogram (`histo`), or a scalar string tensor
@@ -55,13 +55,70 @@ const CRC_MASK_DELTA = 0xa282ead8;
 const HEADER_BYTES = 12;
 const FOOTER_BYTES = 4;
 
-// Protobuf wire types.
-const VARINT = 0, FIXED64 = 1, LENGTH_DELIMITED = 2, FIXED32 = 5;
-// tensorflow/core/framework/types.proto.
-const DT_STRING = 7;
+/**
+ * The messages TensorBoard reads, as protobufjs's JSON descriptor of TensorFlow's proto3 files
+ * (tensorflow/core/util/event.proto, framework/summary.proto, tensor.proto, tensor_shape.proto,
+ * types.proto), with the fields this module reads or writes; other fields are skipped when read. Field
+ * names are protobufjs's camelCase forms of the .proto names; ids and types are TensorFlow's.
+ */
+const SCHEMA = {
+  Event: {
+    oneofs: {what: {oneof: ['fileVersion', 'summary']}},
+    fields: {
+      wallTime: {type: 'double', id: 1},
+      step: {type: 'int64', id: 2},
+      fileVersion: {type: 'string', id: 3},
+      summary: {type: 'Summary', id: 5},
+    },
+  },
+  Summary: {
+    fields: {value: {rule: 'repeated', type: 'Value', id: 1}},
+    nested: {
+      Value: {
+        oneofs: {value: {oneof: ['simpleValue', 'histo', 'tensor']}},
+        fields: {
+          tag: {type: 'string', id: 1},
+          simpleValue: {type: 'float', id: 2},
+          histo: {type: 'HistogramProto', id: 5},
+          tensor: {type: 'TensorProto', id: 8},
+          metadata: {type: 'SummaryMetadata', id: 9},
+        },
+      },
+    },
+  },
+  SummaryMetadata: {
+    fields: {pluginData: {type: 'PluginData', id: 1}},
+    nested: {PluginData: {fields: {pluginName: {type: 'string', id: 1}, content: {type: 'bytes', id: 2}}}},
+  },
+  HistogramProto: {
+    fields: {
+      min: {type: 'double', id: 1},
+      max: {type: 'double', id: 2},
+      num: {type: 'double', id: 3},
+      sum: {type: 'double', id: 4},
+      sumSquares: {type: 'double', id: 5},
+      bucketLimit: {rule: 'repeated', type: 'double', id: 6, options: {packed: true}},
+      bucket: {rule: 'repeated', type: 'double', id: 7, options: {packed: true}},
+    },
+  },
+  TensorProto: {
+    fields: {
+      dtype: {type: 'DataType', id: 1},
+      tensorShape: {type: 'TensorShapeProto', id: 2},
+      stringVal: {rule: 'repeated', type: 'bytes', id: 8},
+    },
+  },
+  // A scalar has no dims: the shape is an empty message.
+  TensorShapeProto: {fields: {}},
+  DataType: {values: {DT_INVALID: 0, DT_STRING: 7}},
+};
+
+const root = Root.fromJSON({nested: {tensorflow: {nested: SCHEMA}}});
+const EventType = root.lookupType('tensorflow.Event');
+const DT_STRING = root.lookupEnum('tensorflow.DataType').values.DT_STRING;
+
 /** The plugin of Keras's model-config summary (tf_keras `keras_model_summary`), content version "1". */
 const KERAS_MODEL_PLUGIN = {pluginName: 'graph_keras_model', content: '1'};
-const tagOf = (field: number, wireType: number) => (field << 3) | wireType;
 
 /** TFRecord's masked CRC-32C: rotate right by 15 bits and add a constant. */
 export function maskedCrc32c(data: Uint8Array): number {
@@ -81,158 +138,67 @@ function frameRecord(data: Uint8Array): Uint8Array {
   return out;
 }
 
-function encodeEvent(wallTime: number, step: number, fileVersion: string | undefined,
-    values: SummaryValue[]): Uint8Array {
-  const w = Writer.create();
-  w.uint32(tagOf(1, FIXED64)).double(wallTime);
-  if (step !== 0) w.uint32(tagOf(2, VARINT)).int64(step);
-  if (fileVersion !== undefined) w.uint32(tagOf(3, LENGTH_DELIMITED)).string(fileVersion);
-  if (values.length > 0) {
-    w.uint32(tagOf(5, LENGTH_DELIMITED)).fork();  // Event.summary
-    for (const v of values) {
-      w.uint32(tagOf(1, LENGTH_DELIMITED)).fork();  // Summary.value
-      w.uint32(tagOf(1, LENGTH_DELIMITED)).string(v.tag);
-      if (v.simpleValue !== undefined) w.uint32(tagOf(2, FIXED32)).float(v.simpleValue);
-      if (v.histo !== undefined) encodeHistogram(w.uint32(tagOf(5, LENGTH_DELIMITED)).fork(), v.histo).ldelim();
-      if (v.stringTensor !== undefined) {
-        w.uint32(tagOf(8, LENGTH_DELIMITED)).fork();  // Value.tensor: TensorProto
-        w.uint32(tagOf(1, VARINT)).int32(DT_STRING);  // dtype
-        w.uint32(tagOf(2, LENGTH_DELIMITED)).fork().ldelim();  // tensor_shape: a scalar has no dims
-        w.uint32(tagOf(8, LENGTH_DELIMITED)).string(v.stringTensor);  // string_val
-        w.ldelim();
-      }
-      if (v.metadata !== undefined) {
-        w.uint32(tagOf(9, LENGTH_DELIMITED)).fork();  // Value.metadata: SummaryMetadata
-        w.uint32(tagOf(1, LENGTH_DELIMITED)).fork();  // plugin_data
-        w.uint32(tagOf(1, LENGTH_DELIMITED)).string(v.metadata.pluginName);
-        w.uint32(tagOf(2, LENGTH_DELIMITED)).string(v.metadata.content);
-        w.ldelim();
-        w.ldelim();
-      }
-      w.ldelim();
-    }
-    w.ldelim();
+const encoder = new TextEncoder(), decoder = new TextDecoder();
+
+/** An `Event` message object for protobufjs; proto3's rules omit zero scalars and absent fields. */
+function eventMessage({wallTime, step, fileVersion, values}: TensorBoardEvent): object {
+  return {
+    wallTime, step, fileVersion,
+    summary: values.length === 0 ? undefined : {value: values.map(v => ({
+      tag: v.tag, simpleValue: v.simpleValue, histo: v.histo,
+      tensor: v.stringTensor === undefined ? undefined :
+          {dtype: DT_STRING, tensorShape: {}, stringVal: [encoder.encode(v.stringTensor)]},
+      metadata: v.metadata === undefined ? undefined :
+          {pluginData: {pluginName: v.metadata.pluginName, content: encoder.encode(v.metadata.content)}},
+    }))},
+  };
+}
+
+/** Encodes one `Event` message (unframed). */
+function encodeEvent(event: TensorBoardEvent): Uint8Array {
+  return EventType.encode(EventType.fromObject(eventMessage(event))).finish();
+}
+
+/** Decoded message objects, as `toObject` gives them: only the fields present in the bytes. */
+interface ValueObject {
+  tag?: string;
+  simpleValue?: number;
+  histo?: Partial<Histogram>;
+  tensor?: {dtype?: number; stringVal: Uint8Array[]};
+  metadata?: {pluginData?: {pluginName?: string; content?: Uint8Array}};
+}
+
+function fromValueObject(v: ValueObject): SummaryValue {
+  const value: SummaryValue = {tag: v.tag ?? ''};
+  if (v.simpleValue !== undefined) value.simpleValue = v.simpleValue;
+  if (v.histo !== undefined) {
+    const {min = 0, max = 0, num = 0, sum = 0, sumSquares = 0, bucketLimit = [], bucket = []} = v.histo;
+    value.histo = {min, max, num, sum, sumSquares, bucketLimit, bucket};
   }
-  return w.finish();
-}
-
-function encodeHistogram(w: Writer, h: Histogram): Writer {
-  w.uint32(tagOf(1, FIXED64)).double(h.min);
-  w.uint32(tagOf(2, FIXED64)).double(h.max);
-  w.uint32(tagOf(3, FIXED64)).double(h.num);
-  w.uint32(tagOf(4, FIXED64)).double(h.sum);
-  w.uint32(tagOf(5, FIXED64)).double(h.sumSquares);
-  for (const [field, list] of [[6, h.bucketLimit], [7, h.bucket]] as const) {
-    w.uint32(tagOf(field, LENGTH_DELIMITED)).fork();  // packed repeated double
-    for (const x of list) w.double(x);
-    w.ldelim();
+  // Only a scalar string tensor is read (the Keras model summary); other tensors are skipped.
+  if (v.tensor?.dtype === DT_STRING && v.tensor.stringVal.length === 1) value.stringTensor = decoder.decode(v.tensor.stringVal[0]);
+  if (v.metadata !== undefined) {
+    const {pluginName = '', content = new Uint8Array(0)} = v.metadata.pluginData ?? {};
+    value.metadata = {pluginName, content: decoder.decode(content)};
   }
-  return w;
-}
-
-/** Reads a message's fields, calling `onField` for each; unknown fields are skipped. */
-function readFields(r: Reader, end: number, onField: (field: number, wireType: number) => boolean): void {
-  while (r.pos < end) {
-    const key = r.uint32();
-    if (!onField(key >>> 3, key & 7)) r.skipType(key & 7);
-  }
-}
-
-function readInt64(r: Reader): number {
-  const v = r.int64() as unknown as number | {toNumber(): number};  // a number unless `long` is installed
-  return typeof v === 'number' ? v : v.toNumber();
-}
-
-/** Reads a repeated double field, packed or not, appending to `out`; false for another wire type. */
-function readDoubles(r: Reader, wireType: number, out: number[]): boolean {
-  if (wireType === LENGTH_DELIMITED) {
-    const end = r.uint32() + r.pos;
-    while (r.pos < end) out.push(r.double());
-  } else if (wireType === FIXED64) {
-    out.push(r.double());
-  } else {
-    return false;
-  }
-  return true;
-}
-
-function decodeHistogram(r: Reader, end: number): Histogram {
-  const h: Histogram = {min: 0, max: 0, num: 0, sum: 0, sumSquares: 0, bucketLimit: [], bucket: []};
-  const scalarFields = ['min', 'max', 'num', 'sum', 'sumSquares'] as const;
-  readFields(r, end, (field, wireType) => {
-    if (field >= 1 && field <= 5 && wireType === FIXED64) {
-      h[scalarFields[field - 1]] = r.double();
-      return true;
-    }
-    if (field === 6) return readDoubles(r, wireType, h.bucketLimit);
-    if (field === 7) return readDoubles(r, wireType, h.bucket);
-    return false;
-  });
-  return h;
-}
-
-/** A TensorProto's string value, when it is a scalar string tensor (other tensors are skipped). */
-function decodeStringTensor(r: Reader, end: number): string|undefined {
-  let dtype = 0;
-  const strings: string[] = [];
-  readFields(r, end, (field, wireType) => {
-    if (field === 1 && wireType === VARINT) dtype = r.int32();
-    else if (field === 8 && wireType === LENGTH_DELIMITED) strings.push(r.string());
-    else return false;
-    return true;
-  });
-  return dtype === DT_STRING && strings.length === 1 ? strings[0] : undefined;
-}
-
-function decodeMetadata(r: Reader, end: number): SummaryValue['metadata'] {
-  const metadata = {pluginName: '', content: ''};
-  readFields(r, end, (field, wireType) => {
-    if (field !== 1 || wireType !== LENGTH_DELIMITED) return false;
-    readFields(r, r.uint32() + r.pos, (f, wt) => {
-      if (f === 1 && wt === LENGTH_DELIMITED) metadata.pluginName = r.string();
-      else if (f === 2 && wt === LENGTH_DELIMITED) metadata.content = r.string();
-      else return false;
-      return true;
-    });
-    return true;
-  });
-  return metadata;
-}
-
-function decodeValue(r: Reader, end: number): SummaryValue {
-  const v: SummaryValue = {tag: ''};
-  readFields(r, end, (field, wireType) => {
-    if (field === 1 && wireType === LENGTH_DELIMITED) v.tag = r.string();
-    else if (field === 2 && wireType === FIXED32) v.simpleValue = r.float();
-    else if (field === 5 && wireType === LENGTH_DELIMITED) v.histo = decodeHistogram(r, r.uint32() + r.pos);
-    else if (field === 8 && wireType === LENGTH_DELIMITED) {
-      const text = decodeStringTensor(r, r.uint32() + r.pos);
-      if (text !== undefined) v.stringTensor = text;
-    } else if (field === 9 && wireType === LENGTH_DELIMITED) v.metadata = decodeMetadata(r, r.uint32() + r.pos);
-    else return false;
-    return true;
-  });
-  return v;
+  return value;
 }
 
 function decodeEvent(data: Uint8Array): TensorBoardEvent {
-  const r = Reader.create(data);
-  const event: TensorBoardEvent = {wallTime: 0, step: 0, values: []};
-  readFields(r, data.length, (field, wireType) => {
-    if (field === 1 && wireType === FIXED64) event.wallTime = r.double();
-    else if (field === 2 && wireType === VARINT) event.step = readInt64(r);
-    else if (field === 3 && wireType === LENGTH_DELIMITED) event.fileVersion = r.string();
-    else if (field === 5 && wireType === LENGTH_DELIMITED) {
-      const end = r.uint32() + r.pos;
-      readFields(r, end, (f, wt) => {
-        if (f !== 1 || wt !== LENGTH_DELIMITED) return false;
-        event.values.push(decodeValue(r, r.uint32() + r.pos));
-        return true;
-      });
-    } else return false;
-    return true;
-  });
+  const e = EventType.toObject(EventType.decode(data), {longs: Number, arrays: true}) as
+      {wallTime?: number; step?: number; fileVersion?: string; summary?: {value: ValueObject[]}};
+  const event: TensorBoardEvent = {wallTime: e.wallTime ?? 0, step: e.step ?? 0, values: []};
+  if (e.fileVersion !== undefined) event.fileVersion = e.fileVersion;
+  event.values = (e.summary?.value ?? []).map(fromValueObject);
   return event;
+}
+
+/**
+ * Encodes events as an event file's bytes (TFRecord frames with their CRCs), the inverse of
+ * `decodeEventFile`: a file TensorFlow wrote decodes and encodes back to the same bytes.
+ */
+export function encodeEventFile(events: TensorBoardEvent[]): Uint8Array {
+  return new Uint8Array(io.CompositeArrayBuffer.join(events.map(e => frameRecord(encodeEvent(e)).buffer as ArrayBuffer)));
 }
 
 /**
@@ -376,7 +342,7 @@ export class SummaryWriter {
     this.logDir = logDir;
     this.createdSeconds = Math.floor(Date.now() / 1000);
     this.counter = fileCounter++;
-    this.pending.push(frameRecord(encodeEvent(Date.now() / 1000, 0, FILE_VERSION, [])));
+    this.pending.push(frameRecord(encodeEvent({wallTime: Date.now() / 1000, step: 0, fileVersion: FILE_VERSION, values: []})));
   }
 
   /** The event file's path, known once the first `flush()` has created it. */
@@ -456,7 +422,7 @@ export class SummaryWriter {
   }
 
   private push(step: number, value: SummaryValue): void {
-    this.pending.push(frameRecord(encodeEvent(Date.now() / 1000, step, undefined, [value])));
+    this.pending.push(frameRecord(encodeEvent({wallTime: Date.now() / 1000, step, values: [value]})));
   }
 
   private async append(chunk: Uint8Array[]): Promise<void> {

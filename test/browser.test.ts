@@ -30,7 +30,7 @@ import {assertBitsEqual, launchChromium, useBackend} from './helpers';
 const NODE_ONLY: Record<string, string> = {
   readEventFile: 'reads TensorBoard files with node:fs',
   SummaryWriter: 'writes TensorBoard files with node:fs',
-  decodeEventFile: 'TensorBoard files are a Node concern; needs protobufjs and crc32c, not bundled',
+  decodeEventFile: 'TensorBoard files are a Node concern; needs protobufjs, not bundled',
   histogramOf: 'TensorBoard summaries, with the rest of src/tensorboard.ts',
   Histogram: 'type of src/tensorboard.ts',
   SummaryValue: 'type of src/tensorboard.ts',

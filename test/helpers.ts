@@ -209,3 +209,13 @@ export async function rejects(fn: () => Promise<unknown>, pattern: RegExp): Prom
   }
   assert.unreachable(`expected a rejection matching ${pattern}`);
 }
+
+/** CRC-32C bit by bit (reflected polynomial 0x82F63B78): the oracle for the table-driven library. */
+export function bitwiseCrc32c(data: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (crc & 1 ? 0x82f63b78 : 0);
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
