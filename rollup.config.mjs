@@ -3,7 +3,8 @@
 // small CommonJS dependencies bundled in.
 import {chmodSync, existsSync, readFileSync, statSync} from 'node:fs';
 import {createRequire} from 'node:module';
-import {dirname, resolve} from 'node:path';
+import {dirname, join, resolve} from 'node:path';
+import {gzipSync} from 'node:zlib';
 import commonjs from '@rollup/plugin-commonjs';
 import typescript from '@rollup/plugin-typescript';
 import {dts} from 'rollup-plugin-dts';
@@ -78,6 +79,33 @@ export function executable() {
   };
 }
 
+/**
+ * Files the command reads from packages that are only dev dependencies (src/cli/vendor.ts), per
+ * package, relative to the folder of its main file: gzipped into dist/vendor/<package>/, with the
+ * package's license beside them.
+ */
+export const CLI_VENDOR_FILES = {
+  'chart.js': {license: '../LICENSE.md', files: ['chart.umd.min.js']},
+  mnist: {license: '../LICENSE', files: Array.from({length: 10}, (_, digit) => `digits/${digit}.json`)},
+};
+
+/** Copies CLI_VENDOR_FILES beside the command's bundle, so an installed package has them. */
+export function vendorFiles() {
+  return {
+    name: 'tfjs-sparsity-vendor-files',
+    generateBundle() {
+      for (const [pkg, {license, files}] of Object.entries(CLI_VENDOR_FILES)) {
+        const root = dirname(require.resolve(pkg));
+        this.emitFile({type: 'asset', fileName: `vendor/${pkg}/LICENSE`, source: readFileSync(join(root, license))});
+        for (const file of files) {
+          this.emitFile({type: 'asset', fileName: `vendor/${pkg}/${file}.gz`,
+                         source: gzipSync(readFileSync(join(root, file)), {level: 9})});
+        }
+      }
+    },
+  };
+}
+
 /** The browser bundle's rollup options (the browser test builds it into a temporary folder). */
 export function browserBundle(file = 'dist/tfjs-sparsity.browser.mjs') {
   return {
@@ -108,7 +136,7 @@ export default [
     // The `tfjs-sparsity` command (package.json "bin").
     input: 'src/cli/bin.ts',
     external,
-    plugins: [typescript(tsOptions), executable()],
+    plugins: [typescript(tsOptions), executable(), vendorFiles()],
     output: {file: 'dist/cli.mjs', format: 'es', sourcemap: true, banner: '#!/usr/bin/env node'},
   },
   browserBundle(),
