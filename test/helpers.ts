@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as assert from 'uvu/assert';
-import {existsSync} from 'node:fs';
+import {existsSync, readdirSync, statSync} from 'node:fs';
+import {join} from 'node:path';
 import {mulberry32} from '../src/cli/random';
 
 tf.env().set('PROD', true);
@@ -218,4 +219,9 @@ export function bitwiseCrc32c(data: Uint8Array): number {
     for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (crc & 1 ? 0x82f63b78 : 0);
   }
   return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** Bytes of the files in `dir` (a saved model's folder: model.json and its weight files). */
+export function folderBytes(dir: string): number {
+  return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
 }
