@@ -22,6 +22,16 @@ summarySuite('PruningSummaries rejects an empty or non-string logDir with tfmot\
   assert.throws(() => new PruningSummaries({logDir: 'x', updateFreq: 0}), /updateFreq must be 'epoch', 'batch' or a positive integer, but got 0/);
 });
 
+/** Runs `fn` with a fresh log folder, removed afterwards. */
+async function withLogDir(fn: (logDir: string) => Promise<void>): Promise<void> {
+  const logDir = await mkdtemp(join(tmpdir(), 'pruning-summaries-'));
+  try {
+    await fn(logDir);
+  } finally {
+    await rm(logDir, {recursive: true, force: true});
+  }
+}
+
 /** The values of one run's event file, by tag: [step, value] with scalars as numbers, strings as strings. */
 async function eventsIn(logDir: string, run = 'metrics'): Promise<Map<string, Array<[number, number|string]>>> {
   const dir = join(logDir, run);
@@ -40,8 +50,7 @@ async function eventsIn(logDir: string, run = 'metrics'): Promise<Map<string, Ar
 summarySuite('writes tfmot\'s tags at each epoch begin (golden: 2 epochs x 4 batches), frames CRC-checked', async () => {
   const golden = JSON.parse(await readFile(new URL('./fixtures/pruning_summaries.json', import.meta.url), 'utf8'));
   const goldenTags: Record<string, {events: Array<{step: number, value: number}>}> = golden.runs.metrics[0].tensors;
-  const logDir = await mkdtemp(join(tmpdir(), 'pruning-summaries-'));
-  try {
+  await withLogDir(async logDir => {
     const pruned = issueModel(ISSUE_SCHEDULE());
     const [x, y] = data(64, 11);
     await pruned.fit(x, y, {batchSize: 16, epochs: 2, verbose: 0,
@@ -57,14 +66,11 @@ summarySuite('writes tfmot\'s tags at each epoch begin (golden: 2 epochs x 4 bat
     assert.equal(events.get('prune_low_magnitude_dense/sparsity'), [[0, ISSUE_SCHEDULE().call(0)[1]], [4, Math.fround(0.725)]],
         'the schedule\'s sparsity at the wrapper\'s step');
     tf.dispose([x, y]);
-  } finally {
-    await rm(logDir, {recursive: true, force: true});
-  }
+  });
 });
 
 summarySuite('updateFreq 2 writes every second batch at the optimizer step', async () => {
-  const logDir = await mkdtemp(join(tmpdir(), 'pruning-summaries-'));
-  try {
+  await withLogDir(async logDir => {
     const pruned = issueModel(ISSUE_SCHEDULE());
     const [x, y] = data(64, 13);
     const before = tf.memory().numTensors;
@@ -79,17 +85,14 @@ summarySuite('updateFreq 2 writes every second batch at the optimizer step', asy
     assert.ok(train.get('batch_loss')!.every(e => typeof e[1] === 'number' && e[1] > 0), `${train.get('batch_loss')}`);
     assert.equal(train.get('epoch_loss')?.map(e => e[0]), [0]);
     tf.dispose([x, y]);
-  } finally {
-    await rm(logDir, {recursive: true, force: true});
-  }
+  });
 });
 
 summarySuite('writes Keras\'s train run as tfmot\'s callback does (golden: epoch_loss per epoch, the model config at step 0)', async () => {
   const golden = JSON.parse(await readFile(new URL('./fixtures/pruning_summaries.json', import.meta.url), 'utf8'));
   const goldenTrain: {tags: {tensors: string[]}, tensors: Record<string, {plugin: string, events: Array<{step: number, value: unknown}>}>} =
       golden.runs.train[0];
-  const logDir = await mkdtemp(join(tmpdir(), 'pruning-summaries-'));
-  try {
+  await withLogDir(async logDir => {
     const pruned = issueModel(ISSUE_SCHEDULE());
     const [x, y] = data(64, 11);
     const history = await pruned.fit(x, y, {batchSize: 16, epochs: 2, verbose: 0,
@@ -115,14 +118,11 @@ summarySuite('writes Keras\'s train run as tfmot\'s callback does (golden: epoch
     // Without validation data there is no validation run.
     assert.equal((await readdir(logDir)).sort(), ['metrics', 'train']);
     tf.dispose([x, y]);
-  } finally {
-    await rm(logDir, {recursive: true, force: true});
-  }
+  });
 });
 
 summarySuite('with validation data and metrics: epoch metrics in train, Keras\'s validation run', async () => {
-  const logDir = await mkdtemp(join(tmpdir(), 'pruning-summaries-'));
-  try {
+  await withLogDir(async logDir => {
     const pruned = issueModel(ISSUE_SCHEDULE());
     pruned.compile({optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError', metrics: ['mae']});
     const [x, y] = data(64, 15), [vx, vy] = data(16, 17);
@@ -140,9 +140,7 @@ summarySuite('with validation data and metrics: epoch metrics in train, Keras\'s
     assert.equal(validation.get('epoch_loss'), h.val_loss.map((v, epoch) => [epoch, Math.fround(v)]));
     assert.equal(validation.get('evaluation_mae_vs_iterations'), h.val_mae.map((v, epoch) => [4 * (epoch + 1), Math.fround(v)]));
     tf.dispose([x, y, vx, vy]);
-  } finally {
-    await rm(logDir, {recursive: true, force: true});
-  }
+  });
 });
 
 summarySuite('PruningSummaries refuses unknown options', () => {
@@ -151,8 +149,7 @@ summarySuite('PruningSummaries refuses unknown options', () => {
 });
 
 summarySuite('a wrapper with two pruned weights (SimpleRNN: kernel and recurrent kernel) gets mask_1 and threshold_1 tags', async () => {
-  const logDir = await mkdtemp(join(tmpdir(), 'pruning-summaries-'));
-  try {
+  await withLogDir(async logDir => {
     const model = tfl.sequential({layers: [
       tfl.layers.simpleRNN({units: 4, inputShape: [3, 2], recurrentInitializer: 'glorotUniform', name: 'rnn'})]});
     const pruned = pruneLowMagnitude(model, {pruningSchedule: new ConstantSparsity({targetSparsity: 0.5, beginStep: 0, frequency: 1})});
@@ -168,14 +165,11 @@ summarySuite('a wrapper with two pruned weights (SimpleRNN: kernel and recurrent
     }
     tf.dispose([x, y]);
     pruned.dispose();
-  } finally {
-    await rm(logDir, {recursive: true, force: true});
-  }
+  });
 });
 
 summarySuite('without an optimizer (a custom loop driving the callback) the step is the wrapper\'s pruning step', async () => {
-  const logDir = await mkdtemp(join(tmpdir(), 'pruning-summaries-'));
-  try {
+  await withLogDir(async logDir => {
     const pruned = pruneLowMagnitude(tfl.sequential({layers: [tfl.layers.dense({units: 3, inputShape: [4], name: 'd'})]}),
                                      {pruningSchedule: ISSUE_SCHEDULE()}) as tfl.LayersModel;
     const summaries = new PruningSummaries({logDir});
@@ -188,32 +182,32 @@ summarySuite('without an optimizer (a custom loop driving the callback) the step
     assert.equal(events.get('prune_low_magnitude_d/sparsity'), [[0, ISSUE_SCHEDULE().call(0)[1]]]);
     assert.equal(events.get('prune_low_magnitude_d/mask:0/sparsity'), [[0, 0]]);
     pruned.dispose();
-  } finally {
-    await rm(logDir, {recursive: true, force: true});
-  }
+  });
 });
 
 summarySuite('logging before train begin is an error; a model that does not serialize only loses its keras summary', async () => {
   const summaries = new PruningSummaries({logDir: join(tmpdir(), 'never-written')});
-  summaries.setModel(issueModel(ISSUE_SCHEDULE()));
+  const unused = issueModel(ISSUE_SCHEDULE());
+  summaries.setModel(unused);
   await rejects(() => summaries.onEpochBegin(), /PruningSummaries: onTrainBegin must run before logging/);
-  const logDir = await mkdtemp(join(tmpdir(), 'pruning-summaries-'));
+  unused.dispose();
   const warn = console.warn, warnings: string[] = [];
   console.warn = (...a: unknown[]) => { warnings.push(a.join(' ')); };
   try {
-    const model = issueModel(ISSUE_SCHEDULE());
-    model.toJSON = () => { throw new Error('no JSON here'); };
-    const callback = new PruningSummaries({logDir});
-    callback.setModel(model);
-    await callback.onTrainBegin();
-    await callback.onEpochBegin();
-    await callback.onTrainEnd();
-    assert.equal(warnings, ['PruningSummaries: the model failed to serialize as JSON; no \'keras\' summary (no JSON here)']);
-    assert.equal((await readdir(logDir)).sort(), ['metrics']);
-    model.dispose();
+    await withLogDir(async logDir => {
+      const model = issueModel(ISSUE_SCHEDULE());
+      model.toJSON = () => { throw new Error('no JSON here'); };
+      const callback = new PruningSummaries({logDir});
+      callback.setModel(model);
+      await callback.onTrainBegin();
+      await callback.onEpochBegin();
+      await callback.onTrainEnd();
+      assert.equal(warnings, ['PruningSummaries: the model failed to serialize as JSON; no \'keras\' summary (no JSON here)']);
+      assert.equal((await readdir(logDir)).sort(), ['metrics']);
+      model.dispose();
+    });
   } finally {
     console.warn = warn;
-    await rm(logDir, {recursive: true, force: true});
   }
 });
 
