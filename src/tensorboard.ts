@@ -187,15 +187,15 @@ function fromValueObject(v: ValueObject): SummaryValue {
 function decodeEvent(data: Uint8Array): TensorBoardEvent {
   const e = EventType.toObject(EventType.decode(data), {longs: Number, arrays: true}) as
       {wallTime?: number; step?: number; fileVersion?: string; summary?: {value: ValueObject[]}};
-  const event: TensorBoardEvent = {wallTime: e.wallTime ?? 0, step: e.step ?? 0, values: []};
+  const event: TensorBoardEvent = {wallTime: e.wallTime ?? 0, step: e.step ?? 0, values: (e.summary?.value ?? []).map(fromValueObject)};
   if (e.fileVersion !== undefined) event.fileVersion = e.fileVersion;
-  event.values = (e.summary?.value ?? []).map(fromValueObject);
   return event;
 }
 
 /**
  * Encodes events as an event file's bytes (TFRecord frames with their CRCs), the inverse of
- * `decodeEventFile`: a file TensorFlow wrote decodes and encodes back to the same bytes.
+ * `decodeEventFile`: the summaries of a file TensorFlow wrote encode back to the same bytes (fields
+ * the schema leaves out, such as TensorBoard's `source_metadata`, are not kept).
  */
 export function encodeEventFile(events: TensorBoardEvent[]): Uint8Array {
   return new Uint8Array(io.CompositeArrayBuffer.join(events.map(e => frameRecord(encodeEvent(e)).buffer as ArrayBuffer)));
