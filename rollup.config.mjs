@@ -1,7 +1,11 @@
 // Node: dual ESM/CJS bundles with one .d.ts; tfjs and Node built-ins stay external (peer dependencies).
-// Browser: one ESM bundle from src/browser.ts, tfjs external (a page maps it with an import map).
+// Browser: one ESM bundle from src/browser.ts, tfjs external (a page maps it with an import map), our
+// small CommonJS dependencies bundled in.
 import {chmodSync, existsSync, readFileSync, statSync} from 'node:fs';
-import {dirname, resolve} from 'node:path';
+import {createRequire} from 'node:module';
+import {dirname, join, resolve} from 'node:path';
+import {gzipSync} from 'node:zlib';
+import commonjs from '@rollup/plugin-commonjs';
 import typescript from '@rollup/plugin-typescript';
 import {dts} from 'rollup-plugin-dts';
 import ts from 'typescript';
@@ -14,14 +18,22 @@ const tsOptions = {tsconfig: './tsconfig.json', include: ['src/**/*.ts'], declar
                    outDir: undefined, compilerOptions: {outDir: undefined, declaration: false}};
 
 /**
- * Fails the browser build on any import other than our own files and `@tensorflow/*`: a Node
- * built-in or an unbundled package would only fail later, in the user's page.
+ * Runtime dependencies the browser bundle carries inside it (a page maps only `@tensorflow/*`): small,
+ * dependency-free CommonJS packages, which @rollup/plugin-commonjs turns into ES modules.
+ */
+const BROWSER_BUNDLED = ['crc-32'];
+const require = createRequire(import.meta.url);
+
+/**
+ * Fails the browser build on any import other than our own files, `@tensorflow/*` and the bundled
+ * dependencies: a Node built-in or an unbundled package would only fail later, in the user's page.
  */
 function browserOnly() {
   return {
     name: 'tfjs-sparsity-browser-only',
     resolveId(id, importer) {
       if (!importer || id.startsWith('.') || id.startsWith('@tensorflow/') || id === 'tslib') return null;
+      if (BROWSER_BUNDLED.some(d => id.startsWith(`${d}/`))) return require.resolve(id);
       this.error(`'${id}' (imported by ${importer}) cannot go into the browser bundle: src/browser.ts must ` +
           `export only modules that need nothing but @tensorflow/* (list Node-only exports in ` +
           `test/browser.test.ts NODE_ONLY instead)`);
@@ -67,12 +79,39 @@ export function executable() {
   };
 }
 
+/**
+ * Files the command reads from packages that are only dev dependencies (src/cli/vendor.ts), per
+ * package, relative to the folder of its main file: gzipped into dist/vendor/<package>/, with the
+ * package's license beside them.
+ */
+export const CLI_VENDOR_FILES = {
+  'chart.js': {license: '../LICENSE.md', files: ['chart.umd.min.js']},
+  mnist: {license: '../LICENSE', files: Array.from({length: 10}, (_, digit) => `digits/${digit}.json`)},
+};
+
+/** Copies CLI_VENDOR_FILES beside the command's bundle, so an installed package has them. */
+export function vendorFiles() {
+  return {
+    name: 'tfjs-sparsity-vendor-files',
+    generateBundle() {
+      for (const [pkg, {license, files}] of Object.entries(CLI_VENDOR_FILES)) {
+        const root = dirname(require.resolve(pkg));
+        this.emitFile({type: 'asset', fileName: `vendor/${pkg}/LICENSE`, source: readFileSync(join(root, license))});
+        for (const file of files) {
+          this.emitFile({type: 'asset', fileName: `vendor/${pkg}/${file}.gz`,
+                         source: gzipSync(readFileSync(join(root, file)), {level: 9})});
+        }
+      }
+    },
+  };
+}
+
 /** The browser bundle's rollup options (the browser test builds it into a temporary folder). */
 export function browserBundle(file = 'dist/tfjs-sparsity.browser.mjs') {
   return {
     input: 'src/browser.ts',
     external: (id) => id.startsWith('@tensorflow/'),
-    plugins: [browserOnly(), transpileTs()],
+    plugins: [browserOnly(), transpileTs(), commonjs()],
     output: {file, format: 'es', sourcemap: true},
   };
 }
@@ -97,7 +136,7 @@ export default [
     // The `tfjs-sparsity` command (package.json "bin").
     input: 'src/cli/bin.ts',
     external,
-    plugins: [typescript(tsOptions), executable()],
+    plugins: [typescript(tsOptions), executable(), vendorFiles()],
     output: {file: 'dist/cli.mjs', format: 'es', sourcemap: true, banner: '#!/usr/bin/env node'},
   },
   browserBundle(),

@@ -1,62 +1,34 @@
 // The kernels run inside the tfjs-wasm heap (DESIGN §4). A data segment would overwrite tfjs's
 // own static data at instantiation, and memory.grow from our module would detach Emscripten's
 // views, so a binary with either (or with any import besides env.memory, globals or a start
-// function) is rejected. Sections are parsed from the binary; instructions are read through
-// binaryen, which decodes the code section exactly.
+// function) is rejected. Nothing here parses bytes: binaryen reads the module. (Not
+// `WebAssembly.Module.imports`: it must compile the module first, and Node 20 cannot compile the
+// relaxed-SIMD build without a flag.)
 import binaryen from 'binaryen';
-
-const SECTION = {import: 2, global: 6, start: 8, data: 11, dataCount: 12};
-
-function readU32(bytes, at) {
-  let result = 0, shift = 0, byte;
-  do {
-    byte = bytes[at.pos++];
-    result |= (byte & 0x7f) << shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return result >>> 0;
-}
-
-function readName(bytes, at) {
-  const len = readU32(bytes, at);
-  const s = Buffer.from(bytes.subarray(at.pos, at.pos + len)).toString('utf8');
-  at.pos += len;
-  return s;
-}
 
 /** Returns a list of reasons the module cannot share the tfjs-wasm heap (empty when it can). */
 export function checkSharedHeapModule(bytes) {
   const problems = [];
-  const at = {pos: 8};
-  while (at.pos < bytes.length) {
-    const id = bytes[at.pos++];
-    const size = readU32(bytes, at);
-    const end = at.pos + size;
-    if (id === SECTION.data || id === SECTION.dataCount) problems.push('has a data section');
-    if (id === SECTION.global) problems.push('has globals');
-    if (id === SECTION.start) problems.push('has a start function');
-    if (id === SECTION.import) {
-      const count = readU32(bytes, at);
-      for (let i = 0; i < count; i++) {
-        const mod = readName(bytes, at), name = readName(bytes, at);
-        const kind = bytes[at.pos++];
-        if (kind !== 2 || mod !== 'env' || name !== 'memory') {
-          problems.push(`imports ${mod}.${name} (only env.memory is allowed)`);
-        }
-        if (kind === 0) readU32(bytes, at);
-        else if (kind === 1) { at.pos++; const f = bytes[at.pos++]; readU32(bytes, at); if (f & 1) readU32(bytes, at); }
-        else if (kind === 2) { const f = bytes[at.pos++]; readU32(bytes, at); if (f & 1) readU32(bytes, at); }
-        else if (kind === 3) { at.pos += 2; }
-      }
-    }
-    at.pos = end;
-  }
-  const module = binaryen.readBinary(bytes);
+  const wasm = binaryen.readBinary(bytes);
   try {
-    const text = module.emitText();
-    if (/\bmemory\.grow\b/.test(text)) problems.push('contains memory.grow');
+    const all = (count, at, info) => Array.from({length: count}, (_, i) => info(at(i)));
+    const functions = all(wasm.getNumFunctions(), i => wasm.getFunctionByIndex(i), binaryen.getFunctionInfo);
+    const globals = all(wasm.getNumGlobals(), i => wasm.getGlobalByIndex(i), binaryen.getGlobalInfo);
+    const tables = all(wasm.getNumTables(), i => wasm.getTableByIndex(i), binaryen.getTableInfo);
+    const memory = wasm.hasMemory() ? [wasm.getMemoryInfo()] : [];
+    for (const {module, base} of [...functions, ...globals, ...tables].filter(item => item.module)) {
+      problems.push(`imports ${module}.${base} (only env.memory is allowed)`);
+    }
+    for (const {module, base} of memory.filter(m => m.module !== 'env' || m.base !== 'memory')) {
+      problems.push(module ? `imports ${module}.${base} (only env.memory is allowed)` : 'has its own memory (it must import env.memory)');
+    }
+    // An imported global is reported as an import above; only the module's own globals are state.
+    if (globals.some(g => !g.module)) problems.push('has globals');
+    if (wasm.getStart()) problems.push('has a start function');
+    if (wasm.getNumDataSegments() > 0) problems.push('has a data section');
+    if (/\bmemory\.grow\b/.test(wasm.emitText())) problems.push('contains memory.grow');
   } finally {
-    module.dispose();
+    wasm.dispose();
   }
   return problems;
 }

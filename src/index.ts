@@ -9,8 +9,11 @@ import {kerasCompatibleTopology} from './pruning/model_wrappers';
 export * from './common';
 export {PruningSummaries} from './pruning/summaries';
 export type {PruningSummariesArgs, UpdateFreq} from './pruning/summaries';
-export {decodeEventFile, histogramOf, readEventFile, SummaryWriter} from './tensorboard/event_file';
-export type {Histogram, SummaryValue, TensorBoardEvent} from './tensorboard/event_file';
+export {decodeEventFile, readEventFile} from './tensorboard/event_file';
+export type {SummaryValue, TensorBoardEvent} from './tensorboard/event_file';
+export {histogramOf} from './tensorboard/histogram';
+export type {Histogram} from './tensorboard/histogram';
+export {SummaryWriter} from './tensorboard/summary_writer';
 export {fileSystem, NodeFileSystem} from './io/file';
 
 // Models saved through `fileSystem` keep their pruning wrappers loadable by Keras (tfmot's `prune_scope`).

@@ -45,6 +45,7 @@ const CASES: Record<string, {wat?: string; base64?: string; file?: string}> = {
   grow: {wat: `(module ${MEMORY} (func (export "grow") (result i32) (memory.grow (i32.const 1))))`},
   importFunc: {wat: `(module ${MEMORY} (import "env" "abort" (func $abort)) (func (export "f") (call $abort)))`},
   otherMemory: {wat: `(module (import "js" "mem" (memory 1)) ${LOAD})`},
+  importGlobal: {wat: `(module ${MEMORY} (import "env" "g" (global i32)) (func (export "f") (result i32) (global.get 0)))`},
   global: {wat: `(module ${MEMORY} (global $g (mut i32) (i32.const 0)) (func (export "f") (global.set $g (i32.const 1))))`},
   start: {wat: `(module ${MEMORY} (func $init) (start $init) ${LOAD})`},
   built: {file: 'build/kernels.wasm'},
@@ -77,6 +78,8 @@ check('a module that grows memory is rejected', () => {
 check('a module importing anything but env.memory is rejected, naming the import', () => {
   assert.equal(problems.importFunc, ['imports env.abort (only env.memory is allowed)']);
   assert.equal(problems.otherMemory, ['imports js.mem (only env.memory is allowed)']);
+  // An imported global is an import, not state of the module's own.
+  assert.equal(problems.importGlobal, ['imports env.g (only env.memory is allowed)']);
 });
 
 check('a module with globals or a start function is rejected', () => {

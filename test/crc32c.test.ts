@@ -1,8 +1,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {crc32c as reference} from '@aws-crypto/crc32c';
 import {bytesOf, crc32c} from '../src/util/crc32c';
-import {rng} from './helpers';
+import {bitwiseCrc32c as reference, rng} from './helpers';
 
 const crc = suite('crc32c');
 
@@ -11,7 +10,7 @@ crc('crc32c("123456789") is the CRC-32C check value 0xE3069283, and of no bytes 
   assert.is(crc32c(new Uint8Array(0)), 0);
 });
 
-crc('crc32c(bytes) equals @aws-crypto/crc32c for every length 0..80 and offset 0..7, and long buffers', () => {
+crc('crc32c(bytes) equals a bitwise CRC-32C for every length 0..80 and offset 0..7, and long buffers', () => {
   const r = rng(7);
   const data = Uint8Array.from({length: 1 << 16}, () => Math.floor(r() * 256));
   for (let offset = 0; offset < 8; offset++) {
@@ -21,6 +20,13 @@ crc('crc32c(bytes) equals @aws-crypto/crc32c for every length 0..80 and offset 0
     }
   }
   for (const n of [1000, 4097, 1 << 16]) assert.is(crc32c(data.subarray(0, n)), reference(data.subarray(0, n)), `length ${n}`);
+});
+
+crc('crc32c returns an unsigned 32-bit integer, also for checksums with the top bit set', () => {
+  // 'a' checksums to 0xC1D04330 (a negative int32 inside the library).
+  const a = crc32c(new TextEncoder().encode('a'));
+  assert.is(a, 0xc1d04330);
+  assert.is(crc32c(new TextEncoder().encode('b'), a), crc32c(new TextEncoder().encode('ab')));
 });
 
 crc('crc32c(b, crc32c(a)) is the checksum of a followed by b', () => {

@@ -23,14 +23,23 @@ const op = suite('depthwiseConv2dChannelsFirst');
 
 const PADDINGS: DepthwisePadding[] = ['same', 'valid', [[0, 1], [0, 1]], [[1, 1], [1, 1]], [[2, 0], [0, 2]]];
 
+/**
+ * [B, C, H, W] named for the edge they hit: widths around the 4-lane vectors and the stride-2 even/odd
+ * split, heights from 1 row up, channel counts around the 4-channel path of narrow outputs (and its
+ * remainder), batches.
+ */
+const DW_SHAPES: Array<[string, [number, number, number, number]]> = [
+  ['c_eq_1_w_lt_4', [1, 1, 3, 3]], ['h_eq_1', [1, 2, 1, 5]], ['batch_2_w_eq_4', [2, 3, 5, 4]], ['c_eq_4_w_odd', [1, 4, 7, 7]],
+  ['w_tail_1', [1, 3, 8, 9]], ['w_gt_16_odd', [1, 2, 13, 17]], ['w_gt_32', [1, 1, 4, 33]], ['batch_2_c_tail', [2, 6, 9, 11]],
+  ['c_eq_8_w_eq_16', [1, 8, 16, 16]], ['c_eq_9_narrow', [1, 9, 5, 3]], ['large_odd', [1, 5, 34, 35]],
+  ['batch_2_h_lt_4', [2, 4, 3, 14]],
+];
+
 for (const backend of BACKENDS) {
   op(`depthwiseConv2dChannelsFirst(x, filter) equals the reference over sizes, strides, paddings and activations on ${backend}`, async () => {
     await useBackend(backend);
     let seed = 1, cases = 0;
-    // Widths around the 4-lane vectors and the stride-2 even/odd split, heights of 1 row up, channel
-    // counts around the 4-channel path of narrow outputs (and its remainder), batches.
-    for (const [B, C, H, W] of [[1, 1, 3, 3], [1, 2, 1, 5], [2, 3, 5, 4], [1, 4, 7, 7], [1, 3, 8, 9], [1, 2, 13, 17],
-      [1, 1, 4, 33], [2, 6, 9, 11], [1, 8, 16, 16], [1, 9, 5, 3], [1, 5, 34, 35], [2, 4, 3, 14]]) {
+    for (const [name, [B, C, H, W]] of DW_SHAPES) {
       for (const s of [1, 2] as const) {
         for (const padding of PADDINGS) {
           const [top, left, OH, OW] = geometry(H, W, s, padding);
@@ -43,7 +52,7 @@ for (const backend of BACKENDS) {
             const x = tf.tensor4d(xv, [B, C, H, W]);
             const f = tf.tensor4d(fv, [C, 1, 3, 3]);
             const y = noLeak(() => depthwiseConv2dChannelsFirst(x, f, {strides: s, padding, bias, activation}), 'depthwise');
-            const what = `${backend} [${B},${C},${H},${W}] s=${s} ${JSON.stringify(padding)} ${activation}`;
+            const what = `${backend} ${name} [${B},${C},${H},${W}] s=${s} ${JSON.stringify(padding)} ${activation}`;
             assert.equal(y.shape, [B, C, OH, OW], what);
             const want = ref.depthwise3x3ChannelMajor(xv, fv, B, C, H, W, s, top, left, OH, OW, bias, ...CLAMPS[activation]);
             const got = y.dataSync();

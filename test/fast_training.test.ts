@@ -136,8 +136,11 @@ const maskedDenseSuite = suite('maskedDense');
  * sparse kernels from batch 16 (input gradient) and 32 (forward), with batch tails of 32 and 4
  * (40, 35).
  */
-const DENSE_SHAPES: Array<[number, number, number]> = [[1, 1, 1], [1, 5, 3], [2, 9, 17], [7, 13, 10], [16, 33, 8],
-  [5, 8, 1], [33, 70, 24], [40, 19, 13], [35, 64, 33], [8, 3, 1]];
+const DENSE_SHAPES: Array<[string, [number, number, number]]> = [
+  ['m_eq_1_k_eq_1_n_eq_1', [1, 1, 1]], ['m_eq_1_n_tail', [1, 5, 3]], ['n_gt_16_tail', [2, 9, 17]], ['m_odd_n_tail', [7, 13, 10]],
+  ['m_eq_16_sparse_dx', [16, 33, 8]], ['n_eq_1', [5, 8, 1]], ['m_gt_32_sparse_forward', [33, 70, 24]],
+  ['m_batch_tail_32', [40, 19, 13]], ['m_batch_tail_4', [35, 64, 33]], ['k_lt_4_n_eq_1', [8, 3, 1]],
+];
 
 /** Mask densities: sparse forward and input gradient; dense forward and sparse input gradient; all dense. */
 const DENSITIES = [0.2, 0.4, 0.8];
@@ -153,10 +156,10 @@ function randomMask(shape: number[], seed: number, keep = 0.5): tf.Tensor {
  * act(x · wm + b) with wm = kernel ⊙ mask taken as the variable: tfmot's semantics, where masked
  * weights receive the full gradient.
  */
-async function checkGradients(backend: string, [m, k, n]: [number, number, number], relu: boolean,
+async function checkGradients(backend: string, [name, [m, k, n]]: [string, [number, number, number]], relu: boolean,
                               density: number|null, biased: boolean, seed: number): Promise<void> {
   const masked = density != null;
-  const what = `${backend} [${m},${k},${n}] ${relu ? 'relu' : 'linear'} mask=${density} bias=${biased}`;
+  const what = `${backend} ${name} [${m},${k},${n}] ${relu ? 'relu' : 'linear'} mask=${density} bias=${biased}`;
   const x = tf.tensor(normal(m * k, seed), [m, k]);
   const kernel = tf.tensor(normal(k * n, seed + 1), [k, n]);
   const mask = masked ? randomMask([k, n], seed + 2, density) : null;

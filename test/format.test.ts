@@ -30,7 +30,9 @@ for (const backend of BACKENDS) {
     await useBackend(backend);
     let seed = 1;
     for (const block of BLOCKS) {
-      for (const [K, N] of [[block[0], block[1]], [7, 13], [37, 45], [64, 67]]) {
+      const shapes: Array<[string, number, number]> = [['one_block', block[0], block[1]], ['k_odd_n_odd', 7, 13],
+        ['tails', 37, 45], ['k_eq_64_n_tail', 64, 67]];
+      for (const [name, K, N] of shapes) {
         if (block[0] > K || block[1] > N) continue;
         const {w} = blockSparse(K, N, block, seed++);
         const wt = tf.tensor2d(w, [K, N]);
@@ -38,13 +40,13 @@ for (const backend of BACKENDS) {
         const f32 = packBlockSparse(wt, {blockSize: block});
         assert.is(tf.memory().numTensors, before + 3, 'packBlockSparse keeps colPtr, rows and values only');
         const back = noLeak(() => unpackBlockSparse(f32), 'unpackBlockSparse');
-        assertBitsEqual(back.dataSync() as Float32Array, w, `${backend} ${block} [${K}, ${N}] f32`);
+        assertBitsEqual(back.dataSync() as Float32Array, w, `${backend} ${block} ${name} [${K}, ${N}] f32`);
         const i8 = packBlockSparse(wt, {blockSize: block, dtype: 'int8'});
         const scales = i8.toArrays().scales!;
         const deq = unpackBlockSparse(i8).dataSync();
         for (let i = 0; i < w.length; i++) {
           assert.ok(Math.abs(deq[i] - w[i]) <= scales[i % N] / 2 * (1 + 1e-6),
-              `${backend} ${block} int8 W[${Math.floor(i / N)}, ${i % N}] = ${deq[i]}, expected ${w[i]}`);
+              `${backend} ${block} ${name} int8 W[${Math.floor(i / N)}, ${i % N}] = ${deq[i]}, expected ${w[i]}`);
         }
         assert.is(i8.nnzBlocks, f32.nnzBlocks);
         tf.dispose([wt, back]);

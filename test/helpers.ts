@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as assert from 'uvu/assert';
-import {existsSync} from 'node:fs';
+import {existsSync, readdirSync, statSync} from 'node:fs';
+import {join} from 'node:path';
 import {mulberry32} from '../src/util/random';
 
 tf.env().set('PROD', true);
@@ -201,4 +202,19 @@ export async function rejects(fn: () => Promise<unknown>, pattern: RegExp): Prom
     return;
   }
   assert.unreachable(`expected a rejection matching ${pattern}`);
+}
+
+/** CRC-32C bit by bit (reflected polynomial 0x82F63B78): the oracle for the table-driven library. */
+export function bitwiseCrc32c(data: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (crc & 1 ? 0x82f63b78 : 0);
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** Bytes of the files in `dir` (a saved model's folder: model.json and its weight files). */
+export function folderBytes(dir: string): number {
+  return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
 }

@@ -410,14 +410,15 @@ errors.run();
 
 const importSafety = suite('import safety');
 
-importSafety('src/io/ and src/tensorboard/event_file.ts import node: modules only lazily (browser bundles can include them)', () => {
+importSafety('src/io/ and src/tensorboard/ import node: modules only lazily (browser bundles can include them)', () => {
   const io = readdirSync(new URL('../src/io/', import.meta.url)).map(f => `../src/io/${f}`);
-  for (const file of [...io, '../src/tensorboard/event_file.ts']) {
+  const tensorboard = readdirSync(new URL('../src/tensorboard/', import.meta.url)).map(f => `../src/tensorboard/${f}`);
+  for (const file of [...io, ...tensorboard]) {
     const source = readFileSync(new URL(file, import.meta.url), 'utf8');
     const staticImports = source.split('\n').filter(line => /^\s*import\s[^(]*from\s+['"]node:/.test(line));
     assert.equal(staticImports, [], file);
   }
-  for (const file of ['../src/io/node_fs.ts', '../src/tensorboard/event_file.ts']) {
+  for (const file of ['../src/io/node_fs.ts', '../src/tensorboard/event_file.ts', '../src/tensorboard/summary_writer.ts']) {
     assert.match(readFileSync(new URL(file, import.meta.url), 'utf8'), /import\('node:fs\/promises'\)/, file);
   }
 });

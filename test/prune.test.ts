@@ -2,7 +2,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, PruneForSparseKernels, pruneLowMagnitude,
+import {cloneModel, collectPrunableLayers, ConstantSparsity, getModelSparsity, pruneLowMagnitude,
   PruneLowMagnitude, PruneLowMagnitudeOptions, pruneScope, stripPruning, UpdatePruningStep} from '../src/index';
 import {noLeak, normal, useBackend} from './helpers';
 
@@ -264,19 +264,6 @@ modelSuite('pruneLowMagnitude(model) adds exactly the masks, thresholds and step
   const before = tf.memory().numTensors;
   pruneLowMagnitude(model);
   assert.is(tf.memory().numTensors - before, 6, '2 x (mask, threshold, pruning_step)');
-});
-
-modelSuite('the PruneForSparseKernels policy wraps only Dense and 1x1 stride-1 Conv2D', () => {
-  const model = tfl.sequential({layers: [
-    L.conv2d({filters: 4, kernelSize: 3, inputShape: [6, 6, 2], name: 'c3'}), L.conv2d({filters: 4, kernelSize: 1, name: 'c1'}),
-    L.conv2d({filters: 4, kernelSize: 1, strides: 2, name: 'c1s2'}), L.flatten({name: 'f'}), L.dense({units: 2, name: 'd'}),
-  ]});
-  const pruned = pruneLowMagnitude(model, {pruningPolicy: new PruneForSparseKernels()});
-  assert.equal(collectPrunableLayers(pruned).map(w => w.layer.name), ['c1', 'd']);
-  assert.throws(() => pruneLowMagnitude(tfl.sequential(), {pruningPolicy: new PruneForSparseKernels()}),
-      /Unbuilt models are not supported currently./);
-  const twice = pruneLowMagnitude(pruned, {pruningPolicy: new PruneForSparseKernels()});
-  assert.is(collectPrunableLayers(twice).length, 2, 'applying the policy twice is idempotent');
 });
 
 modelSuite('globalPruning: one threshold over all kernels; the model reaches the target overall', async () => {

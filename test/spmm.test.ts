@@ -12,7 +12,7 @@ const DTYPES: BlockSparseDtype[] = ['float32', 'int8'];
 const KERNELS: BlockSparseKernel[] = ['sparse', 'dense', 'tfMatMul'];
 
 /** A weight pattern named for the edge it hits. */
-type Pattern = 'random_blocks'|'empty_rows_and_columns'|'all_zero'|'fully_dense'|'entrywise';
+type Pattern = 'random_blocks'|'empty_rows_and_columns'|'zero_weights'|'dense'|'entrywise';
 
 /** W [K, N] with the pattern's zeros (block-aligned or not), values N(0, 1). */
 function weight(K: number, N: number, [bh, bw]: [number, number], pattern: Pattern, seed: number): Float32Array {
@@ -25,7 +25,7 @@ function weight(K: number, N: number, [bh, bw]: [number, number], pattern: Patte
     for (let n = 0; n < N; n++) {
       const i = k * N + n;
       const blockKept = keep[Math.floor(k / bh) * ncb + Math.floor(n / bw)] === 1;
-      if (pattern === 'all_zero') w[i] = 0;
+      if (pattern === 'zero_weights') w[i] = 0;
       else if (pattern === 'random_blocks' && !blockKept) w[i] = 0;
       else if (pattern === 'empty_rows_and_columns' && (k % 3 === 1 || n % 4 === 2 || !blockKept)) w[i] = 0;
       else if (pattern === 'entrywise' && r() < 0.7) w[i] = 0;
@@ -49,31 +49,59 @@ function checkResult(got: Float32Array, x: Float32Array, w: Float32Array, M: num
   }
 }
 
+/** One matmul case: its name says which edge of the tiles and blocks it hits. */
+interface Case {
+  name: string;
+  M: number;
+  K: number;
+  N: number;
+  pattern: Pattern;
+}
+
+/**
+ * The cases for one block shape: every shape edge on random blocks (rows M against the 2-row tile,
+ * K and N against the block, partial blocks last), then every weight pattern on an off-grid shape.
+ */
+function cases([bh, bw]: [number, number]): Case[] {
+  const K = bh * 5 + (bh > 1 ? 1 : 17), N = bw * 3 + Math.max(1, bw >> 1);  // off the block grid
+  const shapes: Array<[string, number, number, number]> = [
+    ['m_eq_1', 1, K, N],
+    ['m_eq_2', 2, K, N],
+    ['m_odd', 13, K, N],
+    ['m_eq_32', 32, K, N],
+    ['m_gt_32', 67, K, N],
+    [`k_eq_${bh}`, 5, bh, N],  // one block row
+    ['k_div_block', 8, bh * 6, N],
+    ['n_eq_block', 5, K, bw],  // one block column
+    ['n_div_block', 8, K, bw * 4],
+    ['n_tail', 8, K, bw * 2 + 1],
+  ];
+  const patterns: Pattern[] = ['empty_rows_and_columns', 'zero_weights', 'dense', 'entrywise'];
+  return [
+    ...shapes.map(([name, M, K, N]) => ({name, M, K, N, pattern: 'random_blocks' as Pattern})),
+    ...patterns.map(pattern => ({name: pattern, M: 9, K, N, pattern})),
+  ];
+}
+
 const matmulSuite = suite('blockSparseMatMul');
 
 for (const backend of BACKENDS) {
-  matmulSuite(`blockSparseMatMul(x, packed) equals the dense reference for every block, dtype and kernel on ${backend}`, async () => {
-    await useBackend(backend);
-    const r = rng(backend === 'wasm' ? 11 : 12);
-    const patterns: Pattern[] = ['random_blocks', 'empty_rows_and_columns', 'all_zero', 'fully_dense', 'entrywise'];
-    let seed = 100;
-    for (const block of BLOCKS) {
+  for (const block of BLOCKS) {
+    matmulSuite(`blockSparseMatMul(x, packed) equals the dense reference on ${backend}, ${block.join('x')} blocks: every ` +
+                'edge case, dtype and kernel', async () => {
+      await useBackend(backend);
+      let seed = 100 * block[0] + block[1];
       for (const dtype of DTYPES) {
-        for (const pattern of [...patterns, ...patterns]) {
-          // M from 1 to 67 (odd and even, below and above the tiles); K and N off the block grid.
-          const M = [1, 2, 3, 4, 5, 8, 13, 32, 67][Math.floor(r() * 9)];
-          const K = block[0] * (1 + Math.floor(r() * 9)) + Math.floor(r() * block[0]) + (block[0] === 1 ? Math.floor(r() * 40) : 0);
-          const N = block[1] * (1 + Math.floor(r() * 4)) + 1 + Math.floor(r() * block[1]);
+        for (const [i, {name, M, K, N, pattern}] of cases(block).entries()) {
           const w = weight(K, N, block, pattern, seed++);
           const x = normal(M * K, seed++);
-          const bias = r() < 0.5 ? normal(N, seed++) : undefined;
-          const relu = r() < 0.5;
+          const bias = i % 2 === 0 ? normal(N, seed++) : undefined;
+          const relu = i % 3 === 0;
           const wt = tf.tensor2d(w, [K, N]);
           const xt = tf.tensor2d(x, [M, K]);
           const packed = packBlockSparse(wt, {blockSize: block, dtype});
           for (const kernel of KERNELS) {
-            const what = `${backend} ${block.join('x')} ${dtype} ${pattern} M=${M} K=${K} N=${N} ` +
-                `bias=${!!bias} relu=${relu} ${kernel}`;
+            const what = `${backend} ${block.join('x')} ${dtype} ${name}: M=${M} K=${K} N=${N} bias=${!!bias} relu=${relu} ${kernel}`;
             const opts = {bias, activation: relu ? 'relu' as const : 'linear' as const, kernel};
             blockSparseMatMul(xt, packed, opts).dispose();  // materializes the dense weight once
             const y = noLeak(() => blockSparseMatMul(xt, packed, opts), what);
@@ -85,8 +113,8 @@ for (const backend of BACKENDS) {
           packed.dispose();
         }
       }
-    }
-  });
+    });
+  }
 }
 
 matmulSuite('blockSparseMatMul gives the same bits on wasm and cpu', async () => {
@@ -191,7 +219,7 @@ const planSuite = suite('planBlockSparseMatMul');
 planSuite('planBlockSparseMatMul picks sparse at high sparsity and a dense path when dense', async () => {
   await useBackend('wasm');
   const dense = packBlockSparse(tf.ones([64, 64]), {blockSize: [1, 1]});
-  const sparse = packBlockSparse(tf.tensor2d(weight(64, 64, [1, 16], 'all_zero', 1), [64, 64]));
+  const sparse = packBlockSparse(tf.tensor2d(weight(64, 64, [1, 16], 'zero_weights', 1), [64, 64]));
   assert.is(planBlockSparseMatMul([1, 64], sparse).kernel, 'sparse');
   assert.is(planBlockSparseMatMul([32, 64], sparse).kernel, 'sparse');
   assert.is(planBlockSparseMatMul([1, 64], dense, 'wasm').kernel, 'tfMatMul');

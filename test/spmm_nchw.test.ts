@@ -8,7 +8,7 @@ import * as ref from './reference';
 import {assertBitsEqual, BACKENDS, normal, noLeak, rng, useBackend} from './helpers';
 
 /** A weight pattern named for the edge it hits. */
-type Pattern = 'random'|'empty_rows'|'all_zero'|'dense'|'single';
+type Pattern = 'random'|'empty_rows'|'zero_weights'|'dense'|'single';
 
 /** W [K, N] (Keras [in, out]) with the pattern's zeros. */
 function weight(K: number, N: number, pattern: Pattern, sparsity: number, seed: number): Float32Array {
@@ -17,7 +17,7 @@ function weight(K: number, N: number, pattern: Pattern, sparsity: number, seed: 
   for (let k = 0; k < K; k++) {
     for (let n = 0; n < N; n++) {
       const i = k * N + n;
-      if (pattern === 'all_zero') w[i] = 0;
+      if (pattern === 'zero_weights') w[i] = 0;
       else if (pattern === 'random' && r() < sparsity) w[i] = 0;
       else if (pattern === 'empty_rows' && (n % 3 === 1 || r() < sparsity)) w[i] = 0;
       else if (pattern === 'single' && i !== (seed % (K * N))) w[i] = 0;
@@ -50,7 +50,7 @@ raw('every pixel count 1..70 and tile edge, NaN-prefilled outputs, packed and un
   const kern = kernelsOn(memory);
   const [K, N] = [13, 9];
   for (const P of [...PIXELS, ...Array.from({length: 70}, (_, i) => i + 1)]) {
-    for (const pattern of ['random', 'empty_rows', 'all_zero', 'dense', 'single'] as Pattern[]) {
+    for (const pattern of ['random', 'empty_rows', 'zero_weights', 'dense', 'single'] as Pattern[]) {
       const w = weight(K, N, pattern, 0.7, P * 7 + pattern.length);
       const packed = PixelSparseMatrix.fromDense(w, [K, N]);
       const x = normal(K * P, P);
@@ -121,13 +121,20 @@ raw.run();
 
 const op = suite('channelMajorSparseMatMul');
 
+/** [B, K, N] cases named for the edge they hit (K against the 4-row unroll, N against nothing, batches). */
+const OP_SHAPES: Array<[string, [number, number, number]]> = [
+  ['k_eq_1', [1, 1, 1]], ['k_lt_4', [1, 3, 5]], ['batch_2', [2, 16, 24]], ['k_odd', [1, 37, 7]], ['batch_3_k_64', [3, 64, 17]],
+];
+/** Pixel counts named for the 16-pixel tile edge they hit. */
+const OP_PIXELS: Array<[string, number]> = [['p_eq_1', 1], ['p_lt_4', 3], ['p_eq_16', 16], ['p_gt_32', 33], ['p_tile_and_tail', 70]];
+
 for (const backend of BACKENDS) {
   op(`channelMajorSparseMatMul(x, packed) equals the reference over shapes, patterns, dtypes and activations on ${backend}`, async () => {
     await useBackend(backend);
     let seed = 1;
-    for (const [B, K, N] of [[1, 1, 1], [1, 3, 5], [2, 16, 24], [1, 37, 7], [3, 64, 17]]) {
-      for (const P of [1, 3, 16, 33, 70]) {
-        for (const pattern of ['random', 'empty_rows', 'all_zero', 'dense'] as Pattern[]) {
+    for (const [shapeName, [B, K, N]] of OP_SHAPES) {
+      for (const [pixelsName, P] of OP_PIXELS) {
+        for (const pattern of ['random', 'empty_rows', 'zero_weights', 'dense'] as Pattern[]) {
           for (const dtype of ['float32', 'int8'] as const) {
             for (const activation of ['linear', 'relu', 'relu6'] as FusedActivation[]) {
               seed++;
@@ -141,7 +148,7 @@ for (const backend of BACKENDS) {
               // int8 multiplies by the dequantized weight exactly: compare against it.
               const wq = dtype === 'int8' ? packed.denseWeight().dataSync() as Float32Array : w;
               check(y.dataSync(), ref.channelMajorMatMul(xv, wq, B, K, N, P, bias, ...CLAMPS[activation]),
-                  `${backend} ${B}x${K}->${N} P=${P} ${pattern} ${dtype} ${activation}`);
+                  `${backend} ${shapeName} ${pixelsName} ${pattern} ${dtype} ${activation}: B=${B} K=${K} N=${N} P=${P}`);
               tf.dispose([x, y]);
               packed.dispose();
             }

@@ -5,8 +5,9 @@ import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {Writer} from 'protobufjs/minimal.js';
 import {readEventFile, SummaryWriter} from '../src/index';
-import {decodeEventFile, histogramOf, maskedCrc32c} from '../src/tensorboard/event_file';
-import {normal, rng} from './helpers';
+import {decodeEventFile, encodeEventFile, maskedCrc32c} from '../src/tensorboard/event_file';
+import {histogramOf} from '../src/tensorboard/histogram';
+import {bitwiseCrc32c, normal, rng} from './helpers';
 
 // PruningSummaries' scalars from a 2-epoch tfmot 0.8.1 run (see its `versions` field).
 const tfmotSummaries = JSON.parse(readFileSync(new URL('./fixtures/pruning_summaries.json', import.meta.url), 'utf8')) as {
@@ -23,15 +24,6 @@ function cleanUp(): void {
   for (const dir of tempDirs.splice(0)) rmSync(dir, {recursive: true, force: true});
 }
 
-/** CRC-32C bit by bit (reflected polynomial 0x82F63B78), independent of the library the writer uses. */
-function bitwiseCrc32c(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of data) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (crc & 1 ? 0x82f63b78 : 0);
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
 const mask = (crc: number) => ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
 
 async function writeAndRead(fill: (w: SummaryWriter) => void) {
@@ -315,6 +307,34 @@ reader('reads a file written by TensorBoard 2.21.0\'s own EventFileWriter', asyn
     assert.equal(events[s + 1], {wallTime: 1700000000.5 + s, step: 10 * s, values: [
       {tag: 'prune_low_magnitude_dense/mask:0/sparsity', simpleValue: 0.25 * s}, {tag: 'weights/kernel', histo}]});
   }
+});
+
+reader('TensorBoard 2.21.0\'s event file decodes and encodes back to the same bytes (the schema is TensorFlow\'s)', () => {
+  const tf = new Uint8Array(readFileSync(new URL('./fixtures/tensorboard-2.21.0-event-file-writer.tfevents', import.meta.url)));
+  const events = decodeEventFile(tf);
+  const ours = encodeEventFile(events);
+  const frames = (bytes: Uint8Array) => {
+    const out: Uint8Array[] = [];
+    for (let pos = 0; pos < bytes.length;) {
+      const end = pos + 12 + new DataView(bytes.buffer, bytes.byteOffset).getUint32(pos, true) + 4;
+      out.push(bytes.subarray(pos, end));
+      pos = end;
+    }
+    return out;
+  };
+  const [tfFirst, ...tfSummaries] = frames(tf);
+  const [ourFirst, ...ourSummaries] = frames(ours);
+  // Summary events: every byte, CRCs included (TF omits step 0 and keeps simple_value 0.0, as proto3 does).
+  assert.is(ourSummaries.length, 3);
+  ourSummaries.forEach((frame, i) => assert.equal(Array.from(frame), Array.from(tfSummaries[i]), `event ${i + 1}`));
+  // The file-version event: TF's writer adds Event.source_metadata (field 10, naming its writer), which
+  // ours does not write; the fields before it are the same bytes.
+  const ourData = ourFirst.subarray(12, ourFirst.length - 4);
+  const tfData = tfFirst.subarray(12, tfFirst.length - 4);
+  assert.equal(Array.from(tfData.subarray(0, ourData.length)), Array.from(ourData));
+  assert.is(tfData[ourData.length], (10 << 3) | 2);
+  assert.equal(decodeEventFile(ours), events);
+  assert.equal(encodeEventFile([]), new Uint8Array(0));
 });
 
 reader('a truncated file is detected', () => {

@@ -100,7 +100,7 @@ function total(rows: WeightSparsity[]): SparsityTotal {
  * stored form; the masks, thresholds and steps of `PruneLowMagnitude` wrappers are listed as
  * 'pruning state' and left out of both totals.
  */
-function inspectModel(model: tfl.LayersModel): InspectReport {
+export function inspectModel(model: tfl.LayersModel): InspectReport {
   const weights = model.layers.flatMap(layerRows);
   return {weights, pruned: total(weights.filter(r => r.role === 'pruned')),
           all: total(weights.filter(r => r.role !== 'pruning state'))};

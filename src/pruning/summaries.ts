@@ -7,7 +7,7 @@
 import {dispose, mean, scalar, sub, Tensor} from '@tensorflow/tfjs-core';
 import {Callback, LayersModel} from '@tensorflow/tfjs-layers';
 import {builtWrappers} from './callbacks';
-import {SummaryWriter} from '../tensorboard/event_file';
+import {SummaryWriter} from '../tensorboard/summary_writer';
 import {checkOptions} from '../util/validate';
 import {kerasCompatibleTopology} from './model_wrappers';
 

@@ -1,6 +1,6 @@
 /**
- * TensorBoard event files without tfjs-node: a writer for scalar and histogram summaries and a reader
- * that checks every frame, in the format of TensorFlow's `tf.summary` file writer.
+ * TensorBoard event files without tfjs-node: their records encoded and decoded (every frame checked),
+ * in the format of TensorFlow's `tf.summary` file writer. `SummaryWriter` (./summary_writer) writes them.
  *
  * A file is a sequence of TFRecord frames, each `u64 length | u32 masked CRC-32C of the length bytes |
  * data | u32 masked CRC-32C of the data` (little-endian), whose data is an `Event` protobuf message
@@ -8,12 +8,13 @@
  * hold a `Summary` with legacy `simple_value` / `histo` values, which TensorBoard shows in its scalars and
  * histograms dashboards. TensorBoard checks the CRCs and drops a file with a bad frame.
  *
- * Files are read and written with `node:fs`, imported when first needed, so importing this module in a
- * browser bundle is harmless; writing or reading files needs Node.js.
+ * Files are read with `node:fs`, imported when first needed, so importing this module in a browser
+ * bundle is harmless; reading files needs Node.js.
  */
-import {crc32c} from '@aws-crypto/crc32c';
 import {io} from '@tensorflow/tfjs-core';
-import {Reader, Writer} from 'protobufjs/minimal.js';
+import {Root} from 'protobufjs/light.js';
+import {crc32c} from '../util/crc32c';
+import type {Histogram} from './histogram';
 
 /**
  * A value of a summary: a scalar (`simpleValue`), a histogram (`histo`), or a scalar string tensor
@@ -28,17 +29,6 @@ export interface SummaryValue {
   metadata?: {pluginName: string; content: string};
 }
 
-/** tensorflow's `HistogramProto`: bucket `i` counts the values in `[bucketLimit[i-1], bucketLimit[i])`. */
-export interface Histogram {
-  min: number;
-  max: number;
-  num: number;
-  sum: number;
-  sumSquares: number;
-  bucketLimit: number[];
-  bucket: number[];
-}
-
 /** One decoded `Event` record. */
 export interface TensorBoardEvent {
   /** Seconds since the Unix epoch. */
@@ -49,19 +39,74 @@ export interface TensorBoardEvent {
   values: SummaryValue[];
 }
 
-const FILE_VERSION = 'brain.Event:2';
+/** The `file_version` of the first event of every file. */
+export const FILE_VERSION = 'brain.Event:2';
 // CRC mask from TFRecord (tensorflow/core/lib/hash/crc32c.h: kMaskDelta).
 const CRC_MASK_DELTA = 0xa282ead8;
 const HEADER_BYTES = 12;
 const FOOTER_BYTES = 4;
 
-// Protobuf wire types.
-const VARINT = 0, FIXED64 = 1, LENGTH_DELIMITED = 2, FIXED32 = 5;
-// tensorflow/core/framework/types.proto.
-const DT_STRING = 7;
-/** The plugin of Keras's model-config summary (tf_keras `keras_model_summary`), content version "1". */
-const KERAS_MODEL_PLUGIN = {pluginName: 'graph_keras_model', content: '1'};
-const tagOf = (field: number, wireType: number) => (field << 3) | wireType;
+/**
+ * The messages TensorBoard reads, as protobufjs's JSON descriptor of TensorFlow's proto3 files
+ * (tensorflow/core/util/event.proto, framework/summary.proto, tensor.proto, tensor_shape.proto,
+ * types.proto), with the fields this module reads or writes; other fields are skipped when read. Field
+ * names are protobufjs's camelCase forms of the .proto names; ids and types are TensorFlow's.
+ */
+const SCHEMA = {
+  Event: {
+    oneofs: {what: {oneof: ['fileVersion', 'summary']}},
+    fields: {
+      wallTime: {type: 'double', id: 1},
+      step: {type: 'int64', id: 2},
+      fileVersion: {type: 'string', id: 3},
+      summary: {type: 'Summary', id: 5},
+    },
+  },
+  Summary: {
+    fields: {value: {rule: 'repeated', type: 'Value', id: 1}},
+    nested: {
+      Value: {
+        oneofs: {value: {oneof: ['simpleValue', 'histo', 'tensor']}},
+        fields: {
+          tag: {type: 'string', id: 1},
+          simpleValue: {type: 'float', id: 2},
+          histo: {type: 'HistogramProto', id: 5},
+          tensor: {type: 'TensorProto', id: 8},
+          metadata: {type: 'SummaryMetadata', id: 9},
+        },
+      },
+    },
+  },
+  SummaryMetadata: {
+    fields: {pluginData: {type: 'PluginData', id: 1}},
+    nested: {PluginData: {fields: {pluginName: {type: 'string', id: 1}, content: {type: 'bytes', id: 2}}}},
+  },
+  HistogramProto: {
+    fields: {
+      min: {type: 'double', id: 1},
+      max: {type: 'double', id: 2},
+      num: {type: 'double', id: 3},
+      sum: {type: 'double', id: 4},
+      sumSquares: {type: 'double', id: 5},
+      bucketLimit: {rule: 'repeated', type: 'double', id: 6, options: {packed: true}},
+      bucket: {rule: 'repeated', type: 'double', id: 7, options: {packed: true}},
+    },
+  },
+  TensorProto: {
+    fields: {
+      dtype: {type: 'DataType', id: 1},
+      tensorShape: {type: 'TensorShapeProto', id: 2},
+      stringVal: {rule: 'repeated', type: 'bytes', id: 8},
+    },
+  },
+  // A scalar has no dims: the shape is an empty message.
+  TensorShapeProto: {fields: {}},
+  DataType: {values: {DT_INVALID: 0, DT_STRING: 7}},
+};
+
+const root = Root.fromJSON({nested: {tensorflow: {nested: SCHEMA}}});
+const EventType = root.lookupType('tensorflow.Event');
+const DT_STRING = root.lookupEnum('tensorflow.DataType').values.DT_STRING;
 
 /** TFRecord's masked CRC-32C: rotate right by 15 bits and add a constant. */
 export function maskedCrc32c(data: Uint8Array): number {
@@ -81,158 +126,67 @@ function frameRecord(data: Uint8Array): Uint8Array {
   return out;
 }
 
-function encodeEvent(wallTime: number, step: number, fileVersion: string | undefined,
-    values: SummaryValue[]): Uint8Array {
-  const w = Writer.create();
-  w.uint32(tagOf(1, FIXED64)).double(wallTime);
-  if (step !== 0) w.uint32(tagOf(2, VARINT)).int64(step);
-  if (fileVersion !== undefined) w.uint32(tagOf(3, LENGTH_DELIMITED)).string(fileVersion);
-  if (values.length > 0) {
-    w.uint32(tagOf(5, LENGTH_DELIMITED)).fork();  // Event.summary
-    for (const v of values) {
-      w.uint32(tagOf(1, LENGTH_DELIMITED)).fork();  // Summary.value
-      w.uint32(tagOf(1, LENGTH_DELIMITED)).string(v.tag);
-      if (v.simpleValue !== undefined) w.uint32(tagOf(2, FIXED32)).float(v.simpleValue);
-      if (v.histo !== undefined) encodeHistogram(w.uint32(tagOf(5, LENGTH_DELIMITED)).fork(), v.histo).ldelim();
-      if (v.stringTensor !== undefined) {
-        w.uint32(tagOf(8, LENGTH_DELIMITED)).fork();  // Value.tensor: TensorProto
-        w.uint32(tagOf(1, VARINT)).int32(DT_STRING);  // dtype
-        w.uint32(tagOf(2, LENGTH_DELIMITED)).fork().ldelim();  // tensor_shape: a scalar has no dims
-        w.uint32(tagOf(8, LENGTH_DELIMITED)).string(v.stringTensor);  // string_val
-        w.ldelim();
-      }
-      if (v.metadata !== undefined) {
-        w.uint32(tagOf(9, LENGTH_DELIMITED)).fork();  // Value.metadata: SummaryMetadata
-        w.uint32(tagOf(1, LENGTH_DELIMITED)).fork();  // plugin_data
-        w.uint32(tagOf(1, LENGTH_DELIMITED)).string(v.metadata.pluginName);
-        w.uint32(tagOf(2, LENGTH_DELIMITED)).string(v.metadata.content);
-        w.ldelim();
-        w.ldelim();
-      }
-      w.ldelim();
-    }
-    w.ldelim();
+const encoder = new TextEncoder(), decoder = new TextDecoder();
+
+/** An `Event` message object for protobufjs; proto3's rules omit zero scalars and absent fields. */
+function eventMessage({wallTime, step, fileVersion, values}: TensorBoardEvent): object {
+  return {
+    wallTime, step, fileVersion,
+    summary: values.length === 0 ? undefined : {value: values.map(v => ({
+      tag: v.tag, simpleValue: v.simpleValue, histo: v.histo,
+      tensor: v.stringTensor === undefined ? undefined :
+          {dtype: DT_STRING, tensorShape: {}, stringVal: [encoder.encode(v.stringTensor)]},
+      metadata: v.metadata === undefined ? undefined :
+          {pluginData: {pluginName: v.metadata.pluginName, content: encoder.encode(v.metadata.content)}},
+    }))},
+  };
+}
+
+/** One event as a framed record, ready to append to an event file. */
+export function frameEvent(event: TensorBoardEvent): Uint8Array {
+  return frameRecord(EventType.encode(EventType.fromObject(eventMessage(event))).finish());
+}
+
+/** Decoded message objects, as `toObject` gives them: only the fields present in the bytes. */
+interface ValueObject {
+  tag?: string;
+  simpleValue?: number;
+  histo?: Partial<Histogram>;
+  tensor?: {dtype?: number; stringVal: Uint8Array[]};
+  metadata?: {pluginData?: {pluginName?: string; content?: Uint8Array}};
+}
+
+function fromValueObject(v: ValueObject): SummaryValue {
+  const value: SummaryValue = {tag: v.tag ?? ''};
+  if (v.simpleValue !== undefined) value.simpleValue = v.simpleValue;
+  if (v.histo !== undefined) {
+    const {min = 0, max = 0, num = 0, sum = 0, sumSquares = 0, bucketLimit = [], bucket = []} = v.histo;
+    value.histo = {min, max, num, sum, sumSquares, bucketLimit, bucket};
   }
-  return w.finish();
-}
-
-function encodeHistogram(w: Writer, h: Histogram): Writer {
-  w.uint32(tagOf(1, FIXED64)).double(h.min);
-  w.uint32(tagOf(2, FIXED64)).double(h.max);
-  w.uint32(tagOf(3, FIXED64)).double(h.num);
-  w.uint32(tagOf(4, FIXED64)).double(h.sum);
-  w.uint32(tagOf(5, FIXED64)).double(h.sumSquares);
-  for (const [field, list] of [[6, h.bucketLimit], [7, h.bucket]] as const) {
-    w.uint32(tagOf(field, LENGTH_DELIMITED)).fork();  // packed repeated double
-    for (const x of list) w.double(x);
-    w.ldelim();
+  // Only a scalar string tensor is read (the Keras model summary); other tensors are skipped.
+  if (v.tensor?.dtype === DT_STRING && v.tensor.stringVal.length === 1) value.stringTensor = decoder.decode(v.tensor.stringVal[0]);
+  if (v.metadata !== undefined) {
+    const {pluginName = '', content = new Uint8Array(0)} = v.metadata.pluginData ?? {};
+    value.metadata = {pluginName, content: decoder.decode(content)};
   }
-  return w;
-}
-
-/** Reads a message's fields, calling `onField` for each; unknown fields are skipped. */
-function readFields(r: Reader, end: number, onField: (field: number, wireType: number) => boolean): void {
-  while (r.pos < end) {
-    const key = r.uint32();
-    if (!onField(key >>> 3, key & 7)) r.skipType(key & 7);
-  }
-}
-
-function readInt64(r: Reader): number {
-  const v = r.int64() as unknown as number | {toNumber(): number};  // a number unless `long` is installed
-  return typeof v === 'number' ? v : v.toNumber();
-}
-
-/** Reads a repeated double field, packed or not, appending to `out`; false for another wire type. */
-function readDoubles(r: Reader, wireType: number, out: number[]): boolean {
-  if (wireType === LENGTH_DELIMITED) {
-    const end = r.uint32() + r.pos;
-    while (r.pos < end) out.push(r.double());
-  } else if (wireType === FIXED64) {
-    out.push(r.double());
-  } else {
-    return false;
-  }
-  return true;
-}
-
-function decodeHistogram(r: Reader, end: number): Histogram {
-  const h: Histogram = {min: 0, max: 0, num: 0, sum: 0, sumSquares: 0, bucketLimit: [], bucket: []};
-  const scalarFields = ['min', 'max', 'num', 'sum', 'sumSquares'] as const;
-  readFields(r, end, (field, wireType) => {
-    if (field >= 1 && field <= 5 && wireType === FIXED64) {
-      h[scalarFields[field - 1]] = r.double();
-      return true;
-    }
-    if (field === 6) return readDoubles(r, wireType, h.bucketLimit);
-    if (field === 7) return readDoubles(r, wireType, h.bucket);
-    return false;
-  });
-  return h;
-}
-
-/** A TensorProto's string value, when it is a scalar string tensor (other tensors are skipped). */
-function decodeStringTensor(r: Reader, end: number): string|undefined {
-  let dtype = 0;
-  const strings: string[] = [];
-  readFields(r, end, (field, wireType) => {
-    if (field === 1 && wireType === VARINT) dtype = r.int32();
-    else if (field === 8 && wireType === LENGTH_DELIMITED) strings.push(r.string());
-    else return false;
-    return true;
-  });
-  return dtype === DT_STRING && strings.length === 1 ? strings[0] : undefined;
-}
-
-function decodeMetadata(r: Reader, end: number): SummaryValue['metadata'] {
-  const metadata = {pluginName: '', content: ''};
-  readFields(r, end, (field, wireType) => {
-    if (field !== 1 || wireType !== LENGTH_DELIMITED) return false;
-    readFields(r, r.uint32() + r.pos, (f, wt) => {
-      if (f === 1 && wt === LENGTH_DELIMITED) metadata.pluginName = r.string();
-      else if (f === 2 && wt === LENGTH_DELIMITED) metadata.content = r.string();
-      else return false;
-      return true;
-    });
-    return true;
-  });
-  return metadata;
-}
-
-function decodeValue(r: Reader, end: number): SummaryValue {
-  const v: SummaryValue = {tag: ''};
-  readFields(r, end, (field, wireType) => {
-    if (field === 1 && wireType === LENGTH_DELIMITED) v.tag = r.string();
-    else if (field === 2 && wireType === FIXED32) v.simpleValue = r.float();
-    else if (field === 5 && wireType === LENGTH_DELIMITED) v.histo = decodeHistogram(r, r.uint32() + r.pos);
-    else if (field === 8 && wireType === LENGTH_DELIMITED) {
-      const text = decodeStringTensor(r, r.uint32() + r.pos);
-      if (text !== undefined) v.stringTensor = text;
-    } else if (field === 9 && wireType === LENGTH_DELIMITED) v.metadata = decodeMetadata(r, r.uint32() + r.pos);
-    else return false;
-    return true;
-  });
-  return v;
+  return value;
 }
 
 function decodeEvent(data: Uint8Array): TensorBoardEvent {
-  const r = Reader.create(data);
-  const event: TensorBoardEvent = {wallTime: 0, step: 0, values: []};
-  readFields(r, data.length, (field, wireType) => {
-    if (field === 1 && wireType === FIXED64) event.wallTime = r.double();
-    else if (field === 2 && wireType === VARINT) event.step = readInt64(r);
-    else if (field === 3 && wireType === LENGTH_DELIMITED) event.fileVersion = r.string();
-    else if (field === 5 && wireType === LENGTH_DELIMITED) {
-      const end = r.uint32() + r.pos;
-      readFields(r, end, (f, wt) => {
-        if (f !== 1 || wt !== LENGTH_DELIMITED) return false;
-        event.values.push(decodeValue(r, r.uint32() + r.pos));
-        return true;
-      });
-    } else return false;
-    return true;
-  });
+  const e = EventType.toObject(EventType.decode(data), {longs: Number, arrays: true}) as
+      {wallTime?: number; step?: number; fileVersion?: string; summary?: {value: ValueObject[]}};
+  const event: TensorBoardEvent = {wallTime: e.wallTime ?? 0, step: e.step ?? 0, values: (e.summary?.value ?? []).map(fromValueObject)};
+  if (e.fileVersion !== undefined) event.fileVersion = e.fileVersion;
   return event;
+}
+
+/**
+ * Encodes events as an event file's bytes (TFRecord frames with their CRCs), the inverse of
+ * `decodeEventFile`: the summaries of a file TensorFlow wrote encode back to the same bytes (fields
+ * the schema leaves out, such as TensorBoard's `source_metadata`, are not kept).
+ */
+export function encodeEventFile(events: TensorBoardEvent[]): Uint8Array {
+  return new Uint8Array(io.CompositeArrayBuffer.join(events.map(e => frameEvent(e).buffer as ArrayBuffer)));
 }
 
 /**
@@ -281,195 +235,4 @@ export async function readEventFile(path: string): Promise<TensorBoardEvent[]> {
   const fs = await import('node:fs/promises');
   const bytes = await fs.readFile(path);
   return decodeEventFile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
-}
-
-let defaultBuckets: number[] | undefined;
-
-/**
- * TensorFlow's default histogram bucket limits (tensorflow/core/lib/histogram/histogram.cc): limits
- * growing by 10% from 1e-12 to 1e20, mirrored for negative values, around 0, ending at ±DBL_MAX.
- */
-function defaultBucketLimits(): number[] {
-  if (defaultBuckets === undefined) {
-    const positive: number[] = [];
-    for (let v = 1e-12; v < 1e20; v *= 1.1) positive.push(v);
-    positive.push(Number.MAX_VALUE);
-    defaultBuckets = [...positive.map(v => -v).reverse(), 0, ...positive];
-  }
-  return defaultBuckets;
-}
-
-/**
- * A histogram of `values` with TensorFlow's default buckets and encoding (as its legacy
- * `tf.summary.histogram` op writes): each value goes to the first bucket whose limit exceeds it (DBL_MAX
- * itself to the last bucket), and runs of empty buckets are merged into the next limit.
- */
-export function histogramOf(values: ArrayLike<number>, tag = 'histogram'): Histogram {
-  const limits = defaultBucketLimits();
-  const counts = new Float64Array(limits.length);
-  let min = Number.MAX_VALUE, max = -Number.MAX_VALUE, sum = 0, sumSquares = 0;
-  for (let i = 0; i < values.length; i++) {
-    const x = values[i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) {
-      throw new Error(`Histogram '${tag}': values must be finite numbers, but value ${i} is ${String(x)}`);
-    }
-    let lo = 0, hi = limits.length - 1;  // upper_bound (first limit > x), clamped to the last bucket
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (limits[mid] > x) hi = mid; else lo = mid + 1;
-    }
-    counts[lo]++;
-    min = Math.min(min, x);
-    max = Math.max(max, x);
-    sum += x;
-    sumSquares += x * x;
-  }
-  const bucketLimit: number[] = [], bucket: number[] = [];
-  for (let i = 0; i < counts.length;) {
-    let end = limits[i], count = counts[i];
-    i++;
-    if (count <= 0) {
-      while (i < counts.length && counts[i] <= 0) {
-        end = limits[i];
-        count = counts[i];
-        i++;
-      }
-    }
-    bucketLimit.push(end);
-    bucket.push(count);
-  }
-  return {min, max, num: values.length, sum, sumSquares, bucketLimit, bucket};
-}
-
-/** Distinguishes writers created in the same second by the same process, as TensorBoard's writer does. */
-let fileCounter = 0;
-
-/**
- * Writes TensorBoard event files: `logDir/events.out.tfevents.<unix seconds>.<hostname>.<pid>.<n>`.
- *
- * `scalar` and `histogram` queue records in memory; `flush()` appends them to the file (creating
- * `logDir` and the file on the first flush) and `close()` flushes and ends the writer. Await `close()`
- * before the process exits, or queued records are lost. Node.js only (`node:fs` is imported on the
- * first flush).
- * ```ts
- * const writer = new SummaryWriter('logs/metrics');
- * writer.scalar('loss', 0.25, 1);
- * writer.histogram('dense/kernel', kernelValues, 1);
- * await writer.close();
- * ```
- */
-export class SummaryWriter {
-  readonly logDir: string;
-  private readonly createdSeconds: number;
-  private readonly counter: number;
-  private pending: Uint8Array[] = [];
-  private writes: Promise<void> = Promise.resolve();
-  private closed = false;
-  private path: string | undefined;
-
-  /** @throws Error if `logDir` is not a non-empty string. */
-  constructor(logDir: string) {
-    if (typeof logDir !== 'string' || logDir.length === 0) {
-      throw new Error(`SummaryWriter: logDir must be a non-empty string, but got ${
-        typeof logDir === 'string' ? "''" : String(logDir)}`);
-    }
-    this.logDir = logDir;
-    this.createdSeconds = Math.floor(Date.now() / 1000);
-    this.counter = fileCounter++;
-    this.pending.push(frameRecord(encodeEvent(Date.now() / 1000, 0, FILE_VERSION, [])));
-  }
-
-  /** The event file's path, known once the first `flush()` has created it. */
-  get filePath(): string | undefined {
-    return this.path;
-  }
-
-  /**
-   * Queues a scalar summary (stored as float32, TensorBoard's `simple_value`).
-   * @throws Error for an empty tag, a non-number value, a step that is not a safe integer, or a closed writer.
-   */
-  scalar(tag: string, value: number, step: number): void {
-    this.checkRecord('scalar', tag, step);
-    if (typeof value !== 'number') {
-      throw new Error(`SummaryWriter.scalar('${tag}'): value must be a number, but got ${typeof value}`);
-    }
-    this.push(step, {tag, simpleValue: value});
-  }
-
-  /**
-   * Queues a histogram of `values`, bucketed as TensorFlow's legacy histogram summary does (limits
-   * growing by 10% from ±1e-12 to ±1e20; see `histogramOf`).
-   * @throws Error for non-finite values, an empty tag, a bad step, or a closed writer.
-   */
-  histogram(tag: string, values: Float32Array | number[], step: number): void {
-    this.checkRecord('histogram', tag, step);
-    if (!(values instanceof Float32Array) && !Array.isArray(values)) {
-      throw new Error(`SummaryWriter.histogram('${tag}'): values must be a Float32Array or number[]`);
-    }
-    this.push(step, {tag, histo: histogramOf(values, tag)});
-  }
-
-  /**
-   * Queues a Keras model-config summary, as Keras's TensorBoard callback writes at train begin
-   * (tag 'keras', step 0): `json` (a model's Keras JSON, e.g. `model.toJSON(null, false)` stringified)
-   * as a string tensor for TensorBoard's `graph_keras_model` plugin, which draws it in the Graphs
-   * dashboard.
-   * @throws Error for an empty tag, a non-string `json`, a bad step, or a closed writer.
-   */
-  kerasModel(json: string, step = 0, tag = 'keras'): void {
-    this.checkRecord('kerasModel', tag, step);
-    if (typeof json !== 'string') {
-      throw new Error(`SummaryWriter.kerasModel('${tag}'): json must be a string, but got ${typeof json}`);
-    }
-    this.push(step, {tag, stringTensor: json, metadata: KERAS_MODEL_PLUGIN});
-  }
-
-  /**
-   * Appends the queued records to the event file. Calls are written in order, even if not awaited;
-   * if a write fails, its records stay queued for the next flush.
-   */
-  flush(): Promise<void> {
-    const chunk = this.pending;
-    this.pending = [];
-    const write = this.writes.then(() => this.append(chunk)).catch((e: unknown) => {
-      this.pending = chunk.concat(this.pending);
-      throw e;
-    });
-    this.writes = write.catch(() => undefined);
-    return write;
-  }
-
-  /** Flushes and closes the writer; later `scalar`/`histogram` calls throw. Closing twice is harmless. */
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.flush();
-  }
-
-  private checkRecord(method: string, tag: string, step: number): void {
-    if (this.closed) throw new Error(`SummaryWriter.${method}: the writer for '${this.logDir}' is closed`);
-    if (typeof tag !== 'string' || tag.length === 0) {
-      throw new Error(`SummaryWriter.${method}: tag must be a non-empty string, but got ${String(tag)}`);
-    }
-    if (!Number.isSafeInteger(step)) {
-      throw new Error(`SummaryWriter.${method}('${tag}'): step must be an integer, but got ${String(step)}`);
-    }
-  }
-
-  private push(step: number, value: SummaryValue): void {
-    this.pending.push(frameRecord(encodeEvent(Date.now() / 1000, step, undefined, [value])));
-  }
-
-  private async append(chunk: Uint8Array[]): Promise<void> {
-    if (chunk.length === 0) return;
-    const fs = await import('node:fs/promises');
-    if (this.path === undefined) {
-      const [os, pathModule] = await Promise.all([import('node:os'), import('node:path')]);
-      await fs.mkdir(this.logDir, {recursive: true});
-      const name = `events.out.tfevents.${String(this.createdSeconds).padStart(10, '0')}.` +
-          `${os.hostname()}.${process.pid}.${this.counter}`;
-      this.path = pathModule.join(this.logDir, name);
-    }
-    // Each frame owns its whole buffer (see frameRecord).
-    await fs.appendFile(this.path, new Uint8Array(io.CompositeArrayBuffer.join(chunk.map(c => c.buffer as ArrayBuffer))));
-  }
 }
