@@ -1,7 +1,7 @@
 // Every benchmark in bench/, each in its own process, in reading order: the kernels (threshold,
 // pooling, block-sparse and pixel matmuls, convolutions), then training, then deployment on the MNIST
 // digits, then the browser, then the real pretrained models (fetched once into bench/.cache/ by
-// models.ts). Output goes to the terminal as each bench prints it; a table of wall times closes the run.
+// models.ts), one-shot pruning, threads and the relaxed-SIMD build. Output goes to the terminal as each bench prints it; a table of wall times closes the run.
 //
 //   npm run bench                          every bench and every mode, full settings
 //   npm run bench -- --quick               a smoke run: each bench once, with its smallest settings
@@ -27,6 +27,7 @@ const CHANNELS_SAVE = {SAVE: '/tmp/tfjs-sparsity-channels'};
 /** Every bench, in the order they run. */
 export const BENCH_RUNS: BenchRun[] = [
   {name: 'select', file: 'select.ts', quick: {}},
+  {name: 'dispatch', file: 'dispatch.ts', quick: {args: ['--nt']}},
   {name: 'pool', file: 'pool.ts', quick: {}},
   {name: 'spmm', file: 'spmm.ts', quick: {args: ['--quick']}},
   {name: 'spmm-int8', file: 'spmm.ts', args: ['--int8'], quick: null},
@@ -48,6 +49,17 @@ export const BENCH_RUNS: BenchRun[] = [
   {name: 'mobilenet-channels', file: 'mobilenet_channels.ts', quick: {env: {ROUNDS: '1'}}},
   {name: 'graph-models', file: 'graph_models.ts', quick: {args: ['--runs=1']}},
   {name: 'graph-models-browser', file: 'graph_models.ts', args: ['--browser'], quick: null},
+  {name: 'one-shot', file: 'one_shot.ts', quick: {args: ['--quick']}},
+  {name: 'one-shot-nsfw', file: 'one_shot_nsfw.ts', quick: {args: ['--calibration', '16', '--eval', '16']}},
+  // Threads scale only on idle cores; the bench prints the load average beside its numbers.
+  {name: 'threads', file: 'threads.ts', quick: {}},
+  {name: 'threads-sweep', file: 'threads.ts', args: ['--sweep'], quick: null},
+  {name: 'threads-model', file: 'threads.ts', args: ['--model'], quick: null},
+  {name: 'threads-browser', file: 'threads.ts', args: ['--browser'], quick: null},
+  // Chromium has relaxed SIMD; Node 22's run (`npx -y node@22.23.3 --import tsx bench/relaxed.ts --node`)
+  // needs another Node than the one running this runner.
+  {name: 'relaxed', file: 'relaxed.ts', quick: {}},
+  {name: 'relaxed-dot', file: 'relaxed.ts', args: ['--dot'], quick: null},
 ];
 
 /** The files of bench/ that are not benches: shared plumbing, and this runner. */

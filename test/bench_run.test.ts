@@ -26,13 +26,14 @@ runner('the full run has every bench and mode; --quick each bench file once, wit
     assert.ok(names.indexOf('channels') < names.indexOf('channels-browser'));
     assert.is(runs.find(r => r.name === 'channels')!.env.SAVE, runs.find(r => r.name === 'channels-browser')!.env.SAVE);
     assert.ok(names.indexOf('models') < names.indexOf('mobilenet'), 'models.ts fetches the models first');
+    assert.ok(names.indexOf('models') < names.indexOf('one-shot-nsfw'), 'models.ts fetches the models first');
   }
 });
 
 runner('--only picks benches by name, in run order; unknown names and flags are refused', () => {
   assert.equal(selectRuns(['--only=pool,select']).map(r => r.name), ['select', 'pool']);
   assert.equal(selectRuns(['--only=spmm-int8']).map(r => r.args), [['--int8']]);
-  assert.throws(() => selectRuns(['--only=spmm,nope']), /--only: unknown bench nope; the benches are select, pool/);
+  assert.throws(() => selectRuns(['--only=spmm,nope']), /--only: unknown bench nope; the benches are select, dispatch, pool/);
   assert.throws(() => selectRuns(['--fast']), /unknown argument --fast \(use --quick, --only=a,b or --list\)/);
 });
 
