@@ -132,7 +132,7 @@ import {transpose4x4} from './gemm_grad_f32';
         const o = <usize>ox << 2;
         // Stride 2: row halves, even columns at r and odd at r + rowBytes; taps 0, 1, 2 of a row
         // are even[ox], odd[ox], even[ox + 1].
-        const b1 = S == 1 ? 4 : rowBytes, b2 = S == 1 ? 8 : 4;
+        const b1: usize = S == 1 ? <usize>4 : rowBytes, b2: usize = S == 1 ? 8 : 4;
         let acc = taps9(b, w0, w1, w2, w3, w4, w5, w6, w7, w8, r0 + o, r1 + o, r2 + o, b1, b2);
         acc = f32x4.pmin(f32x4.pmax(acc, lo), hi);
         if (ox + 4 <= ow) v128.store(out + o, acc);
