@@ -68,6 +68,24 @@ rules('imports run one way: down the layers, or within a folder, or to util', ()
   assert.equal(upward, [], `imports that do not run down the layers:\n${upward.join('\n')}`);
 });
 
+rules('no two files of src/ import each other, directly or round a longer circle (type imports too)', () => {
+  const edges = new Map(sources.map(file => [file, importsOf(readFileSync(file, 'utf8'))
+      .filter(spec => spec.startsWith('.')).map(spec => existsAsFile(resolve(dirname(file), spec)))
+      .filter(target => target.startsWith(src))]));
+  const circles: string[] = [];
+  const state = new Map<string, 'open'|'done'>();
+  const visit = (file: string, path: string[]): void => {
+    state.set(file, 'open');
+    for (const next of edges.get(file) ?? []) {
+      if (state.get(next) === 'open') circles.push([...path.slice(path.indexOf(next)), file, next].map(f => relative(src, f)).join(' -> '));
+      else if (!state.has(next)) visit(next, [...path, file]);
+    }
+    state.set(file, 'done');
+  };
+  for (const file of sources) if (!state.has(file)) visit(file, []);
+  assert.equal(circles, []);
+});
+
 rules('cli/ imports only the public surface (src/index.ts), util and its own files', () => {
   const outside: string[] = [];
   for (const file of sources.filter(f => folderOf(f) === 'cli')) {

@@ -1,4 +1,4 @@
-// src/kernels/module.ts's `KernelExports` against the module it types: the exports the build compiled
+// src/kernels/exports.ts's `KernelExports` against the module it types: the exports the build compiled
 // from assembly/ (names), and their AssemblyScript signatures (parameters and result), so the bridge
 // cannot call a kernel with a stale argument list.
 import {suite} from 'uvu';
@@ -12,9 +12,9 @@ const root = new URL('..', import.meta.url);
 /** A function signature: parameter names and whether it returns a value. */
 interface Signature {params: string[]; returns: boolean}
 
-/** The `KernelExports` members of src/kernels/module.ts, read with the TypeScript compiler. */
+/** The `KernelExports` members of src/kernels/exports.ts, read with the TypeScript compiler. */
 function interfaceSignatures(): Map<string, Signature> {
-  const file = ts.createSourceFile('module.ts', readFileSync(new URL('src/kernels/module.ts', root), 'utf8'),
+  const file = ts.createSourceFile('exports.ts', readFileSync(new URL('src/kernels/exports.ts', root), 'utf8'),
       ts.ScriptTarget.ES2020, true);
   const out = new Map<string, Signature>();
   file.forEachChild(node => {
@@ -56,7 +56,7 @@ exportsSuite('each member has its AssemblyScript export\'s parameters, in order,
     const want = asm.get(name);
     if (want == null) mismatched.push(`${name}: no such export in assembly/`);
     else if (want.params.join() !== sig.params.join() || want.returns !== sig.returns) {
-      mismatched.push(`${name}: module.ts (${sig.params.join(', ')}) => ${sig.returns ? 'number' : 'void'}, ` +
+      mismatched.push(`${name}: exports.ts (${sig.params.join(', ')}) => ${sig.returns ? 'number' : 'void'}, ` +
           `assembly (${want.params.join(', ')}) => ${want.returns ? 'number' : 'void'}`);
     }
   }

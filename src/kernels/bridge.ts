@@ -7,7 +7,8 @@
  */
 import {KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo, util} from '@tensorflow/tfjs-core';
 import {MAX_HEAP_BYTES} from './heap_limit';
-import {isSharedMemory, KernelExports, kernelsOn} from './module';
+import type {KernelExports} from './exports';
+import {isSharedMemory, kernelsOn} from './module';
 import {CopyHost, heapPool, runThreaded, threadsWanted} from './threaded';
 import {KernelCall, ThreadPool} from './thread_pool';
 

@@ -8,7 +8,7 @@
  * threads (`thread_pool.ts`).
  */
 import {MIN_RELAXED_SPEEDUP} from './dispatch';
-import type {KernelExports} from './module';
+import type {KernelExports} from './exports';
 import {checkChoice} from '../util/validate';
 import {WASM_BASE64, WASM_RELAXED_BASE64} from './wasm-bytes';
 

@@ -2,7 +2,8 @@
 import {copyCounts} from './bridge';
 import type {KernelBuildChoice} from './builds';
 import {kernelBuild} from './module';
-import {threadFailure, threadState, threadsUnavailable} from './thread_state';
+import {pools} from './thread_pool';
+import {threadFailure, threadsUnavailable} from './thread_state';
 import {getThreads} from './threads';
 
 /** What `kernelInfo()` reports. */
@@ -37,14 +38,14 @@ export interface KernelInfo {
  * ```
  */
 export function kernelInfo(): KernelInfo {
-  const pools = [...threadState.live];
+  const live = [...pools.live];
   return {
     build: kernelBuild(),
     threads: getThreads(),
     threadsUnavailable: threadsUnavailable(),
-    workers: pools.reduce((n, p) => n + p.size, 0),
-    workersReady: pools.reduce((n, p) => n + p.readyWorkers().length, 0),
-    threadedCalls: pools.reduce((n, p) => n + p.threadedRuns, 0),
+    workers: live.reduce((n, p) => n + p.size, 0),
+    workersReady: live.reduce((n, p) => n + p.readyWorkers().length, 0),
+    threadedCalls: live.reduce((n, p) => n + p.threadedRuns, 0),
     copiedCalls: {...copyCounts},
     failure: threadFailure(),
   };

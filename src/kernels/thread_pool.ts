@@ -10,7 +10,7 @@
  * died (terminated, crashed) is caught by a deadline. Either way the main thread runs the part
  * itself, the pool is shut down, and ops run on one thread from then on, with one warning.
  */
-import type {KernelExports} from './module';
+import type {KernelExports} from './exports';
 import {nodeModule, threadGain, threadState, warnOnce} from './thread_state';
 
 /** One kernel call: the export's name and its arguments. */
@@ -107,6 +107,21 @@ interface NodeWorkerThreads {
 }
 
 /**
+ * The process's pools, kept beside the process's thread state and for the same reason (one registry
+ * however many copies of this library are loaded; see `thread_state.ts`).
+ */
+interface PoolRegistry {
+  /** Pools whose workers have not been stopped. */
+  live: Set<ThreadPool>;
+  /** Pools by the memory they run on (ours, or a shared tfjs-wasm heap). */
+  byMemory: WeakMap<WebAssembly.Memory, ThreadPool>;
+}
+
+const POOLS_KEY = Symbol.for('tfjs-sparsity.thread-pools');
+export const pools: PoolRegistry = (globalThis as Record<symbol, PoolRegistry>)[POOLS_KEY] ??=
+  {live: new Set(), byMemory: new WeakMap()};
+
+/**
  * A pool of `workers` workers running `module` on the shared `memory`. Parts handed to workers
  * that are not ready yet (they start asynchronously) run on the main thread instead.
  */
@@ -133,7 +148,7 @@ export class ThreadPool {
     this.tasks = new Float64Array(tasks);
     this.names = WebAssembly.Module.exports(module).filter(e => e.kind === 'function').map(e => e.name);
     this.names.forEach((name, i) => this.fnIndex.set(name, i));
-    threadState.live.add(this);
+    pools.live.add(this);
     try {
       for (let index = 0; index < n; index++) {
         this.startWorker({module, memory, control, tasks, index, names: this.names, layout: LAYOUT});
@@ -301,7 +316,7 @@ export class ThreadPool {
   /** Stops the workers (they exit once they see the stop ticket, or at once when terminated). */
   terminate(): void {
     this.stopped = true;
-    threadState.live.delete(this);
+    pools.live.delete(this);
     for (let i = 0; i < this.workers.length; i++) {
       Atomics.store(this.ctl, LAYOUT.ticket + i, -1);
       Atomics.notify(this.ctl, LAYOUT.ticket + i);

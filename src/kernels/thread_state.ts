@@ -3,7 +3,6 @@
  * off right now, and the one state every copy of the library shares (setting, pools, failures).
  */
 import {MIN_GAIN, SUSPEND_MS} from './dispatch';
-import type {ThreadPool} from './thread_pool';
 
 interface NodeProcess {
   getBuiltinModule?(name: string): unknown;
@@ -83,10 +82,6 @@ interface ThreadState {
   lastFailure: string|null;
   /** Every pool reports its calls here; the dispatcher asks it. */
   gain: GainMonitor;
-  /** Pools whose workers have not been stopped. */
-  live: Set<ThreadPool>;
-  /** Pools by the memory they run on (ours, or a shared tfjs-wasm heap). */
-  pools: WeakMap<WebAssembly.Memory, ThreadPool>;
   /** Counts `setThreads` calls: a pool that failed before the last one is replaced. */
   epoch: number;
   /** Why this runtime refused to start threads (a shared memory or a worker), until `setThreads`. */
@@ -95,7 +90,7 @@ interface ThreadState {
 
 const STATE_KEY = Symbol.for('tfjs-sparsity.threads');
 export const threadState: ThreadState = ((globalThis as Record<symbol, ThreadState>)[STATE_KEY] ??=
-  {setting: undefined, warned: false, lastFailure: null, gain: new GainMonitor(), live: new Set(), pools: new WeakMap(),
+  {setting: undefined, warned: false, lastFailure: null, gain: new GainMonitor(),
     epoch: 0, refused: null});
 
 /** The process's monitor: every pool reports to it, and the dispatcher asks it. */

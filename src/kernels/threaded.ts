@@ -9,7 +9,8 @@
  */
 import {NamedAttrMap, TensorInfo, util} from '@tensorflow/tfjs-core';
 import {MAX_HEAP_BYTES} from './heap_limit';
-import {KernelExports, kernelModule, kernelsOn} from './module';
+import type {KernelExports} from './exports';
+import {kernelModule, kernelsOn} from './module';
 import {KernelCall, ThreadPool} from './thread_pool';
 import {startOrRefuse, threadsUnavailable} from './thread_state';
 import {getThreads, poolOn} from './threads';

@@ -4,8 +4,8 @@
  * and the limits under which a call keeps one thread `dispatch.ts` ("Threads").
  */
 import {MAX_DEFAULT_THREADS} from './dispatch';
-import type {KernelExports} from './module';
-import {ThreadPool} from './thread_pool';
+import type {KernelExports} from './exports';
+import {pools, ThreadPool} from './thread_pool';
 import {coreCount, startOrRefuse, threadState, threadsUnavailable} from './thread_state';
 
 /**
@@ -26,7 +26,7 @@ export function setThreads(n: number): void {
   Object.assign(threadState, {setting: n, warned: false, lastFailure: null, epoch: threadState.epoch + 1, refused: null});
   threadState.gain.reset();
   // Failed pools and pools too small for n go; the next op that wants threads starts new ones.
-  for (const pool of [...threadState.live]) if (pool.failure !== null || pool.size < n - 1) pool.terminate();
+  for (const pool of [...pools.live]) if (pool.failure !== null || pool.size < n - 1) pool.terminate();
 }
 
 /**
@@ -46,11 +46,11 @@ export function getThreads(): number {
  */
 export function poolOn(memory: WebAssembly.Memory, kernels: () => KernelExports, module: () => WebAssembly.Module,
                        workers: number): ThreadPool|null {
-  let pool = threadState.pools.get(memory);
+  let pool = pools.byMemory.get(memory);
   if (!pool || pool.terminated && (pool.failure === null || pool.epoch !== threadState.epoch)) {
     const made = startOrRefuse(() => new ThreadPool(memory, kernels(), module(), workers));
     if (!made) return null;
-    threadState.pools.set(memory, pool = made);
+    pools.byMemory.set(memory, pool = made);
   }
   return pool.failure ? null : pool;
 }
