@@ -1,15 +1,20 @@
 /**
- * The CLI's graph-model side: `inspect`, `convert` and `prune` given a tfjs graph model's model.json
- * (what tfjs-converter writes: `format: 'graph-model'`, a GraphDef topology).
+ * The CLI's graph-model side: `inspect`, `convert` and `prune` (by magnitude, or with calibration
+ * data) given a tfjs graph model's model.json (what tfjs-converter writes: `format: 'graph-model'`,
+ * a GraphDef topology).
  */
 import {readFileSync} from 'node:fs';
+import {cast, round, Tensor, tidy} from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
-import {fileSystem, graphWeightSparsity, loadSparseGraphModel, POOLING_TYPES, pruneGraphWeights, sparsifyGraphModel,
-  VALID_STORED_DTYPES} from '../index';
+import {fileSystem, graphWeightSparsity, loadSparseGraphModel, POOLING_TYPES, pruneGraphWeights, pruneOneShot,
+  sparsifyGraphModel, VALID_ONE_SHOT_METHODS, VALID_STORED_DTYPES} from '../index';
 import {initCliBackend} from './backend';
 import {flagChoice} from './flags';
 import {modelBytes} from './model_files';
-import {existingModelPath, UsageError} from './usage';
+import {oneShotProgressBar} from './progress';
+import {reportOneShot} from './prune_cmd';
+import {loadSamples} from './samples';
+import {existingModelPath, outputDir, UsageError} from './usage';
 
 /** Whether the model.json at `path` holds a graph model rather than a layers model. */
 export function isGraphModelFile(path: string): boolean {
@@ -77,4 +82,53 @@ export async function runPruneGraph(path: string, opts: {sparsity: number; block
   pruned.dispose();
   for (const r of report) console.log(`${r.weight} [${r.shape}] (${r.op} ${r.node}): ${(100 * r.sparsity).toFixed(2)}% sparse`);
   console.log(`pruned graph model written to ${opts.out}`);
+}
+
+/** Flags of `prune` for a graph model with calibration data. */
+export interface PruneGraphOneShotFlags {
+  sparsity: number;
+  block?: [number, number];
+  pooling: string;
+  out: string;
+  method?: string;
+  calibration?: string;
+  samples: number;
+  allocation: string;
+  recalibrateBn?: boolean;
+  quiet?: boolean;
+}
+
+/** `prune` for a graph model with --method, --calibration or --allocation: `pruneOneShot` on the 1x1 convolutions and matmuls. */
+export async function runPruneGraphOneShot(path: string, opts: PruneGraphOneShotFlags): Promise<void> {
+  const pooling = flagChoice(opts.pooling, POOLING_TYPES, '--pooling');
+  const allocation = flagChoice(opts.allocation, ['uniform', 'erk'] as const, '--allocation');
+  const method = flagChoice(opts.method ?? (opts.calibration != null ? 'obc' : 'magnitude'), VALID_ONE_SHOT_METHODS, '--method');
+  if (opts.recalibrateBn) throw new UsageError('--recalibrate-bn applies to layers models (a graph model has its BatchNorm folded)');
+  if (method !== 'magnitude' && opts.calibration == null) {
+    throw new UsageError(`--calibration is needed by --method ${method} (use 'mnist' or a .npy file)`);
+  }
+  const out = outputDir(opts.out);
+  const model = await loadGraphFile(path);
+  const bars = oneShotProgressBar(!opts.quiet);
+  let calibration: Tensor|null = null;
+  try {
+    const {shape, dtype} = model.inputs[0];
+    if (opts.calibration != null) {
+      const samples = loadSamples(opts.calibration, (shape ?? []).slice(1).map(d => (d < 0 ? null : d)), opts.samples, '--calibration');
+      // .npy pixels of an int32 graph (MoveNet's) arrive as float32: give the model its own dtype.
+      calibration = dtype === 'int32' ? tidy(() => cast(round(samples), 'int32')) : samples;
+      if (calibration !== samples) samples.dispose();
+    }
+    const result = await pruneOneShot(model, {sparsity: opts.sparsity, method, allocation, blockSize: opts.block,
+      blockPoolingType: pooling, calibration: calibration ?? undefined, onProgress: bars.onProgress});
+    bars.stop();
+    await result.model.save(fileSystem(out));
+    result.model.dispose();
+    reportOneShot(result, path, out, 'node');
+    console.log(`pruned graph model and report.html written to ${opts.out}`);
+  } finally {
+    bars.stop();
+    calibration?.dispose();
+    model.dispose();
+  }
 }

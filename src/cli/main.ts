@@ -8,7 +8,7 @@ import {runBench} from './bench_cmd';
 import {runModelBench} from './bench_model_cmd';
 import {runInspectChannels, runPruneChannels} from './channels_cmd';
 import {runConvert} from './convert_cmd';
-import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph} from './graph_cmd';
+import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph, runPruneGraphOneShot} from './graph_cmd';
 import {runDemo} from './demo_cmd';
 import {flagChoice, listFlag, parseBlock, parsePort, parsePositiveInt, parseSparsity, parseSparsityList} from './flags';
 import {runInspect} from './inspect_cmd';
@@ -37,8 +37,8 @@ function buildProgram(): Command {
       });
 
   program.command('prune')
-      .description('one-shot pruning of a saved layers or graph model: by magnitude (like tfmot\'s prune_for_benchmark), with calibration data (Wanda, OBC), per-layer allocation and BatchNorm recalibration (layers models, with an HTML report), or whole channels (--structure channels)')
-      .argument('<model.json>', 'path of a tfjs layers-model')
+      .description('one-shot pruning of a saved layers or graph model: by magnitude (like tfmot\'s prune_for_benchmark), with calibration data (Wanda, OBC; graph models: their 1x1 convolutions and matmuls), per-layer allocation and BatchNorm recalibration (layers models), with an HTML report, or whole channels (--structure channels)')
+      .argument('<model.json>', 'path of a tfjs layers-model or graph model')
       .requiredOption('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity)
       .option('--block <HxW>', 'block size, e.g. 1x16 (Dense/rank-2 weights only)', parseBlock)
       .option('--pooling <type>', 'block pooling: avg or max', 'avg')
@@ -57,8 +57,7 @@ function buildProgram(): Command {
         if (flagChoice(opts.structure, ['weights', 'channels'], '--structure') === 'channels') await runPruneChannels(path, opts);
         else if (!isGraphModelFile(path)) await runPrune(path, opts);
         else if (opts.method !== undefined || opts.calibration !== undefined || opts.allocation !== 'uniform' || opts.recalibrateBn) {
-          throw new UsageError('graph models are pruned by magnitude at one uniform sparsity: --method, --calibration, ' +
-              '--allocation and --recalibrate-bn apply to layers models');
+          await runPruneGraphOneShot(path, opts);
         } else await runPruneGraph(path, opts);
       });
 
