@@ -37,6 +37,8 @@ export {pruneOneShot} from './pruning/one_shot';
 export type {OneShotLayerReport, OneShotResult, PruneOneShotOptions} from './pruning/one_shot';
 export {pruneGraphOneShot} from './pruning/graph_one_shot';
 export type {GraphOneShotResult, PruneGraphOneShotOptions} from './pruning/graph_one_shot';
+export {analyzeGraphSensitivity} from './pruning/graph_sensitivity';
+export type {AnalyzeGraphSensitivityOptions} from './pruning/graph_sensitivity';
 export {analyzeSensitivity, outputDivergence, VALID_SENSITIVITY_METRICS} from './pruning/sensitivity';
 export type {AnalyzeSensitivityOptions, LayerSensitivity, SensitivityMetric, SensitivityResult} from './pruning/sensitivity';
 export {erkSparsities, sensitivitySparsities, VALID_ALLOCATIONS} from './pruning/allocation';

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfc from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {pruneGraphOneShot, pruneOneShot} from '../src/index';
+import {analyzeGraphSensitivity, analyzeSensitivity, pruneGraphOneShot, pruneOneShot} from '../src/index';
 import {rejects, useBackend} from './helpers';
 import {GraphBuilder, tinyGraph} from './graph_helpers';
 import {samples} from './one_shot_helpers';
@@ -164,6 +164,46 @@ same('M:N with obc keeps n - m of every n input channels of each output', async 
 
 // ---
 
+const sensitivity = suite('analyzeGraphSensitivity');
+// On cpu: tfjs-wasm 4.22's fused matMul with transposeB and a bias adds the bias wrongly, so the
+// twins' outputs (not their layer inputs) differ there.
+sensitivity.before(() => useBackend('cpu'));
+
+sensitivity('gives the curves analyzeSensitivity gives on the equivalent layers model; allocation sensitivity uses them', async () => {
+  const {graph, layers} = await twins(13);
+  const x = samples(32, [6, 6, 3], 14);
+  const tensors = tf.memory().numTensors;
+  const options = {sparsities: [0.5, 0.9], metric: "mse" as const, method: "obc" as const};
+  const want = await analyzeSensitivity(layers, x, options);
+  const got = await analyzeGraphSensitivity(graph, x, {...options, nodes: 'all'});
+  assert.equal(got.layers.map(l => l.layer), NODES);
+  assert.is(got.samples, 32);
+  got.layers.forEach((l, i) => {
+    assert.is(l.params, want.layers[i].params);
+    l.values.forEach((v, j) => {
+      const w = want.layers[i].values[j];
+      assert.ok(Math.abs(v - w) <= 1e-3 * Math.abs(w) + 1e-7, `${l.layer} at ${options.sparsities[j]}: ${v} vs ${w}`);
+    });
+    assert.ok(l.values[1] > l.values[0], `${l.layer}: more sparsity moves the outputs more`);
+  });
+  assert.is(tf.memory().numTensors, tensors, 'no tensors leak');
+  const allocated = await pruneOneShot(graph, {sparsity: 0.7, method: 'obc', calibration: x, allocation: 'sensitivity',
+                                                sensitivity: got, sequential: false, nodes: 'all'});
+  assert.ok(Math.abs(allocated.sparsity - 0.7) < 0.01, `global ${allocated.sparsity}`);
+  assert.ok(new Set(allocated.layers.map(r => r.targetSparsity.toFixed(3))).size > 1, 'non-uniform');
+  allocated.model.dispose();
+  const measured = await pruneOneShot(graph, {sparsity: 0.7, method: 'wanda', calibration: x, allocation: 'sensitivity'});
+  assert.equal(measured.layers.map(r => r.layer), ['expand', 'logits']);
+  assert.ok(Math.abs(measured.sparsity - 0.7) < 0.01, `global ${measured.sparsity}`);
+  measured.model.dispose();
+  assert.is(tf.memory().numTensors, tensors, 'no tensors leak');
+  graph.dispose();
+  layers.dispose();
+  x.dispose();
+});
+
+// ---
+
 const bad = suite('pruneGraphOneShot: bad input');
 bad.before(() => useBackend('wasm'));
 
@@ -193,8 +233,14 @@ bad('bad calibration, options and unscorable nodes throw naming the argument and
   await rejects(() => pruneOneShot(graph, {sparsity: {nope: 0.5}, method: 'wanda', calibration: ok}),
                 /'sparsity'.*names node 'nope'.*prunable nodes: dilated, plain, head1/);
   await rejects(() => pruneOneShot(graph, {sparsity: 0.5, method: 'wanda'}), /'calibration'.*required by method 'wanda'/);
-  await rejects(() => pruneOneShot(graph, {sparsity: 0.5, allocation: 'sensitivity'} as never),
-                /'allocation'.*'uniform', 'erk'/);
+  await rejects(() => pruneOneShot(graph, {sparsity: 0.5, allocation: 'sensitivity'}), /'calibration'.*required by allocation 'sensitivity'/);
+  await rejects(() => pruneOneShot(graph, {sparsity: 0.5, allocation: 'best'} as never), /'allocation'.*'uniform', 'erk', 'sensitivity'/);
+  await rejects(() => pruneOneShot(graph, {sparsity: 0.5, calibration: ok, allocation: 'erk', sensitivity: {layers: []} as never}),
+                /'sensitivity'.*only with allocation 'sensitivity'/);
+  await rejects(() => analyzeGraphSensitivity(graph, ok, {method: 'wanda', layers: ['dilated']}),
+                /'analyzeGraphSensitivity' cannot score node 'dilated'.*'layers'/);
+  await rejects(() => analyzeGraphSensitivity(graph, few), /'data' passed to 'analyzeGraphSensitivity' has 8 samples/);
+  await rejects(() => analyzeGraphSensitivity(graph, ok, {metric: 'l2'} as never), /'metric'.*'kl', 'mse', 'top1'/);
   await rejects(() => pruneOneShot(graph, {sparsity: 0.5, recalibrateBatchNorm: true} as never), /unknown option 'recalibrateBatchNorm'/);
   await rejects(() => pruneOneShot(graph, {sparsity: 0.5, nodes: 'some'} as never), /'nodes'.*'pointwise', 'all'/);
   await rejects(() => pruneOneShot(graph, {sparsity: 1.5}), /'sparsity'.*\[0, 1\)/);
@@ -209,4 +255,5 @@ bad('bad calibration, options and unscorable nodes throw naming the argument and
 });
 
 same.run();
+sensitivity.run();
 bad.run();

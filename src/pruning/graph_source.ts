@@ -8,12 +8,13 @@
 import {dispose, io, reshape, Tensor, tensor, Tensor4D, tidy} from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {extractPatches} from '../ops/patches';
-import {artifactsWithWeights, loadConverter} from '../model/graph_artifacts';
-import {intListAttr, NodeDef, parseInput, stringAttr} from '../model/graph_def';
+import {artifactsWithWeights, capturedArtifacts, currentWeights, loadConverter} from '../model/graph_artifacts';
+import {GraphDef, intListAttr, NodeDef, parseInput, stringAttr} from '../model/graph_def';
 import {CalibrationData, DataLabel, forEachBatch, InputSpec} from './calibration';
-import {CONV_OPS, PrunableGraphNode} from './graph_prune';
+import {CONV_OPS, GraphNodeSet, PrunableGraphNode, prunableGraphNodes} from './graph_prune';
 import {LayerStatistics} from './layer_solve';
 import {ActivationSource, CollectOptions, PruneTarget, StatisticsAccumulator} from './layers_source';
+import {MIN_CALIBRATION_SAMPLES, tooFewSamples} from './sensitivity';
 
 /** The weights of a graph model being pruned: its own, the values written since, and models built from both. */
 export class GraphWeights {
@@ -146,11 +147,6 @@ function transposed(values: Float32Array, rows: number, cols: number): Float32Ar
   return out;
 }
 
-/** One target per prunable node, over `weights`. */
-export function graphTargets(nodes: PrunableGraphNode[], weights: GraphWeights): GraphTarget[] {
-  return nodes.map(node => new GraphTarget(node, weights));
-}
-
 /** Collects the inputs of graph targets by executing the model (as pruned so far) up to them. */
 export class GraphActivationSource implements ActivationSource {
   constructor(private readonly weights: GraphWeights, private readonly inputName: string,
@@ -199,5 +195,49 @@ export class GraphActivationSource implements ActivationSource {
     const nodes = names.filter(n => parseInput(n).node !== this.inputName);
     const out = nodes.length === 0 ? [] : [model.execute({[this.inputName]: x}, nodes)].flat();
     return names.map(n => (parseInput(n).node === this.inputName ? x : out[nodes.indexOf(n)]));
+  }
+}
+
+/** A graph model opened for one-shot work: its weights, its prunable targets, and how it takes data. */
+export interface OpenedGraph {
+  weights: GraphWeights;
+  /** Every prunable node of the node set, in graph order. */
+  targets: GraphTarget[];
+  spec: InputSpec;
+  /** The input node's name. */
+  inputName: string;
+  /** The batch a graph built for a fixed batch size takes (MoveNet's [1, 192, 192, 3]), or null. */
+  fixedBatch: number|null;
+}
+
+/**
+ * Opens `model` (its artifacts and weights are captured; the caller disposes `weights`).
+ * @throws Error naming `op` for a model with several inputs.
+ */
+export async function openGraph(model: GraphModel, op: string, nodes: GraphNodeSet): Promise<OpenedGraph> {
+  if (model.inputs.length !== 1) throw new Error(`'${op}' supports graph models with one input, but the model has ${model.inputs.length}`);
+  const input = model.inputs[0];
+  const shape = input.shape ?? [];
+  const artifacts = await capturedArtifacts(model);
+  const original = currentWeights(model);
+  const weights = new GraphWeights(model, artifacts, original);
+  return {
+    weights, targets: prunableGraphNodes(artifacts.modelTopology as GraphDef, original, nodes).map(n => new GraphTarget(n, weights)),
+    spec: {shape: shape.map((d, i) => (i === 0 || d < 0 ? null : d)), dtype: input.dtype},
+    inputName: parseInput(input.name).node, fixedBatch: shape[0] > 0 ? shape[0] : null,
+  };
+}
+
+/**
+ * Counts the samples of `data` (validating every batch).
+ * @throws Error naming `label.arg` for fewer than 16 samples, or a count a fixed batch does not divide.
+ */
+export async function checkGraphSamples(data: CalibrationData, graph: OpenedGraph, batchSize: number, label: DataLabel,
+                                        method: string): Promise<void> {
+  const samples = await forEachBatch(data, graph.spec, batchSize, label, () => undefined);
+  if (samples < MIN_CALIBRATION_SAMPLES) throw tooFewSamples(label.op, label.arg, samples, method);
+  if (graph.fixedBatch != null && samples % graph.fixedBatch !== 0) {
+    throw new Error(`Argument '${label.arg}' passed to '${label.op}' has ${samples} samples, but the graph takes batches ` +
+        `of exactly ${graph.fixedBatch}: give a multiple of ${graph.fixedBatch}`);
   }
 }

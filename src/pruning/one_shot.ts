@@ -16,7 +16,7 @@ import {GraphOneShotResult, PruneGraphOneShotOptions, pruneGraphOneShot} from '.
 import {CalibrationData, DataLabel, forEachBatch} from './calibration';
 import {OneShotMethod, SparsityPattern} from './layer_solve';
 import {inputSpec, LayersActivationSource, layerTargets} from './layers_source';
-import {allocateSparsities, checkSparsityOption, overallSparsity, solveTargets} from './one_shot_run';
+import {allocateSparsities, checkSensitivityCurves, checkSparsityOption, overallSparsity, solveTargets} from './one_shot_run';
 import {checkCommonOptions, OneShotProgress, selectTargets} from './one_shot_options';
 import {
   analyzeSensitivity, DEFAULT_SENSITIVITY_SPARSITIES, MIN_CALIBRATION_SAMPLES, SensitivityResult, tooFewSamples,
@@ -125,11 +125,7 @@ async function pruneLayersOneShot(model: LayersModel, options: PruneOneShotOptio
   const allocation = checkChoice(options.allocation ?? 'uniform', VALID_ALLOCATIONS, 'allocation', op);
   checkSparsityOption(sparsity, common.pattern, allocation, op);
   for (const flag of ['recalibrateBatchNorm', 'sequential'] as const) booleanOption(options[flag], flag, op);
-  if (options.sensitivity !== undefined &&
-      (allocation !== 'sensitivity' || !Array.isArray((options.sensitivity as Partial<SensitivityResult>)?.layers))) {
-    throw new Error(`Argument 'sensitivity' passed to '${op}' must be what analyzeSensitivity returned, and is used ` +
-        "only with allocation 'sensitivity'");
-  }
+  checkSensitivityCurves(options.sensitivity, allocation, op);
   const needsData = method !== 'magnitude' || allocation === 'sensitivity' || options.recalibrateBatchNorm === true;
   if (needsData && calibration == null) {
     const why = method !== 'magnitude' ? `method '${method}'` :

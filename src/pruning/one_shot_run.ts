@@ -44,6 +44,15 @@ export function checkSparsityOption(sparsity: unknown, pattern: SparsityPattern,
   }
 }
 
+/** Checks the `sensitivity` option: what `analyzeSensitivity` returned, given only with allocation 'sensitivity'. */
+export function checkSensitivityCurves(sensitivity: unknown, allocation: Allocation, op: string): void {
+  if (sensitivity !== undefined &&
+      (allocation !== 'sensitivity' || !Array.isArray((sensitivity as Partial<SensitivityResult>)?.layers))) {
+    throw new Error(`Argument 'sensitivity' passed to '${op}' must be what analyzeSensitivity returned, and is used ` +
+        "only with allocation 'sensitivity'");
+  }
+}
+
 /**
  * Each target's sparsity: from the map, M:N's m/n, uniform, ERK, or the sensitivity curves
  * `measure` returns (called only for 'sensitivity', which callers without curves refuse first).
@@ -73,7 +82,7 @@ export async function allocateSparsities(targets: PruneTarget[], sparsity: numbe
     const curves = await measure!();
     const missing = targets.filter(t => !curves.layers.some(l => l.layer === t.name));
     if (missing.length > 0) {
-      throw new Error(`Argument 'sensitivity' passed to '${op}' has no curve for layer '${missing[0].name}'`);
+      throw new Error(`Argument 'sensitivity' passed to '${op}' has no curve for '${missing[0].name}'`);
     }
     byName = sensitivitySparsities(curves.layers.filter(l => targets.some(t => t.name === l.layer)), target);
   }
