@@ -8,7 +8,7 @@ import {runBench} from './bench_cmd';
 import {runModelBench} from './bench_model_cmd';
 import {runInspectChannels, runPruneChannels} from './channels_cmd';
 import {runConvert} from './convert_cmd';
-import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph, runPruneGraphOneShot} from './graph_cmd';
+import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph, runPruneGraphOneShot, runSensitivityGraph} from './graph_cmd';
 import {runDemo} from './demo_cmd';
 import {flagChoice, listFlag, parseBlock, parsePort, parsePositiveInt, parseSparsity, parseSparsityList} from './flags';
 import {runInspect} from './inspect_cmd';
@@ -62,8 +62,8 @@ function buildProgram(): Command {
       });
 
   program.command('sensitivity')
-      .description('per-layer sensitivity of a saved layers-model: prune one layer at a time and measure how far the outputs move; writes sensitivity.json and an HTML report with the curves')
-      .argument('<model.json>', 'path of a tfjs layers-model')
+      .description('per-layer sensitivity of a saved layers-model (or graph model: its 1x1 convolutions and matmuls): prune one layer at a time and measure how far the outputs move; writes sensitivity.json and an HTML report with the curves')
+      .argument('<model.json>', 'path of a tfjs layers-model or graph model')
       .option('--data <data>', "samples: 'mnist' (the digits of the `mnist` package) or a .npy file", 'mnist')
       .option('--samples <n>', 'samples to use', parsePositiveInt, 256)
       .option('--sparsities <list>', 'comma-separated sparsities, e.g. 0.5,0.8,0.9', parseSparsityList)
@@ -72,7 +72,7 @@ function buildProgram(): Command {
       .option('--out <dir>', 'output folder', 'tfjs-sparsity-sensitivity')
       .option('--json', 'print the result as JSON')
       .option('--quiet', 'no progress bars')
-      .action(runSensitivity);
+      .action((path, opts) => (isGraphModelFile(path) ? runSensitivityGraph(path, opts) : runSensitivity(path, opts)));
 
   program.command('inspect')
       .description('per-layer sparsity table of a saved layers-model or graph model (pruned, stripped or sparse)')
