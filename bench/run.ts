@@ -48,6 +48,7 @@ export const BENCH_RUNS: BenchRun[] = [
   {name: 'mobilenet-channels', file: 'mobilenet_channels.ts', quick: {env: {ROUNDS: '1'}}},
   {name: 'graph-models', file: 'graph_models.ts', quick: {args: ['--runs=1']}},
   {name: 'graph-models-browser', file: 'graph_models.ts', args: ['--browser'], quick: null},
+  {name: 'graph-one-shot', file: 'graph_one_shot.ts', quick: {args: ['--calibration', '16', '--eval', '8', '--sparsities', '0.5']}},
 ];
 
 /** The files of bench/ that are not benches: shared plumbing, and this runner. */
