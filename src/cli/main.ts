@@ -15,7 +15,7 @@ import {runInspect} from './inspect_cmd';
 import {runPrune} from './prune_cmd';
 import {runSensitivity} from './sensitivity_cmd';
 import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
-import {isUsageError, UsageError} from './usage';
+import {isUsageError} from './usage';
 
 export {parseBlock, parseSparsity};
 

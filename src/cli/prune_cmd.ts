@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {join} from 'node:path';
-import {analyzeSensitivity, OneShotResult, POOLING_TYPES, pruneForBenchmark, pruneOneShot, SensitivityResult,
+import {analyzeSensitivity, OneShotReport, POOLING_TYPES, pruneForBenchmark, pruneOneShot, SensitivityResult,
   VALID_ALLOCATIONS, VALID_ONE_SHOT_METHODS} from '../index';
 import {initCliBackend} from './backend';
 import {flagChoice} from './flags';
@@ -92,7 +92,7 @@ async function pruneByMagnitude(modelPath: string, out: string, opts: PruneOptio
  * Prints one line per pruned weight of a `pruneOneShot` result and writes report.html into `out`
  * (`noun` heads the table: 'layer' or 'node').
  */
-export function reportOneShot(result: Omit<OneShotResult, 'model'|'batchNorm'> & {batchNorm?: string[]}, path: string,
+export function reportOneShot(result: OneShotReport & {batchNorm?: string[]}, path: string,
                               out: string, noun: string, sensitivity?: SensitivityResult): void {
   for (const r of result.layers) {
     const error = r.relativeError == null ? '' : `, relative output error ${r.relativeError.toExponential(2)}`;

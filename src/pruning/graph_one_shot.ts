@@ -12,13 +12,15 @@ import {DataLabel} from './calibration';
 import {GraphNodeSet, VALID_NODE_SETS} from './graph_prune';
 import {analyzeGraphSensitivity, GRAPH_NODES} from './graph_sensitivity';
 import {checkGraphSamples, GraphActivationSource, openGraph} from './graph_source';
-import type {OneShotLayerReport, OneShotResult, PruneOneShotOptions} from './one_shot';
 import {checkOneShotOptions, selectTargets} from './one_shot_options';
-import {allocateSparsities, checkSensitivityCurves, checkSparsityOption, overallSparsity, solveTargets} from './one_shot_run';
+import {
+  allocateSparsities, checkSensitivityCurves, checkSparsityOption, OneShotLayerReport, OneShotOptions, OneShotReport,
+  overallSparsity, solveTargets,
+} from './one_shot_run';
 import {DEFAULT_SENSITIVITY_SPARSITIES} from './sensitivity';
 
 /** Options of `pruneGraphOneShot` (and of `pruneOneShot` given a graph model). */
-export interface PruneGraphOneShotOptions extends Omit<PruneOneShotOptions, 'sparsity'|'recalibrateBatchNorm'> {
+export interface PruneGraphOneShotOptions extends Omit<OneShotOptions, 'sparsity'> {
   /**
    * The target fraction of zeros: one number for the nodes `nodes` selects (spread by `allocation`),
    * or a map `{nodeName: sparsity}` naming any Conv2D / MatMul node (others stay dense).
@@ -32,7 +34,7 @@ export interface PruneGraphOneShotOptions extends Omit<PruneOneShotOptions, 'spa
 }
 
 /** The result of `pruneGraphOneShot`: the new model and one report per pruned node (`layer` is the node's name). */
-export interface GraphOneShotResult extends Omit<OneShotResult, 'model'|'batchNorm'> {
+export interface GraphOneShotResult extends OneShotReport {
   /** The pruned model (the caller owns it). */
   model: GraphModel;
 }

@@ -10,78 +10,27 @@ import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {isGraphModel} from '../model/graph_artifacts';
 import {booleanOption, checkChoice} from '../util/validate';
 import {copyModel} from '../model/copy_model';
-import {Allocation, VALID_ALLOCATIONS} from './allocation';
+import {VALID_ALLOCATIONS} from './allocation';
 import {recalibrateBatchNorm} from './batch_norm';
 import {GraphOneShotResult, PruneGraphOneShotOptions, pruneGraphOneShot} from './graph_one_shot';
-import {CalibrationData, DataLabel, forEachBatch} from './calibration';
-import {OneShotMethod, SparsityPattern} from './layer_solve';
+import {DataLabel, forEachBatch} from './calibration';
 import {inputSpec, LayersActivationSource, layerTargets} from './layers_source';
-import {allocateSparsities, checkSensitivityCurves, checkSparsityOption, overallSparsity, solveTargets} from './one_shot_run';
-import {checkCommonOptions, OneShotProgress, selectTargets} from './one_shot_options';
 import {
-  analyzeSensitivity, DEFAULT_SENSITIVITY_SPARSITIES, MIN_CALIBRATION_SAMPLES, SensitivityResult, tooFewSamples,
-} from './sensitivity';
+  allocateSparsities, checkSensitivityCurves, checkSparsityOption, OneShotOptions, OneShotReport, overallSparsity, solveTargets,
+} from './one_shot_run';
+import {checkCommonOptions, selectTargets} from './one_shot_options';
+import {analyzeSensitivity, DEFAULT_SENSITIVITY_SPARSITIES, MIN_CALIBRATION_SAMPLES, tooFewSamples} from './sensitivity';
 
-/** Options of `pruneOneShot`. */
-export interface PruneOneShotOptions extends SparsityPattern {
-  /**
-   * The target fraction of zeros: one number for every prunable layer (spread by `allocation`), or
-   * a map `{layerName: sparsity}` (layers not listed stay dense). Omit it with `sparsityMByN`.
-   */
-  sparsity?: number|Record<string, number>;
-  /**
-   * 'magnitude' (smallest |w|, no data needed), 'wanda' (|w| · input norm, per output), or 'obc'
-   * (SparseGPT: a layer-wise reconstruction that also updates the kept weights; it removes the
-   * weights of input features that are zero on every calibration sample, and refits a layer even at
-   * sparsity 0). Default: 'obc' with `calibration`, else 'magnitude'.
-   */
-  method?: OneShotMethod;
-  /** Calibration samples (128-512 suffice): needed by 'wanda', 'obc', 'sensitivity' and BatchNorm recalibration. */
-  calibration?: CalibrationData;
-  /** How a numeric `sparsity` is spread over layers: 'uniform' (default), 'erk', 'sensitivity'. */
-  allocation?: Allocation;
-  /** Curves from `analyzeSensitivity` for `allocation: 'sensitivity'`; measured here (same method) if omitted. */
-  sensitivity?: SensitivityResult;
+/** Options of `pruneOneShot`: the options both model kinds take, and BatchNorm recalibration. */
+export interface PruneOneShotOptions extends OneShotOptions {
   /** Re-estimate BatchNormalization statistics on `calibration` after pruning; default false. */
   recalibrateBatchNorm?: boolean;
-  /**
-   * Collect each layer's inputs from the model pruned so far (true, the default, as SparseGPT),
-   * one pass per layer, or all from the dense model in one pass (false: faster, less accurate).
-   */
-  sequential?: boolean;
-  /** 'obc': relative dampening of the Gram matrix's diagonal (the ridge of the refit); default 0.1. */
-  dampening?: number;
-  /** 'obc': Gauss–Seidel sweeps of the least-squares refit of the kept weights; default 20, 0 for plain SparseGPT. */
-  refitSweeps?: number;
-  /** Samples per forward pass; default 32. */
-  batchSize?: number;
-  /** Called as the run advances (statistics batches, layers solved, BatchNorm layers). */
-  onProgress?: (event: OneShotProgress) => void;
-}
-
-/** What happened to one weight. */
-export interface OneShotLayerReport {
-  layer: string;
-  weight: string;
-  kind: string;
-  shape: number[];
-  /** The sparsity asked for this layer (after allocation). */
-  targetSparsity: number;
-  /** The fraction of zeros reached. */
-  sparsity: number;
-  /** `‖X(W - Ŵ)‖² / ‖XW‖²` on the calibration inputs of the layer, when its Gram matrix was collected. */
-  relativeError: number|null;
 }
 
 /** The result of `pruneOneShot`. */
-export interface OneShotResult {
+export interface OneShotResult extends OneShotReport {
   /** The pruned copy (the caller owns it). */
   model: LayersModel;
-  method: OneShotMethod;
-  allocation: Allocation;
-  layers: OneShotLayerReport[];
-  /** The fraction of zeros over all pruned weights. */
-  sparsity: number;
   /** BatchNormalization layers recalibrated. */
   batchNorm: string[];
 }

@@ -8,10 +8,69 @@ import {util} from '@tensorflow/tfjs-core';
 import {checkSparsity} from '../util/validate';
 import {Allocation, erkSparsities, sensitivitySparsities} from './allocation';
 import {LayerStatistics, OneShotMethod, solveLayer, SparsityPattern} from './layer_solve';
+import type {CalibrationData} from './calibration';
 import type {ActivationSource, PruneTarget} from './layers_source';
-import type {OneShotLayerReport} from './one_shot';
 import type {OneShotProgress} from './one_shot_options';
 import type {SensitivityResult} from './sensitivity';
+
+/** The options `pruneOneShot` takes for layers and graph models alike. */
+export interface OneShotOptions extends SparsityPattern {
+  /**
+   * The target fraction of zeros: one number for every prunable layer (spread by `allocation`), or
+   * a map `{layerName: sparsity}` (layers not listed stay dense). Omit it with `sparsityMByN`.
+   */
+  sparsity?: number|Record<string, number>;
+  /**
+   * 'magnitude' (smallest |w|, no data needed), 'wanda' (|w| · input norm, per output), or 'obc'
+   * (SparseGPT: a layer-wise reconstruction that also updates the kept weights; it removes the
+   * weights of input features that are zero on every calibration sample, and refits a layer even at
+   * sparsity 0). Default: 'obc' with `calibration`, else 'magnitude'.
+   */
+  method?: OneShotMethod;
+  /** Calibration samples (128-512 suffice): needed by 'wanda', 'obc', 'sensitivity' and BatchNorm recalibration. */
+  calibration?: CalibrationData;
+  /** How a numeric `sparsity` is spread over layers: 'uniform' (default), 'erk', 'sensitivity'. */
+  allocation?: Allocation;
+  /** Curves from `analyzeSensitivity` for `allocation: 'sensitivity'`; measured here (same method) if omitted. */
+  sensitivity?: SensitivityResult;
+  /**
+   * Collect each layer's inputs from the model pruned so far (true, the default, as SparseGPT),
+   * one pass per layer, or all from the dense model in one pass (false: faster, less accurate).
+   */
+  sequential?: boolean;
+  /** 'obc': relative dampening of the Gram matrix's diagonal (the ridge of the refit); default 0.1. */
+  dampening?: number;
+  /** 'obc': Gauss–Seidel sweeps of the least-squares refit of the kept weights; default 20, 0 for plain SparseGPT. */
+  refitSweeps?: number;
+  /** Samples per forward pass; default 32. */
+  batchSize?: number;
+  /** Called as the run advances (statistics batches, layers solved, BatchNorm layers). */
+  onProgress?: (event: OneShotProgress) => void;
+}
+
+/** What happened to one weight. */
+export interface OneShotLayerReport {
+  /** The layer's name (a graph model's node name). */
+  layer: string;
+  weight: string;
+  kind: string;
+  shape: number[];
+  /** The sparsity asked for this layer (after allocation). */
+  targetSparsity: number;
+  /** The fraction of zeros reached. */
+  sparsity: number;
+  /** `‖X(W - Ŵ)‖² / ‖XW‖²` on the calibration inputs of the layer, when its Gram matrix was collected. */
+  relativeError: number|null;
+}
+
+/** What a one-shot run did, whatever the model kind. */
+export interface OneShotReport {
+  method: OneShotMethod;
+  allocation: Allocation;
+  layers: OneShotLayerReport[];
+  /** The fraction of zeros over all pruned weights. */
+  sparsity: number;
+}
 
 /**
  * Checks `sparsity` against the pattern and the allocation: a number in [0, 1), or a per-target
