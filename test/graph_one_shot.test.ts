@@ -254,6 +254,24 @@ bad('bad calibration, options and unscorable nodes throw naming the argument and
   graph.dispose();
 });
 
+bad('a graph built for batches of 2 refuses a sample count 2 does not divide, naming calibration', async () => {
+  const g = new GraphBuilder(31);
+  let x = g.input('image', [2, 6, 6, 3]);
+  x = g.conv('plain', x, [1, 1, 3, 4]);
+  g.pool('pool', x, 4);
+  const graph = await g.model();
+  const odd = samples(17, [6, 6, 3], 32), even = samples(18, [6, 6, 3], 33);
+  const tensors = tf.memory().numTensors;
+  await rejects(() => pruneOneShot(graph, {sparsity: 0.5, method: 'wanda', calibration: odd}),
+                /'calibration' passed to 'pruneGraphOneShot' has 17 samples, but the graph takes batches of exactly 2/);
+  const result = await pruneOneShot(graph, {sparsity: 0.5, method: 'obc', calibration: even});
+  assert.equal(result.layers.map(r => [r.layer, r.sparsity]), [['plain', 0.5]]);
+  result.model.dispose();
+  assert.is(tf.memory().numTensors, tensors, 'no tensors leak');
+  tf.dispose([odd, even]);
+  graph.dispose();
+});
+
 same.run();
 sensitivity.run();
 bad.run();
