@@ -51,6 +51,7 @@ export const BENCH_RUNS: BenchRun[] = [
   {name: 'graph-models-browser', file: 'graph_models.ts', args: ['--browser'], quick: null},
   {name: 'one-shot', file: 'one_shot.ts', quick: {args: ['--quick']}},
   {name: 'one-shot-nsfw', file: 'one_shot_nsfw.ts', quick: {args: ['--calibration', '16', '--eval', '16']}},
+  {name: 'graph-one-shot', file: 'graph_one_shot.ts', quick: {args: ['--calibration', '16', '--eval', '8', '--sparsities', '0.5']}},
   // Threads scale only on idle cores; the bench prints the load average beside its numbers.
   {name: 'threads', file: 'threads.ts', quick: {}},
   {name: 'threads-sweep', file: 'threads.ts', args: ['--sweep'], quick: null},

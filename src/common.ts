@@ -32,9 +32,14 @@ export {disableFastTraining, enableFastTraining, isFastTrainingEnabled} from './
 export {FAST_DENSE_ACTIVATIONS, fastDenseCall, maskedDense} from './training/fast_dense';
 export type {FastDenseActivation} from './training/fast_dense';
 export {pruneGraphWeights} from './pruning/graph_prune';
-export type {PrunedGraphWeight, PruneGraphWeightsOptions, PruneGraphWeightsResult} from './pruning/graph_prune';
+export type {GraphNodeSet, PrunedGraphWeight, PruneGraphWeightsOptions, PruneGraphWeightsResult} from './pruning/graph_prune';
 export {pruneOneShot} from './pruning/one_shot';
-export type {OneShotLayerReport, OneShotResult, PruneOneShotOptions} from './pruning/one_shot';
+export type {OneShotResult, PruneOneShotOptions} from './pruning/one_shot';
+export type {OneShotLayerReport, OneShotOptions, OneShotReport} from './pruning/one_shot_run';
+export {pruneGraphOneShot} from './pruning/graph_one_shot';
+export type {GraphOneShotResult, PruneGraphOneShotOptions} from './pruning/graph_one_shot';
+export {analyzeGraphSensitivity} from './pruning/graph_sensitivity';
+export type {AnalyzeGraphSensitivityOptions} from './pruning/graph_sensitivity';
 export {analyzeSensitivity, outputDivergence, VALID_SENSITIVITY_METRICS} from './pruning/sensitivity';
 export type {AnalyzeSensitivityOptions, LayerSensitivity, SensitivityMetric, SensitivityResult} from './pruning/sensitivity';
 export {erkSparsities, sensitivitySparsities, VALID_ALLOCATIONS} from './pruning/allocation';

@@ -4,13 +4,14 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {spawnSync} from 'node:child_process';
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {fileSystem} from '../src/index';
 import type {ModelBenchResult} from '../src/cli/bench_model_cmd';
 import {saveModel} from '../src/cli/model_files';
-import {useBackend} from './helpers';
+import {dump} from 'npyjs';
+import {normal, useBackend} from './helpers';
 import {tinyGraph} from './graph_helpers';
 
 const CLI = resolve('dist/cli.mjs');
@@ -43,7 +44,11 @@ graph.before(async () => {
   await saveModel(layers, join(dir, 'layers'));
   layers.dispose();
   layersPath = join(dir, 'layers', 'model.json');
+  writeFileSync(npy(), Buffer.from(dump(normal(24 * 16 * 16 * 3, 5), [24, 16, 16, 3])));
 });
+
+/** Calibration samples for the graph model, as a .npy file. */
+const npy = () => join(dir, 'graph-samples.npy');
 
 graph.after(() => rmSync(dir, {recursive: true, force: true}));
 
@@ -64,6 +69,54 @@ graph('prune, convert and inspect a graph model', () => {
   assert.is(expand.op, 'SparsityConv2DNCHW');
   assert.ok(expand.sparsity > 0.85);
   assert.ok(rows.some(r => r.node === 'stem' && r.sparsity < 0.1));
+});
+
+graph('prune --method obc --calibration file.npy prunes the 1x1 convolutions and the matmul of a graph model with a report', () => {
+  const out = join(dir, 'obc');
+  const r = cli(['prune', graphPath, '--sparsity', '0.7', '--method', 'obc', '--calibration', npy(), '--samples', '20',
+    '--quiet', '--out', out]);
+  assert.is(r.code, 0, r.err);
+  for (const w of ['expand/weights \\[1,1,8,24\\]', 'project/weights', 'last/weights', 'logits/weights \\[32,5\\]']) {
+    assert.match(r.out, new RegExp(`${w}.*: (69|70)\\.\\d+% sparse \\(target 70\\.00%, relative output error \\d`));
+  }
+  assert.not.match(r.out, /stem/, 'the 3x3 stem stays dense');
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /obc, uniform allocation/);
+  const inspected = cli(['inspect', join(out, 'model.json'), '--json']);
+  assert.is(inspected.code, 0, inspected.err);
+  const rows = JSON.parse(inspected.out) as Array<{node: string; sparsity: number}>;
+  assert.ok(Math.abs(rows.find(x => x.node === 'last')!.sparsity - 0.7) < 0.01, 'the saved model holds the pruned weights');
+  assert.ok(rows.find(x => x.node === 'stem')!.sparsity < 0.1);
+});
+
+graph('sensitivity <graph model.json> writes the curves of its nodes; prune --allocation sensitivity meets the target', () => {
+  const out = join(dir, 'graph-sensitivity');
+  const r = cli(['sensitivity', graphPath, '--data', npy(), '--samples', '16', '--sparsities', '0.5,0.9', '--metric', 'mse',
+    '--quiet', '--out', out]);
+  assert.is(r.code, 0, r.err);
+  const result = JSON.parse(readFileSync(join(out, 'sensitivity.json'), 'utf8')) as {layers: Array<{layer: string; values: number[]}>};
+  assert.equal(result.layers.map(l => l.layer), ['expand', 'project', 'last', 'logits']);
+  assert.ok(result.layers.every(l => l.values.length === 2 && l.values[1] > l.values[0]), JSON.stringify(result.layers));
+  assert.match(r.out, /\| expand \| 192 \|/);
+  const pruned = cli(['prune', graphPath, '--sparsity', '0.6', '--method', 'wanda', '--allocation', 'sensitivity', '--calibration',
+    npy(), '--samples', '16', '--quiet', '--out', join(dir, 'graph-allocated')]);
+  assert.is(pruned.code, 0, pruned.err);
+  assert.match(pruned.out, /target \d+\.\d+%/);
+  assert.match(readFileSync(join(dir, 'graph-allocated', 'report.html'), 'utf8'), /wanda, sensitivity allocation: 60\.\d+ %.*Per-layer sensitivity/s);
+});
+
+graph('prune of a graph model: --allocation best, --recalibrate-bn and --method wanda without data are usage errors (exit 2)', () => {
+  const allocation = cli(['prune', graphPath, '--sparsity', '0.5', '--allocation', 'best', '--out', join(dir, 'never')]);
+  assert.is(allocation.code, 2);
+  assert.match(allocation.err, /--allocation must be one of 'uniform', 'erk', 'sensitivity'/);
+  const sensitivity = cli(['prune', graphPath, '--sparsity', '0.5', '--allocation', 'sensitivity', '--out', join(dir, 'never')]);
+  assert.is(sensitivity.code, 2);
+  assert.match(sensitivity.err, /--calibration is needed/);
+  const bn = cli(['prune', graphPath, '--sparsity', '0.5', '--recalibrate-bn', '--calibration', 'x.npy', '--out', join(dir, 'never')]);
+  assert.is(bn.code, 2);
+  assert.match(bn.err, /--recalibrate-bn applies to layers models/);
+  const noData = cli(['prune', graphPath, '--sparsity', '0.5', '--method', 'wanda', '--out', join(dir, 'never')]);
+  assert.is(noData.code, 2);
+  assert.match(noData.err, /--calibration is needed by --method wanda/);
 });
 
 graph('convert --dtype int4 on a graph model is a usage error (exit 2)', () => {

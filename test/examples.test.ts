@@ -130,6 +130,19 @@ const HARNESS: Harness[] = [
       expect(deployable.layers.every(l => l.getClassName() === 'Dense'), 'plain Dense layers');`,
   },
   {
+    match: 'await pruneOneShot(graph, {sparsity: 0.7',
+    // The small MobileNetV2-like graph model (test/graph_helpers.ts) the guide test writes into the work folder.
+    setup: `const modelPath = join(workDir, 'tiny-graph', 'model.json'), dir = workDir;
+      const images = tf.randomUniform([24, 16, 16, 3], 0, 1, 'float32', 6);`,
+    check: `expect(nodes.map(n => n.layer).join() === 'expand,project,last,logits', 'the 1x1 convolutions and the matmul');
+      expect(nodes.every(n => Math.abs(n.sparsity - 0.7) < 0.01), '70 % each');
+      const again = await loadGraphModel('file://' + dir + '/pruned-graph/model.json');
+      const w = again.weights['last/weights'][0].dataSync();
+      expect(Math.abs(w.filter(v => v === 0).length / w.length - 0.7) < 0.01, 'the saved graph holds the pruned weights');
+      expect(graph.weights['last/weights'][0].dataSync().every(v => v !== 0), 'the given graph is unchanged');
+      tf.dispose(images);`,
+  },
+  {
     match: 'const perLayer = sensitivitySparsities(curves.layers, 0.8);',
     continues: true,
     setup: '',

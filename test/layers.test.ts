@@ -21,8 +21,9 @@ const LAYERS: Record<string, number> = {
 
 const MAX_LINES = 400;
 
+/** The files under `dir`, skipping hidden folders (bench/.cache holds unpacked npm packages, not our sources). */
 function filesUnder(dir: string, ext = /\.ts$/): string[] {
-  return readdirSync(dir).flatMap(name => {
+  return readdirSync(dir).filter(name => !name.startsWith('.')).flatMap(name => {
     const path = join(dir, name);
     return statSync(path).isDirectory() ? filesUnder(path, ext) : ext.test(name) ? [path] : [];
   });

@@ -1,15 +1,22 @@
 /**
- * The CLI's graph-model side: `inspect`, `convert` and `prune` given a tfjs graph model's model.json
- * (what tfjs-converter writes: `format: 'graph-model'`, a GraphDef topology).
+ * The CLI's graph-model side: `inspect`, `convert` and `prune` (by magnitude, or with calibration
+ * data) given a tfjs graph model's model.json (what tfjs-converter writes: `format: 'graph-model'`,
+ * a GraphDef topology).
  */
 import {readFileSync} from 'node:fs';
+import {cast, round, Tensor, tidy} from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
-import {fileSystem, graphWeightSparsity, loadSparseGraphModel, POOLING_TYPES, pruneGraphWeights, sparsifyGraphModel,
+import {analyzeGraphSensitivity, fileSystem, graphWeightSparsity, loadSparseGraphModel, POOLING_TYPES, pruneGraphWeights,
+  pruneOneShot, sparsifyGraphModel, VALID_ALLOCATIONS, VALID_ONE_SHOT_METHODS, VALID_SENSITIVITY_METRICS,
   VALID_STORED_DTYPES} from '../index';
 import {initCliBackend} from './backend';
 import {flagChoice} from './flags';
 import {modelBytes} from './model_files';
-import {existingModelPath, UsageError} from './usage';
+import {oneShotProgressBar} from './progress';
+import {reportOneShot} from './prune_cmd';
+import {loadSamples} from './samples';
+import {SensitivityOptions, writeSensitivity} from './sensitivity_cmd';
+import {existingModelPath, outputDir, UsageError} from './usage';
 
 /** Whether the model.json at `path` holds a graph model rather than a layers model. */
 export function isGraphModelFile(path: string): boolean {
@@ -77,4 +84,82 @@ export async function runPruneGraph(path: string, opts: {sparsity: number; block
   pruned.dispose();
   for (const r of report) console.log(`${r.weight} [${r.shape}] (${r.op} ${r.node}): ${(100 * r.sparsity).toFixed(2)}% sparse`);
   console.log(`pruned graph model written to ${opts.out}`);
+}
+
+/** Flags of `prune` for a graph model with calibration data. */
+export interface PruneGraphOneShotFlags {
+  sparsity: number;
+  block?: [number, number];
+  pooling: string;
+  out: string;
+  method?: string;
+  calibration?: string;
+  samples: number;
+  allocation: string;
+  recalibrateBn?: boolean;
+  quiet?: boolean;
+}
+
+/** `prune` for a graph model with --method, --calibration or --allocation: `pruneOneShot` on the 1x1 convolutions and matmuls. */
+export async function runPruneGraphOneShot(path: string, opts: PruneGraphOneShotFlags): Promise<void> {
+  const pooling = flagChoice(opts.pooling, POOLING_TYPES, '--pooling');
+  const allocation = flagChoice(opts.allocation, VALID_ALLOCATIONS, '--allocation');
+  const method = flagChoice(opts.method ?? (opts.calibration != null ? 'obc' : 'magnitude'), VALID_ONE_SHOT_METHODS, '--method');
+  if (opts.recalibrateBn) throw new UsageError('--recalibrate-bn applies to layers models (a graph model has its BatchNorm folded)');
+  if ((method !== 'magnitude' || allocation === 'sensitivity') && opts.calibration == null) {
+    throw new UsageError(`--calibration is needed by --method ${method} and --allocation sensitivity (use 'mnist' or a .npy file)`);
+  }
+  const out = outputDir(opts.out);
+  const model = await loadGraphFile(path);
+  const bars = oneShotProgressBar(!opts.quiet);
+  let calibration: Tensor|null = null;
+  try {
+    if (opts.calibration != null) calibration = loadGraphSamples(model, opts.calibration, opts.samples, '--calibration');
+    const blockSize = opts.block;
+    const sensitivity = allocation !== 'sensitivity' ? undefined : await analyzeGraphSensitivity(model, calibration!, {
+      method, blockSize, blockPoolingType: pooling, onProgress: bars.onProgress});
+    const result = await pruneOneShot(model, {sparsity: opts.sparsity, method, allocation, sensitivity, blockSize,
+      blockPoolingType: pooling, calibration: calibration ?? undefined, onProgress: bars.onProgress});
+    bars.stop();
+    await result.model.save(fileSystem(out));
+    result.model.dispose();
+    reportOneShot(result, path, out, 'node', sensitivity);
+    console.log(`pruned graph model and report.html written to ${opts.out}`);
+  } finally {
+    bars.stop();
+    calibration?.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * Samples for a graph model, shaped to its input; an int32 graph (MoveNet's pixels) gets them
+ * rounded to int32, since .npy values arrive as float32.
+ */
+function loadGraphSamples(model: GraphModel, source: string, count: number, flag: string): Tensor {
+  const {shape, dtype} = model.inputs[0];
+  const samples = loadSamples(source, (shape ?? []).slice(1).map(d => (d < 0 ? null : d)), count, flag);
+  if (dtype !== 'int32') return samples;
+  const rounded = tidy(() => cast(round(samples), 'int32'));
+  samples.dispose();
+  return rounded;
+}
+
+/** `sensitivity` for a graph model: `analyzeGraphSensitivity` over its 1x1 convolutions and matmuls. */
+export async function runSensitivityGraph(path: string, opts: SensitivityOptions): Promise<void> {
+  const method = flagChoice(opts.method, VALID_ONE_SHOT_METHODS, '--method');
+  const metric = flagChoice(opts.metric, VALID_SENSITIVITY_METRICS, '--metric');
+  const model = await loadGraphFile(path);
+  const bars = oneShotProgressBar(!opts.quiet && !opts.json);
+  let data: Tensor|null = null;
+  try {
+    data = loadGraphSamples(model, opts.data, opts.samples, '--data');
+    const result = await analyzeGraphSensitivity(model, data, {method, metric, sparsities: opts.sparsities, onProgress: bars.onProgress});
+    bars.stop();
+    writeSensitivity(result, path, opts);
+  } finally {
+    bars.stop();
+    data?.dispose();
+    model.dispose();
+  }
 }

@@ -8,14 +8,14 @@ import {runBench} from './bench_cmd';
 import {runModelBench} from './bench_model_cmd';
 import {runInspectChannels, runPruneChannels} from './channels_cmd';
 import {runConvert} from './convert_cmd';
-import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph} from './graph_cmd';
+import {isGraphModelFile, runConvertGraph, runInspectGraph, runPruneGraph, runPruneGraphOneShot, runSensitivityGraph} from './graph_cmd';
 import {runDemo} from './demo_cmd';
 import {flagChoice, listFlag, parseBlock, parsePort, parsePositiveInt, parseSparsity, parseSparsityList} from './flags';
 import {runInspect} from './inspect_cmd';
 import {runPrune} from './prune_cmd';
 import {runSensitivity} from './sensitivity_cmd';
 import {DEFAULT_MODELS_DIR, runServe} from './serve_cmd';
-import {isUsageError, UsageError} from './usage';
+import {isUsageError} from './usage';
 
 export {parseBlock, parseSparsity};
 
@@ -37,8 +37,8 @@ function buildProgram(): Command {
       });
 
   program.command('prune')
-      .description('one-shot pruning of a saved layers or graph model: by magnitude (like tfmot\'s prune_for_benchmark), with calibration data (Wanda, OBC), per-layer allocation and BatchNorm recalibration (layers models, with an HTML report), or whole channels (--structure channels)')
-      .argument('<model.json>', 'path of a tfjs layers-model')
+      .description('one-shot pruning of a saved layers or graph model: by magnitude (like tfmot\'s prune_for_benchmark), with calibration data (Wanda, OBC; graph models: their 1x1 convolutions and matmuls), per-layer allocation and BatchNorm recalibration (layers models), with an HTML report, or whole channels (--structure channels)')
+      .argument('<model.json>', 'path of a tfjs layers-model or graph model')
       .requiredOption('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity)
       .option('--block <HxW>', 'block size, e.g. 1x16 (Dense/rank-2 weights only)', parseBlock)
       .option('--pooling <type>', 'block pooling: avg or max', 'avg')
@@ -57,14 +57,13 @@ function buildProgram(): Command {
         if (flagChoice(opts.structure, ['weights', 'channels'], '--structure') === 'channels') await runPruneChannels(path, opts);
         else if (!isGraphModelFile(path)) await runPrune(path, opts);
         else if (opts.method !== undefined || opts.calibration !== undefined || opts.allocation !== 'uniform' || opts.recalibrateBn) {
-          throw new UsageError('graph models are pruned by magnitude at one uniform sparsity: --method, --calibration, ' +
-              '--allocation and --recalibrate-bn apply to layers models');
+          await runPruneGraphOneShot(path, opts);
         } else await runPruneGraph(path, opts);
       });
 
   program.command('sensitivity')
-      .description('per-layer sensitivity of a saved layers-model: prune one layer at a time and measure how far the outputs move; writes sensitivity.json and an HTML report with the curves')
-      .argument('<model.json>', 'path of a tfjs layers-model')
+      .description('per-layer sensitivity of a saved layers-model (or graph model: its 1x1 convolutions and matmuls): prune one layer at a time and measure how far the outputs move; writes sensitivity.json and an HTML report with the curves')
+      .argument('<model.json>', 'path of a tfjs layers-model or graph model')
       .option('--data <data>', "samples: 'mnist' (the digits of the `mnist` package) or a .npy file", 'mnist')
       .option('--samples <n>', 'samples to use', parsePositiveInt, 256)
       .option('--sparsities <list>', 'comma-separated sparsities, e.g. 0.5,0.8,0.9', parseSparsityList)
@@ -73,7 +72,7 @@ function buildProgram(): Command {
       .option('--out <dir>', 'output folder', 'tfjs-sparsity-sensitivity')
       .option('--json', 'print the result as JSON')
       .option('--quiet', 'no progress bars')
-      .action(runSensitivity);
+      .action((path, opts) => (isGraphModelFile(path) ? runSensitivityGraph(path, opts) : runSensitivity(path, opts)));
 
   program.command('inspect')
       .description('per-layer sparsity table of a saved layers-model or graph model (pruned, stripped or sparse)')

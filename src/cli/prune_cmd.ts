@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {join} from 'node:path';
-import {analyzeSensitivity, POOLING_TYPES, pruneForBenchmark, pruneOneShot, SensitivityResult, VALID_ALLOCATIONS,
-  VALID_ONE_SHOT_METHODS} from '../index';
+import {analyzeSensitivity, OneShotReport, POOLING_TYPES, pruneForBenchmark, pruneOneShot, SensitivityResult,
+  VALID_ALLOCATIONS, VALID_ONE_SHOT_METHODS} from '../index';
 import {initCliBackend} from './backend';
 import {flagChoice} from './flags';
 import {loadModel, saveModel} from './model_files';
@@ -63,24 +63,7 @@ export async function runPrune(path: string, opts: PruneOptions): Promise<void> 
     bars.stop();
     await saveModel(result.model, out);
     result.model.dispose();
-    for (const r of result.layers) {
-      const error = r.relativeError == null ? '' : `, relative output error ${r.relativeError.toExponential(2)}`;
-      console.log(`${r.weight} [${r.shape}]: ${(100 * r.sparsity).toFixed(2)}% sparse (target ` +
-          `${(100 * r.targetSparsity).toFixed(2)}%${error})`);
-    }
-    const sections: ReportSection[] = [{
-      heading: `${method}, ${allocation} allocation: ${(100 * result.sparsity).toFixed(2)} % of the pruned weights are zero`,
-      note: result.batchNorm.length ? `BatchNorm recalibrated: ${result.batchNorm.join(', ')}` : undefined,
-      table: {
-        columns: ['layer', 'weight', 'shape', 'target sparsity', 'sparsity', 'relative output error'],
-        rows: result.layers.map(r => [r.layer, r.weight, `[${r.shape}]`, (100 * r.targetSparsity).toFixed(2),
-                                      (100 * r.sparsity).toFixed(2), r.relativeError?.toExponential(2) ?? '-']),
-      },
-      charts: [{title: 'Sparsity per layer', type: 'bar', xLabel: 'layer', yLabel: 'sparsity',
-                labels: result.layers.map(r => r.layer), datasets: [{label: 'sparsity', data: result.layers.map(r => r.sparsity)}]}],
-    }];
-    if (sensitivity) sections.push(sensitivitySection(sensitivity));
-    writeReport(join(out, 'report.html'), `tfjs-sparsity prune: ${path}`, sections);
+    reportOneShot(result, path, out, 'layer', sensitivity);
     console.log(`pruned model and report.html written to ${opts.out}`);
   } finally {
     bars.stop();
@@ -103,4 +86,30 @@ async function pruneByMagnitude(modelPath: string, out: string, opts: PruneOptio
     console.log(`${r.weight} [${r.shape}]: ${(100 * r.sparsity).toFixed(2)}% sparse`);
   }
   console.log(`pruned model written to ${opts.out}`);
+}
+
+/**
+ * Prints one line per pruned weight of a `pruneOneShot` result and writes report.html into `out`
+ * (`noun` heads the table: 'layer' or 'node').
+ */
+export function reportOneShot(result: OneShotReport & {batchNorm?: string[]}, path: string,
+                              out: string, noun: string, sensitivity?: SensitivityResult): void {
+  for (const r of result.layers) {
+    const error = r.relativeError == null ? '' : `, relative output error ${r.relativeError.toExponential(2)}`;
+    console.log(`${r.weight} [${r.shape}]: ${(100 * r.sparsity).toFixed(2)}% sparse (target ` +
+        `${(100 * r.targetSparsity).toFixed(2)}%${error})`);
+  }
+  const sections: ReportSection[] = [{
+    heading: `${result.method}, ${result.allocation} allocation: ${(100 * result.sparsity).toFixed(2)} % of the pruned weights are zero`,
+    note: result.batchNorm?.length ? `BatchNorm recalibrated: ${result.batchNorm.join(', ')}` : undefined,
+    table: {
+      columns: [noun, 'weight', 'shape', 'target sparsity', 'sparsity', 'relative output error'],
+      rows: result.layers.map(r => [r.layer, r.weight, `[${r.shape}]`, (100 * r.targetSparsity).toFixed(2),
+                                    (100 * r.sparsity).toFixed(2), r.relativeError?.toExponential(2) ?? '-']),
+    },
+    charts: [{title: `Sparsity per ${noun}`, type: 'bar', xLabel: noun, yLabel: 'sparsity',
+              labels: result.layers.map(r => r.layer), datasets: [{label: 'sparsity', data: result.layers.map(r => r.sparsity)}]}],
+  }];
+  if (sensitivity) sections.push(sensitivitySection(sensitivity));
+  writeReport(join(out, 'report.html'), `tfjs-sparsity prune: ${path}`, sections);
 }

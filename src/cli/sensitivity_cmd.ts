@@ -67,22 +67,27 @@ export async function runSensitivity(path: string, opts: SensitivityOptions): Pr
       method, metric, sparsities: opts.sparsities, onProgress: bars.onProgress,
     });
     bars.stop();
-    const out = resolve(opts.out);
-    mkdirSync(out, {recursive: true});
-    writeFileSync(join(out, 'sensitivity.json'), JSON.stringify(result, null, 1));
-    writeReport(join(out, 'report.html'), `tfjs-sparsity sensitivity: ${path}`, [sensitivitySection(result)]);
-    if (opts.json) {
-      console.log(JSON.stringify(result));
-      return;
-    }
-    const section = sensitivitySection(result);
-    console.log(`| ${section.table!.columns.join(' | ')} |`);
-    console.log(`|${section.table!.columns.map(() => '---').join('|')}|`);
-    for (const row of section.table!.rows) console.log(`| ${row.join(' | ')} |`);
-    console.log(`\nsensitivity.json and report.html written to ${out}`);
+    writeSensitivity(result, path, opts);
   } finally {
     bars.stop();
     data?.dispose();
     model.dispose();
   }
+}
+
+/** Writes sensitivity.json and report.html into `opts.out` and prints the curves (a table, or JSON with --json). */
+export function writeSensitivity(result: SensitivityResult, path: string, opts: SensitivityOptions): void {
+  const out = resolve(opts.out);
+  mkdirSync(out, {recursive: true});
+  writeFileSync(join(out, 'sensitivity.json'), JSON.stringify(result, null, 1));
+  writeReport(join(out, 'report.html'), `tfjs-sparsity sensitivity: ${path}`, [sensitivitySection(result)]);
+  if (opts.json) {
+    console.log(JSON.stringify(result));
+    return;
+  }
+  const section = sensitivitySection(result);
+  console.log(`| ${section.table!.columns.join(' | ')} |`);
+  console.log(`|${section.table!.columns.map(() => '---').join('|')}|`);
+  for (const row of section.table!.rows) console.log(`| ${row.join(' | ')} |`);
+  console.log(`\nsensitivity.json and report.html written to ${out}`);
 }

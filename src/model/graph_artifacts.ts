@@ -70,3 +70,12 @@ export async function checkGraphModel(model: GraphModel, op: string): Promise<Co
   }
   return c;
 }
+
+/** Whether `value` is a tfjs-converter GraphModel (false when tfjs-converter is not installed). */
+export async function isGraphModel(value: unknown): Promise<boolean> {
+  try {
+    return value instanceof (await loadConverter()).GraphModel;
+  } catch {
+    return false;
+  }
+}

@@ -10,7 +10,7 @@ import {mByNArg, mByNMask} from '../ops/m_by_n';
 import {PoolingType} from '../ops/pool';
 import {pruneMask} from '../ops/prune_mask';
 import {checkChoice, checkOptions, checkSparsity, positiveIntPair} from '../util/validate';
-import {GraphDef, parseInput} from '../model/graph_def';
+import {GraphDef, NodeDef, parseInput} from '../model/graph_def';
 import {artifactsWithWeights, capturedArtifacts, checkGraphModel, currentWeights} from '../model/graph_artifacts';
 
 /** Options of `pruneGraphWeights`. */
@@ -32,7 +32,8 @@ export interface PruneGraphWeightsOptions {
 }
 
 const OPTION_NAMES = ['targetSparsity', 'blockSize', 'blockPoolingType', 'sparsityMByN', 'nodes'];
-const VALID_NODE_SETS = ['pointwise', 'all'] as const;
+/** The valid `GraphNodeSet` values, for runtime checks. */
+export const VALID_NODE_SETS = ['pointwise', 'all'] as const;
 
 /** One weight pruned by `pruneGraphWeights`. */
 export interface PrunedGraphWeight {
@@ -45,8 +46,50 @@ export interface PrunedGraphWeight {
   sparsity: number;
 }
 
-const CONV_OPS = ['Conv2D', '_FusedConv2D'];
-const MATMUL_OPS = ['MatMul', '_FusedMatMul'];
+/** Graph ops whose second input is a prunable weight: convolutions `[kh, kw, in, out]` and matmuls. */
+export const CONV_OPS = ['Conv2D', '_FusedConv2D'];
+export const MATMUL_OPS = ['MatMul', '_FusedMatMul'];
+
+/** Which graph nodes are pruned: 'pointwise' (1x1 convolutions and matmuls) or 'all' (every Conv2D and MatMul). */
+export type GraphNodeSet = typeof VALID_NODE_SETS[number];
+
+/** A node whose weight is pruned: the first Conv2D / MatMul reading a constant float32 weight. */
+export interface PrunableGraphNode {
+  def: NodeDef;
+  /** The Const node (and weight) name. */
+  weight: string;
+  value: Tensor;
+  /** How many nodes read the weight. */
+  readers: number;
+}
+
+/**
+ * The prunable nodes of `graph` in its order, one per weight (its first reader), among `nodes`:
+ * Conv2D / MatMul with a constant float32 weight of rank 4 / 2 in `weights`.
+ */
+export function prunableGraphNodes(graph: GraphDef, weights: Record<string, Tensor>, nodes: GraphNodeSet): PrunableGraphNode[] {
+  const consts = new Set(graph.node.filter(d => d.op === 'Const').map(d => d.name));
+  const readers = new Map<string, number>();
+  for (const def of graph.node) {
+    for (const ref of def.input ?? []) {
+      const {node, control} = parseInput(ref);
+      if (!control && consts.has(node)) readers.set(node, (readers.get(node) ?? 0) + 1);
+    }
+  }
+  const found: PrunableGraphNode[] = [];
+  const seen = new Set<string>();
+  for (const def of graph.node) {
+    const conv = CONV_OPS.includes(def.op);
+    if (!conv && !MATMUL_OPS.includes(def.op)) continue;
+    const name = def.input?.[1] === undefined ? undefined : parseInput(def.input[1]).node;
+    const w = name !== undefined && consts.has(name) ? weights[name] : undefined;
+    if (!w || seen.has(name!) || w.dtype !== 'float32' || w.rank !== (conv ? 4 : 2)) continue;
+    if (nodes === 'pointwise' && conv && (w.shape[0] !== 1 || w.shape[1] !== 1)) continue;
+    seen.add(name!);
+    found.push({def, weight: name!, value: w, readers: readers.get(name!) ?? 1});
+  }
+  return found;
+}
 
 /** The mask of one weight by the options' rule. */
 function maskOf(w: Tensor, op: string, transposeB: boolean, o: Required<Omit<PruneGraphWeightsOptions, 'sparsityMByN'>> &
@@ -95,26 +138,18 @@ export async function pruneGraphWeights(model: GraphModel, options: PruneGraphWe
   const nodes = checkChoice(options.nodes ?? 'pointwise', VALID_NODE_SETS, 'nodes', op);
   const rule = {targetSparsity: options.targetSparsity, blockSize, blockPoolingType: options.blockPoolingType ?? 'AVG', sparsityMByN, nodes};
   const artifacts = await capturedArtifacts(model);
-  const graph = artifacts.modelTopology as GraphDef;
-  const consts = new Set(graph.node.filter(d => d.op === 'Const').map(d => d.name));
   const weights = currentWeights(model);
   const pruned: Record<string, Tensor> = {};
   const report: PrunedGraphWeight[] = [];
   try {
-    for (const def of graph.node) {
-      const conv = CONV_OPS.includes(def.op);
-      if (!conv && !MATMUL_OPS.includes(def.op)) continue;
-      const name = def.input?.[1] === undefined ? undefined : parseInput(def.input[1]).node;
-      const w = name !== undefined && consts.has(name) ? weights[name] : undefined;
-      if (!w || pruned[name!] || w.dtype !== 'float32' || w.rank !== (conv ? 4 : 2)) continue;
-      if (nodes === 'pointwise' && conv && (w.shape[0] !== 1 || w.shape[1] !== 1)) continue;
-      const mask = maskOf(w, def.op, !conv && def.attr?.transpose_b?.b === true, rule);
-      const p = pruned[name!] = applyMask(w, mask);
+    for (const {def, weight: name, value: w} of prunableGraphNodes(artifacts.modelTopology as GraphDef, weights, nodes)) {
+      const mask = maskOf(w, def.op, MATMUL_OPS.includes(def.op) && def.attr?.transpose_b?.b === true, rule);
+      const p = pruned[name] = applyMask(w, mask);
       mask.dispose();
       const values = await p.data();
       let zeros = 0;
       for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
-      report.push({node: def.name, op: def.op, weight: name!, shape: p.shape, sparsity: zeros / values.length});
+      report.push({node: def.name, op: def.op, weight: name, shape: p.shape, sparsity: zeros / values.length});
     }
     const out = await converter.loadGraphModel(io.fromMemory(await artifactsWithWeights(artifacts, {...weights, ...pruned})));
     return {model: out, report};

@@ -3,82 +3,34 @@
  * calibration data (Wanda's activation-aware scores, or a SparseGPT/OBC layer-wise reconstruction
  * that updates the kept weights), with uniform, ERK or sensitivity-based per-layer sparsities and
  * BatchNorm recalibration. The caller's model is never changed: a copy is pruned and returned.
+ * Graph models are handed to `pruneGraphOneShot`.
  */
-import {util} from '@tensorflow/tfjs-core';
 import {LayersModel} from '@tensorflow/tfjs-layers';
-import {booleanOption, checkChoice, checkSparsity} from '../util/validate';
+import type {GraphModel} from '@tensorflow/tfjs-converter';
+import {isGraphModel} from '../model/graph_artifacts';
+import {booleanOption, checkChoice} from '../util/validate';
 import {copyModel} from '../model/copy_model';
-import {Allocation, erkSparsities, sensitivitySparsities, VALID_ALLOCATIONS} from './allocation';
+import {VALID_ALLOCATIONS} from './allocation';
 import {recalibrateBatchNorm} from './batch_norm';
-import {CalibrationData, DataLabel, forEachBatch} from './calibration';
-import {LayerStatistics, OneShotMethod, solveLayer, SparsityPattern} from './layer_solve';
-import {inputSpec, LayersActivationSource, layerTargets, PruneTarget} from './layers_source';
-import {checkCommonOptions, OneShotProgress, selectTargets} from './one_shot_options';
+import {GraphOneShotResult, PruneGraphOneShotOptions, pruneGraphOneShot} from './graph_one_shot';
+import {DataLabel, forEachBatch} from './calibration';
+import {inputSpec, LayersActivationSource, layerTargets} from './layers_source';
 import {
-  analyzeSensitivity, DEFAULT_SENSITIVITY_SPARSITIES, denseStatistics, MIN_CALIBRATION_SAMPLES, SensitivityResult,
-  tooFewSamples,
-} from './sensitivity';
+  allocateSparsities, checkSensitivityCurves, checkSparsityOption, OneShotOptions, OneShotReport, overallSparsity, solveTargets,
+} from './one_shot_run';
+import {checkCommonOptions, selectTargets} from './one_shot_options';
+import {analyzeSensitivity, DEFAULT_SENSITIVITY_SPARSITIES, MIN_CALIBRATION_SAMPLES, tooFewSamples} from './sensitivity';
 
-/** Options of `pruneOneShot`. */
-export interface PruneOneShotOptions extends SparsityPattern {
-  /**
-   * The target fraction of zeros: one number for every prunable layer (spread by `allocation`), or
-   * a map `{layerName: sparsity}` (layers not listed stay dense). Omit it with `sparsityMByN`.
-   */
-  sparsity?: number|Record<string, number>;
-  /**
-   * 'magnitude' (smallest |w|, no data needed), 'wanda' (|w| · input norm, per output), or 'obc'
-   * (SparseGPT: a layer-wise reconstruction that also updates the kept weights; it removes the
-   * weights of input features that are zero on every calibration sample, and refits a layer even at
-   * sparsity 0). Default: 'obc' with `calibration`, else 'magnitude'.
-   */
-  method?: OneShotMethod;
-  /** Calibration samples (128-512 suffice): needed by 'wanda', 'obc', 'sensitivity' and BatchNorm recalibration. */
-  calibration?: CalibrationData;
-  /** How a numeric `sparsity` is spread over layers: 'uniform' (default), 'erk', 'sensitivity'. */
-  allocation?: Allocation;
-  /** Curves from `analyzeSensitivity` for `allocation: 'sensitivity'`; measured here (same method) if omitted. */
-  sensitivity?: SensitivityResult;
+/** Options of `pruneOneShot`: the options both model kinds take, and BatchNorm recalibration. */
+export interface PruneOneShotOptions extends OneShotOptions {
   /** Re-estimate BatchNormalization statistics on `calibration` after pruning; default false. */
   recalibrateBatchNorm?: boolean;
-  /**
-   * Collect each layer's inputs from the model pruned so far (true, the default, as SparseGPT),
-   * one pass per layer, or all from the dense model in one pass (false: faster, less accurate).
-   */
-  sequential?: boolean;
-  /** 'obc': relative dampening of the Gram matrix's diagonal (the ridge of the refit); default 0.1. */
-  dampening?: number;
-  /** 'obc': Gauss–Seidel sweeps of the least-squares refit of the kept weights; default 20, 0 for plain SparseGPT. */
-  refitSweeps?: number;
-  /** Samples per forward pass; default 32. */
-  batchSize?: number;
-  /** Called as the run advances (statistics batches, layers solved, BatchNorm layers). */
-  onProgress?: (event: OneShotProgress) => void;
-}
-
-/** What happened to one weight. */
-export interface OneShotLayerReport {
-  layer: string;
-  weight: string;
-  kind: string;
-  shape: number[];
-  /** The sparsity asked for this layer (after allocation). */
-  targetSparsity: number;
-  /** The fraction of zeros reached. */
-  sparsity: number;
-  /** `‖X(W - Ŵ)‖² / ‖XW‖²` on the calibration inputs of the layer, when its Gram matrix was collected. */
-  relativeError: number|null;
 }
 
 /** The result of `pruneOneShot`. */
-export interface OneShotResult {
+export interface OneShotResult extends OneShotReport {
   /** The pruned copy (the caller owns it). */
   model: LayersModel;
-  method: OneShotMethod;
-  allocation: Allocation;
-  layers: OneShotLayerReport[];
-  /** The fraction of zeros over all pruned weights. */
-  sparsity: number;
   /** BatchNormalization layers recalibrated. */
   batchNorm: string[];
 }
@@ -96,13 +48,25 @@ const OPTION_NAMES = ['sparsity', 'method', 'calibration', 'allocation', 'sensit
  *   sparsity: 0.8, method: 'obc', calibration: xs.slice(0, 256), allocation: 'sensitivity',
  * });
  * ```
- * @param model a plain (not wrapped) layers model with one input; it is not changed.
+ * @param model a plain (not wrapped) layers model with one input, or a GraphModel (see
+ *     `pruneGraphOneShot`); it is not changed.
  * @returns the pruned copy and a per-layer report.
  * @throws Error naming the argument (and the layer, where one is at fault) for bad options, calibration
  *     data of the wrong shape or dtype, fewer than 16 samples, NaN or infinite activations, or a layer the
  *     method cannot score; the caller's model is untouched in every case.
  */
-export async function pruneOneShot(model: LayersModel, options: PruneOneShotOptions): Promise<OneShotResult> {
+export async function pruneOneShot(model: LayersModel, options: PruneOneShotOptions): Promise<OneShotResult>;
+/** A graph model is pruned by `pruneGraphOneShot` (same options, plus `nodes`; no BatchNorm or sensitivity). */
+export async function pruneOneShot(model: GraphModel, options: PruneGraphOneShotOptions): Promise<GraphOneShotResult>;
+export async function pruneOneShot(model: LayersModel|GraphModel,
+                                   options: PruneOneShotOptions|PruneGraphOneShotOptions): Promise<OneShotResult|GraphOneShotResult> {
+  if (!(model instanceof LayersModel) && await isGraphModel(model)) {
+    return pruneGraphOneShot(model as GraphModel, options as PruneGraphOneShotOptions);
+  }
+  return pruneLayersOneShot(model as LayersModel, options as PruneOneShotOptions);
+}
+
+async function pruneLayersOneShot(model: LayersModel, options: PruneOneShotOptions): Promise<OneShotResult> {
   const op = 'pruneOneShot';
   const common = checkCommonOptions(model, options ?? {}, OPTION_NAMES, op);
   const {calibration, sparsity} = options;
@@ -110,11 +74,7 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
   const allocation = checkChoice(options.allocation ?? 'uniform', VALID_ALLOCATIONS, 'allocation', op);
   checkSparsityOption(sparsity, common.pattern, allocation, op);
   for (const flag of ['recalibrateBatchNorm', 'sequential'] as const) booleanOption(options[flag], flag, op);
-  if (options.sensitivity !== undefined &&
-      (allocation !== 'sensitivity' || !Array.isArray((options.sensitivity as Partial<SensitivityResult>)?.layers))) {
-    throw new Error(`Argument 'sensitivity' passed to '${op}' must be what analyzeSensitivity returned, and is used ` +
-        "only with allocation 'sensitivity'");
-  }
+  checkSensitivityCurves(options.sensitivity, allocation, op);
   const needsData = method !== 'magnitude' || allocation === 'sensitivity' || options.recalibrateBatchNorm === true;
   if (needsData && calibration == null) {
     const why = method !== 'magnitude' ? `method '${method}'` :
@@ -135,98 +95,27 @@ export async function pruneOneShot(model: LayersModel, options: PruneOneShotOpti
       const samples = await forEachBatch(calibration!, spec, common.batchSize, label, () => undefined);
       if (samples < MIN_CALIBRATION_SAMPLES) throw tooFewSamples(op, 'calibration', samples, method);
     }
-    const perLayer = await allocate(work, targets, options, method, allocation, common.batchSize);
-    const progress = options.onProgress;
+    const measure = () => analyzeSensitivity(work, calibration!, {
+      method, batchSize: common.batchSize, dampening: options.dampening, layers: targets.map(t => t.name),
+      onProgress: options.onProgress, blockSize: options.blockSize, blockPoolingType: options.blockPoolingType,
+      sparsities: DEFAULT_SENSITIVITY_SPARSITIES,
+    });
+    const sparsities = await allocateSparsities(targets, sparsity, common.pattern, allocation, op,
+                                                async () => options.sensitivity ?? measure());
     const source = needsData ? new LayersActivationSource(work, calibration!, spec, common.batchSize, label) : null;
     const sequential = options.sequential ?? true;
-    const dense: Array<LayerStatistics|null> = sequential || method === 'magnitude' ? targets.map(() => null) :
-        await denseStatistics(work, calibration!, spec, common.batchSize, label, targets, method, progress);
     if (sequential && method === 'obc') reference = await copyModel(model);
-    const reports: OneShotLayerReport[] = [];
-    for (const [i, target] of targets.entries()) {
-      const stats = method === 'magnitude' ? null : sequential ?
-          (await source!.collect([target], {gram: method === 'obc', dense: reference},
-                                 samples => progress?.({stage: 'statistics', done: samples, total: 0, layer: target.name}))).stats[0] :
-          dense[i];
-      const targetSparsity = perLayer.get(target) ?? 0;
-      const result = solveLayer({name: target.name, weight: target.read(), shape: target.shape, stats},
-                                {...common.pattern, method, sparsity: targetSparsity, dampening: options.dampening,
-                                 refitSweeps: options.refitSweeps});
-      target.write(result.weight);
-      reports.push({layer: target.name, weight: target.weightName, kind: target.kind, shape: target.shape, targetSparsity,
-                    sparsity: result.sparsity, relativeError: result.relativeError});
-      progress?.({stage: 'solve', done: i + 1, total: targets.length, layer: target.name});
-    }
+    const reports = await solveTargets({
+      ...common.pattern, targets, sparsities, method, source, sequential, reference, dampening: options.dampening,
+      refitSweeps: options.refitSweeps, onProgress: options.onProgress,
+    });
     const batchNorm = options.recalibrateBatchNorm ?
-        await recalibrateBatchNorm(work, calibration!, {batchSize: common.batchSize, onProgress: progress}) : [];
-    const total = reports.reduce((a, r) => a + util.sizeFromShape(r.shape), 0);
-    const zeros = reports.reduce((a, r) => a + r.sparsity * util.sizeFromShape(r.shape), 0);
-    return {model: work, method, allocation, layers: reports, sparsity: total ? zeros / total : 0, batchNorm};
+        await recalibrateBatchNorm(work, calibration!, {batchSize: common.batchSize, onProgress: options.onProgress}) : [];
+    return {model: work, method, allocation, layers: reports, sparsity: overallSparsity(reports), batchNorm};
   } catch (e) {
     work.dispose();
     throw e;
   } finally {
     reference?.dispose();
   }
-}
-
-function checkSparsityOption(sparsity: unknown, pattern: SparsityPattern, allocation: Allocation, op: string): void {
-  if (pattern.sparsityMByN != null) {
-    if (typeof sparsity === 'number') {
-      throw new Error(`Argument 'sparsity' passed to '${op}' must be omitted with 'sparsityMByN' (which sets it to ` +
-          'm/n), or be a map naming the layers to prune');
-    }
-    if (allocation !== 'uniform') {
-      throw new Error(`Argument 'allocation' passed to '${op}' must be 'uniform' with 'sparsityMByN', but got '${allocation}'`);
-    }
-  } else if (typeof sparsity === 'number') {
-    checkSparsity(sparsity, op);
-  } else if (sparsity == null || typeof sparsity !== 'object' || Array.isArray(sparsity)) {
-    throw new Error(`Argument 'sparsity' passed to '${op}' must be a number in [0, 1) or a map {layerName: ` +
-        `sparsity}, but got ${JSON.stringify(sparsity) ?? String(sparsity)}`);
-  }
-  if (sparsity != null && typeof sparsity === 'object') {
-    for (const [name, s] of Object.entries(sparsity as Record<string, unknown>)) {
-      if (pattern.sparsityMByN == null) checkSparsity(s as number, op, `sparsity.${name}`);
-    }
-    if (allocation !== 'uniform') {
-      throw new Error(`Argument 'allocation' passed to '${op}' must be 'uniform' with a per-layer 'sparsity' map ` +
-          `(allocation spreads one global sparsity), but got '${allocation}'`);
-    }
-  }
-}
-
-/** Each target's sparsity: from the map, uniform, ERK, or the sensitivity curves. */
-async function allocate(work: LayersModel, targets: PruneTarget[], options: PruneOneShotOptions, method: OneShotMethod,
-                        allocation: Allocation, batchSize: number): Promise<Map<PruneTarget, number>> {
-  const {sparsity, sparsityMByN} = options;
-  const result = new Map<PruneTarget, number>();
-  if (sparsityMByN != null) {
-    targets.forEach(t => result.set(t, sparsityMByN[0] / sparsityMByN[1]));
-    return result;
-  }
-  if (typeof sparsity === 'object') {
-    targets.forEach(t => result.set(t, sparsity[t.name]));
-    return result;
-  }
-  const target = sparsity as number;
-  let byName: Record<string, number>;
-  if (allocation === 'uniform') {
-    byName = Object.fromEntries(targets.map(t => [t.name, target]));
-  } else if (allocation === 'erk') {
-    byName = erkSparsities(targets.map(t => ({name: t.name, shape: t.shape})), target);
-  } else {
-    const curves = options.sensitivity ?? await analyzeSensitivity(work, options.calibration!, {
-      method, batchSize, dampening: options.dampening, layers: targets.map(t => t.name), onProgress: options.onProgress,
-      blockSize: options.blockSize, blockPoolingType: options.blockPoolingType,
-      sparsities: DEFAULT_SENSITIVITY_SPARSITIES,
-    });
-    const missing = targets.filter(t => !curves.layers.some(l => l.layer === t.name));
-    if (missing.length > 0) {
-      throw new Error(`Argument 'sensitivity' passed to 'pruneOneShot' has no curve for layer '${missing[0].name}'`);
-    }
-    byName = sensitivitySparsities(curves.layers.filter(l => targets.some(t => t.name === l.layer)), target);
-  }
-  targets.forEach(t => result.set(t, byName[t.name]));
-  return result;
 }

@@ -30,6 +30,11 @@ export function checkCommonOptions(model: LayersModel, options: object, names: r
   if (!(model instanceof LayersModel)) {
     throw new Error(`Argument 'model' passed to '${op}' must be a tf.LayersModel, but got ${describeValue(model, 'type')}`);
   }
+  return checkOneShotOptions(options, names, op);
+}
+
+/** `checkCommonOptions` without the model check (graph models are checked by their own entry point). */
+export function checkOneShotOptions(options: object, names: readonly string[], op: string): CommonOptions {
   checkOptions(options, names, op, true);
   const o = options as {method?: unknown; batchSize?: unknown; dampening?: unknown; onProgress?: unknown} & SparsityPattern;
   if (o.method !== undefined) checkChoice(o.method, VALID_ONE_SHOT_METHODS, 'method', op);
@@ -64,27 +69,36 @@ export function checkCommonOptions(model: LayersModel, options: object, names: r
   return {pattern, batchSize};
 }
 
+/** What targets are called in errors: layers of a layers model, nodes of a graph model. */
+export interface TargetNoun {
+  noun: string;
+  /** The kinds that can be pruned, for the error when there is none. */
+  kinds: string;
+}
+
+const LAYERS_NOUN: TargetNoun = {noun: 'layer', kinds: 'Dense, Conv, Embedding, ...'};
+
 /**
  * The targets named in `names` (layer names), checked: every name exists, and every target can
  * be scored by `method` (only 'magnitude' needs no activations).
  * @throws Error naming the argument and the layer.
  */
 export function selectTargets<T extends PruneTarget>(all: T[], names: string[], method: OneShotMethod, op: string,
-                                                     arg: string): T[] {
+                                                     arg: string, {noun, kinds}: TargetNoun = LAYERS_NOUN): T[] {
   const known = all.map(t => t.name);
   for (const name of names) {
     if (!known.includes(name)) {
-      throw new Error(`Argument '${arg}' passed to '${op}' names layer '${name}', which is not a prunable layer of ` +
-          `the model; prunable layers: ${known.join(', ') || '(none)'}`);
+      throw new Error(`Argument '${arg}' passed to '${op}' names ${noun} '${name}', which is not a prunable ${noun} of ` +
+          `the model; prunable ${noun}s: ${known.join(', ') || '(none)'}`);
     }
   }
   const chosen = all.filter(t => names.includes(t.name));
-  if (chosen.length === 0) throw new Error(`'${op}' found no prunable layer in the model (Dense, Conv, Embedding, ...)`);
+  if (chosen.length === 0) throw new Error(`'${op}' found no prunable ${noun} in the model (${kinds})`);
   if (method !== 'magnitude') {
     for (const t of chosen) {
       if (t.unscorable != null) {
-        throw new Error(`'${op}' cannot score layer '${t.name}' (${t.kind}) with method '${method}': ${t.unscorable}. ` +
-            `Leave it out of '${arg}' (a per-layer map) or use method 'magnitude'`);
+        throw new Error(`'${op}' cannot score ${noun} '${t.name}' (${t.kind}) with method '${method}': ${t.unscorable}. ` +
+            `Leave it out of '${arg}' (a per-${noun} map) or use method 'magnitude'`);
       }
     }
   }

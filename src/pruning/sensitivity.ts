@@ -9,9 +9,9 @@ import {checkChoice, checkSparsity} from '../util/validate';
 import type {SensitivityCurve} from './allocation';
 import {copyModel} from '../model/copy_model';
 import {CalibrationData, DataLabel, forEachBatch, InputSpec} from './calibration';
-import {LayerStatistics, OneShotMethod, solveLayer, SparsityPattern} from './layer_solve';
-import {inputSpec, LayersActivationSource, layerTargets, PruneTarget} from './layers_source';
-import {checkCommonOptions, OneShotProgress, selectTargets} from './one_shot_options';
+import {OneShotMethod, solveLayer, SparsityPattern} from './layer_solve';
+import {ActivationSource, inputSpec, LayersActivationSource, layerTargets, PruneTarget} from './layers_source';
+import {checkCommonOptions, CommonOptions, OneShotProgress, selectTargets} from './one_shot_options';
 
 /** How far pruned outputs are from the dense model's, averaged over samples. */
 export type SensitivityMetric = 'kl'|'mse'|'top1';
@@ -75,45 +75,80 @@ export async function analyzeSensitivity(model: LayersModel, data: CalibrationDa
                                          options: AnalyzeSensitivityOptions = {}): Promise<SensitivityResult> {
   const op = 'analyzeSensitivity';
   const common = checkCommonOptions(model, options, OPTION_NAMES, op);
+  const checked = checkSensitivityOptions(options, op);
+  const work = await copyModel(model);
+  try {
+    const spec = inputSpec(work, op);
+    const label: DataLabel = {op, arg: 'data'};
+    const all = layerTargets(work, op);
+    const targets = selectTargets(all, options.layers ?? all.map(t => t.name), checked.method, op, 'layers');
+    const source = new LayersActivationSource(work, data, spec, common.batchSize, label);
+    return await measureSensitivity({...common, ...checked, targets, source, data, spec, label,
+                                     dampening: options.dampening, onProgress: options.onProgress},
+                                    async () => x => predictOne(work, x));
+  } finally {
+    work.dispose();
+  }
+}
+
+/** `metric`, `sparsities` and `method` of the sensitivity options, checked. */
+export function checkSensitivityOptions(options: AnalyzeSensitivityOptions, op: string):
+    {metric: SensitivityMetric; sparsities: number[]; method: OneShotMethod} {
   const metric = checkChoice(options.metric ?? 'kl', VALID_SENSITIVITY_METRICS, 'metric', op);
   const sparsities = options.sparsities ?? DEFAULT_SENSITIVITY_SPARSITIES;
   if (!Array.isArray(sparsities) || sparsities.length === 0) {
     throw new Error(`Argument 'sparsities' passed to '${op}' must be a non-empty array of numbers in [0, 1)`);
   }
   sparsities.forEach(s => checkSparsity(s, op, 'sparsities'));
-  const method = options.method ?? 'magnitude';
-  const work = await copyModel(model);
-  try {
-    const spec = inputSpec(work, op);
-    const label: DataLabel = {op, arg: 'data'};
-    const all = layerTargets(work, op);
-    const names = options.layers ?? all.map(t => t.name);
-    const targets = selectTargets(all, names, method, op, 'layers');
-    const reference = await outputs(work, data, spec, common.batchSize, label);
-    if (reference.samples < MIN_CALIBRATION_SAMPLES) throw tooFewSamples(op, 'data', reference.samples, method);
-    const stats = await denseStatistics(work, data, spec, common.batchSize, label, targets, method, options.onProgress);
-    const layers: LayerSensitivity[] = [];
-    for (const [t, target] of targets.entries()) {
-      const original = target.read().slice();
-      const values: number[] = [];
-      try {
-        for (const sparsity of sparsities) {
-          const {weight} = solveLayer({name: target.name, weight: original, shape: target.shape, stats: stats[t]},
-                                      {...common.pattern, method, sparsity, dampening: options.dampening});
-          target.write(weight);
-          values.push(await divergence(work, data, spec, common.batchSize, label, reference.values, metric));
-        }
-      } finally {
-        target.write(original);
+  return {metric, sparsities, method: options.method ?? 'magnitude'};
+}
+
+/** What `measureSensitivity` needs, whatever the model kind. */
+export interface SensitivityRun extends CommonOptions {
+  targets: PruneTarget[];
+  source: ActivationSource;
+  data: CalibrationData;
+  spec: InputSpec;
+  label: DataLabel;
+  metric: SensitivityMetric;
+  sparsities: number[];
+  method: OneShotMethod;
+  dampening?: number;
+  onProgress?: (event: OneShotProgress) => void;
+}
+
+/**
+ * Each target's curve: prunes it alone at each sparsity, measures the outputs' divergence from the
+ * dense ones, and restores it. `predictor` gives the model's forward pass as its weights are now
+ * (asked again after every write: a graph model is rebuilt).
+ */
+export async function measureSensitivity(run: SensitivityRun, predictor: () => Promise<(x: Tensor) => Tensor>):
+    Promise<SensitivityResult> {
+  const {targets, data, spec, batchSize, label, metric, method, sparsities} = run;
+  const reference = await outputs(await predictor(), data, spec, batchSize, label);
+  if (reference.samples < MIN_CALIBRATION_SAMPLES) throw tooFewSamples(label.op, label.arg, reference.samples, method);
+  const stats = method === 'magnitude' ? targets.map(() => null) :
+      (await run.source.collect(targets, {gram: method === 'obc'},
+                                samples => run.onProgress?.({stage: 'statistics', done: samples, total: 0}))).stats;
+  const layers: LayerSensitivity[] = [];
+  for (const [t, target] of targets.entries()) {
+    const original = target.read().slice();
+    const values: number[] = [];
+    try {
+      for (const sparsity of sparsities) {
+        const {weight} = solveLayer({name: target.name, weight: original, shape: target.shape, stats: stats[t]},
+                                    {...run.pattern, method, sparsity, dampening: run.dampening});
+        target.write(weight);
+        values.push(await divergence(await predictor(), data, spec, batchSize, label, reference.values, metric));
       }
-      layers.push({layer: target.name, weight: target.weightName, params: original.length, sparsities: [...sparsities],
-                   values});
-      options.onProgress?.({stage: 'sensitivity', done: t + 1, total: targets.length, layer: target.name});
+    } finally {
+      target.write(original);
     }
-    return {metric, method, samples: reference.samples, layers};
-  } finally {
-    work.dispose();
+    layers.push({layer: target.name, weight: target.weightName, params: original.length, sparsities: [...sparsities],
+                 values});
+    run.onProgress?.({stage: 'sensitivity', done: t + 1, total: targets.length, layer: target.name});
   }
+  return {metric, method, samples: reference.samples, layers};
 }
 
 /** The fewest calibration samples accepted. */
@@ -125,30 +160,20 @@ export function tooFewSamples(op: string, arg: string, samples: number, method: 
       `${MIN_CALIBRATION_SAMPLES} (128-512 recommended)`);
 }
 
-/** The statistics `method` needs for each target, collected from the unpruned model in one pass. */
-export async function denseStatistics(model: LayersModel, data: CalibrationData, spec: InputSpec, batchSize: number,
-                                      label: DataLabel, targets: PruneTarget[], method: OneShotMethod,
-                                      onProgress?: (event: OneShotProgress) => void): Promise<Array<LayerStatistics|null>> {
-  if (method === 'magnitude') return targets.map(() => null);
-  const source = new LayersActivationSource(model, data, spec, batchSize, label);
-  const {stats} = await source.collect(targets, {gram: method === 'obc'},
-                                       samples => onProgress?.({stage: 'statistics', done: samples, total: 0}));
-  return stats;
-}
-
 /** The model's outputs on every batch, as float32 arrays (outputs are small next to activations). */
-async function outputs(model: LayersModel, data: CalibrationData, spec: InputSpec, batchSize: number,
+async function outputs(predict: (x: Tensor) => Tensor, data: CalibrationData, spec: InputSpec, batchSize: number,
                        label: DataLabel): Promise<{values: Float32Array[]; samples: number}> {
   const values: Float32Array[] = [];
   const samples = await forEachBatch(data, spec, batchSize, label, x => {
-    const y = predictOne(model, x);
+    const y = predict(x);
     values.push(y.dataSync() as Float32Array);
     y.dispose();
   });
   return {values, samples};
 }
 
-function predictOne(model: LayersModel, x: Tensor): Tensor {
+/** The model's first output on `x` (the others are disposed). */
+export function predictOne(model: {predict(x: Tensor): Tensor|Tensor[]}, x: Tensor): Tensor {
   const y = model.predict(x);
   if (Array.isArray(y)) {
     dispose(y.slice(1));
@@ -158,11 +183,11 @@ function predictOne(model: LayersModel, x: Tensor): Tensor {
 }
 
 /** The metric between the model's current outputs and `reference`, averaged over samples. */
-async function divergence(model: LayersModel, data: CalibrationData, spec: InputSpec, batchSize: number,
+async function divergence(predict: (x: Tensor) => Tensor, data: CalibrationData, spec: InputSpec, batchSize: number,
                           label: DataLabel, reference: Float32Array[], metric: SensitivityMetric): Promise<number> {
   let total = 0, count = 0, batch = 0;
   await forEachBatch(data, spec, batchSize, label, x => {
-    const y = predictOne(model, x);
+    const y = predict(x);
     const values = y.dataSync() as Float32Array;
     y.dispose();
     const rows = x.shape[0];
