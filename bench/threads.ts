@@ -9,6 +9,8 @@
 //                                                 single-threaded) and a cross-origin-isolated one (our
 //                                                 kernels and workers on tfjs-wasm's shared heap, tfjs-wasm
 //                                                 threaded): layers and the model against tfjs's dense ops
+//   node --import tsx bench/threads.ts --browser --sweep   also, in the isolated page, the pixel and
+//                                                 depthwise kernels with threads forced (no copies there)
 //
 // Thread scaling needs idle cores: each run prints the 1-minute load average before and after.
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
@@ -17,8 +19,9 @@ import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {blockSparseMatMul, channelMajorSparseMatMul, depthwiseConv2dChannelsFirst, packBlockSparse, PixelSparseMatrix,
   ready, setThreads, toSparse} from '../src/index';
+import {DWCONV_NCHW} from '../src/kernels/dwconv_nchw';
 import {SPMM_NCHW} from '../src/kernels/spmm_nchw';
-import {MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS} from '../src/kernels/dispatch';
+import {MIN_COPIED_THREADED_MACS, MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS} from '../src/kernels/dispatch';
 import {ensurePackage, loadPackagedModel, NSFWJS_MOBILENET_V2, prunePointwise} from './models';
 import {CaseResult, markdownTable, timeAlternating, useWasm} from './util';
 
@@ -136,7 +139,7 @@ function sweep(): void {
     x.dispose();
     packed.dispose();
   }
-  console.log(`\nDispatcher now: threads from ${MIN_THREADED_MACS / 1e6}M MACs and ${MIN_MACS_PER_COPIED_BYTE} MACs per copied byte\n`);
+  console.log(`\nDispatcher now: where operands are copied, threads from ${MIN_COPIED_THREADED_MACS / 1e6}M MACs and ${MIN_MACS_PER_COPIED_BYTE} MACs per copied byte\n`);
   console.log(markdownTable(results, '1 thread'));
 }
 
@@ -157,20 +160,24 @@ async function model(): Promise<void> {
   x.dispose();
 }
 
+// Page timing: each function warmed up for 100 ms, then the fastest of `rounds` alternating batches of
+// about 10 ms each.
+const PAGE_BEST = `(fns, rounds) => {
+  const per = (f, n) => { const t0 = performance.now(); for (let i = 0; i < n; i++) f(); return (performance.now() - t0) / n; };
+  for (const f of fns) { const t0 = performance.now(); while (performance.now() - t0 < 100) f(); }
+  const reps = fns.map(f => Math.max(1, Math.round(10 / Math.max(per(f, 1), 1e-3))));
+  const b = fns.map(() => Infinity);
+  for (let r = 0; r < rounds; r++) fns.forEach((f, i) => { b[i] = Math.min(b[i], per(f, reps[i])); });
+  return b;
+}`;
+
 // Plain JavaScript run in a page: each layer as tf's dense op (NHWC conv2d or matMul on the pruned
 // weight) against ours on every thread and on one, alternating (fastest of short batches); then the
 // pruned nsfwjs MobileNetV2 dense against toSparse's model.
 const PAGE_BENCH = `(async ({layers, rounds}) => {
   const {tf, sparsity: sp, info} = await window.kernelPage;
   const tfl = await import('@tensorflow/tfjs-layers');
-  const best = (fns) => {
-    const per = (f, n) => { const t0 = performance.now(); for (let i = 0; i < n; i++) f(); return (performance.now() - t0) / n; };
-    for (const f of fns) { const t0 = performance.now(); while (performance.now() - t0 < 100) f(); }
-    const reps = fns.map(f => Math.max(1, Math.round(10 / Math.max(per(f, 1), 1e-3))));
-    const b = fns.map(() => Infinity);
-    for (let r = 0; r < rounds; r++) fns.forEach((f, i) => { b[i] = Math.min(b[i], per(f, reps[i])); });
-    return b;
-  };
+  const best = (fns) => (${PAGE_BEST})(fns, rounds);
   const threads = sp.getThreads();
   const out = [];
   let seed = 7;
@@ -197,6 +204,37 @@ const PAGE_BENCH = `(async ({layers, rounds}) => {
   sparse.dispose();
   x.dispose();
   return {info: {...info, kernels: sp.kernelInfo()}, out};
+})`;
+
+// The isolated page's own sweep: the pixel and depthwise kernels with threads forced (the kernels'
+// `threads` attribute, no dispatcher), 2 against 1, on tfjs-wasm's shared heap (no copies).
+const PAGE_SWEEP = `(async ({pixel, depthwise, rounds}) => {
+  const {tf, sparsity: sp} = await window.kernelPage;
+  const best = (fns) => (${PAGE_BEST})(fns, rounds);
+  const out = [];
+  let seed = 7;
+  const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  for (const [P, K, N, s] of pixel) {
+    const packed = sp.PixelSparseMatrix.fromDense(Float32Array.from({length: K * N}, () => rand() < s ? 0 : rand() - 0.5), [K, N]);
+    const x = tf.randomNormal([1, K, P]);
+    const {rowPtr, ics, values} = packed.tensors;
+    const run = (threads) => () => tf.dispose(tf.engine().runKernel('${SPMM_NCHW}', {x, rowptr: rowPtr, ics, vals: values},
+        {n: N, vmin: -Infinity, vmax: Infinity, rowMajor: false, threads}));
+    const [one, two] = best([run(1), run(2)]);
+    out.push({name: 'pixel P ' + P + ', ' + K + '->' + N + ', ' + s * 100 + ' %', macs: packed.nnz * P, one, two});
+    x.dispose();
+    packed.dispose();
+  }
+  for (const [H, C, stride] of depthwise) {
+    const x = tf.randomNormal([1, C, H, H]), weights = tf.randomNormal([C, 9]);
+    const oh = Math.ceil(H / stride);
+    const run = (threads) => () => tf.dispose(tf.engine().runKernel('${DWCONV_NCHW}', {x, weights},
+        {stride, padTop: stride === 1 ? 1 : 0, padLeft: stride === 1 ? 1 : 0, oh, ow: oh, vmin: -Infinity, vmax: Infinity, threads}));
+    const [one, two] = best([run(1), run(2)]);
+    out.push({name: 'depthwise ' + H + 'x' + H + 'x' + C + ' stride ' + stride, macs: 9 * C * oh * oh, one, two});
+    tf.dispose([x, weights]);
+  }
+  return out;
 })`;
 
 async function browser(): Promise<void> {
@@ -234,6 +272,18 @@ async function browser(): Promise<void> {
         console.log(`| ${r.name} | ${r.denseMs.toFixed(3)} | ${r.oursMs.toFixed(3)} | **${(r.denseMs / r.oursMs).toFixed(2)}x** | ` +
             `${r.oursOneMs.toFixed(3)} | **${(r.oursOneMs / r.oursMs).toFixed(2)}x** |`);
       }
+      if (crossOriginIsolated && args.includes('--sweep')) {
+        const pixel = [[196, 64, 64, 0.9], [784, 64, 64, 0.9], [784, 128, 128, 0.9], [3136, 24, 144, 0.9], [3136, 144, 24, 0.9],
+          [3136, 64, 64, 0.9], [3136, 128, 128, 0.9], [12544, 16, 96, 0.9], [12544, 32, 64, 0.9], [196, 512, 512, 0.9]];
+        const depthwise = [[14, 576, 1], [28, 192, 1], [56, 144, 1], [112, 32, 1], [112, 96, 2]];
+        const sweep = await page.evaluate(`${PAGE_SWEEP}(${JSON.stringify({pixel, depthwise, rounds: 15})})`) as
+            Array<{name: string; macs: number; one: number; two: number}>;
+        console.log(`\nThreads forced, 2 against 1 (dispatcher now: threads from ${MIN_THREADED_MACS / 1e6}M MACs)\n`);
+        console.log('| case | M MACs | 1 thread ms | 2 threads ms | speedup |\n|---|---|---|---|---|');
+        for (const r of sweep) {
+          console.log(`| ${r.name} | ${(r.macs / 1e6).toFixed(2)} | ${r.one.toFixed(3)} | ${r.two.toFixed(3)} | **${(r.one / r.two).toFixed(2)}x** |`);
+        }
+      }
       await page.close();
       await server.close();
     }
@@ -247,7 +297,7 @@ await useWasm();
 setThreads(THREADS);
 await ready();
 const load0 = loadavg()[0];
-if (args.includes('--browser')) await browser();
+if (args.includes('--browser')) await browser();  // with --sweep, also the isolated page's sweep
 else if (args.includes('--sweep')) sweep();
 else if (args.includes('--model')) await model();
 else layers();

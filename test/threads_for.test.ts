@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {channelMajorSparseMatMul, PixelSparseMatrix, setThreads} from '../src/index';
 import {ownArenaBytes, ownThreadPool} from '../src/kernels/threaded';
-import {MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS, threadsPay} from '../src/kernels/dispatch';
+import {MIN_COPIED_THREADED_MACS, MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS, threadsPay} from '../src/kernels/dispatch';
 import {threadGain} from '../src/kernels/thread_state';
 import {threadsFor} from '../src/kernels/threads_for';
 import {assertBitsEqual, BACKENDS, normal, noLeak} from './helpers';
@@ -14,13 +14,15 @@ import {unstructuredWeight, withWorkers} from './thread_helpers';
 
 const pays = suite('threadsPay');
 
-pays('threadsPay(work, copies) pays from MIN_THREADED_MACS, and where operands are copied from MIN_MACS_PER_COPIED_BYTE', () => {
+pays('threadsPay(work, copies) pays from MIN_THREADED_MACS with no copies; with copies from MIN_COPIED_THREADED_MACS and MIN_MACS_PER_COPIED_BYTE', () => {
   const never = () => { throw new Error('copies asked below the first limit'); };
+  assert.ok(MIN_THREADED_MACS < MIN_COPIED_THREADED_MACS, 'copies only raise the limit');
   assert.not.ok(threadsPay({macs: MIN_THREADED_MACS - 1, bytes: 0}, never));
   assert.ok(threadsPay({macs: MIN_THREADED_MACS, bytes: 1e12}, () => false), 'no copies: the work alone decides');
-  const bytes = MIN_THREADED_MACS / MIN_MACS_PER_COPIED_BYTE;
-  assert.ok(threadsPay({macs: MIN_THREADED_MACS, bytes}, () => true), 'exactly the limit per copied byte');
-  assert.not.ok(threadsPay({macs: MIN_THREADED_MACS, bytes: bytes + 1}, () => true), 'just under it');
+  assert.not.ok(threadsPay({macs: MIN_COPIED_THREADED_MACS - 1, bytes: 0}, () => true), 'copied: the higher limit');
+  const bytes = MIN_COPIED_THREADED_MACS / MIN_MACS_PER_COPIED_BYTE;
+  assert.ok(threadsPay({macs: MIN_COPIED_THREADED_MACS, bytes}, () => true), 'exactly the limit per copied byte');
+  assert.not.ok(threadsPay({macs: MIN_COPIED_THREADED_MACS, bytes: bytes + 1}, () => true), 'just under it');
 });
 
 pays.run();
@@ -33,6 +35,8 @@ dispatch('threadsFor({macs, bytes}) keeps one thread below the measured limits a
   await withWorkers('wasm');
   assert.is(threadsFor({macs: MIN_THREADED_MACS / 2, bytes: 1}), 1);
   assert.is(threadsFor({macs: 1e12, bytes: 1e12}), 1, 'copies that cost more than the arithmetic');
+  assert.is(threadsFor({macs: (MIN_THREADED_MACS + MIN_COPIED_THREADED_MACS) / 2, bytes: 1}), 1,
+            'Node copies its operands: the copied limit applies');
   assert.is(threadsFor({macs: 1e9, bytes: 1e3}), 2);
   setThreads(1);
   assert.is(threadsFor({macs: 1e9, bytes: 1e3}), 1, 'setThreads(1)');

@@ -197,19 +197,28 @@ export function chooseMatMulKernel(rows: number, w: PackedWeightStats, backend: 
 export const MAX_DEFAULT_THREADS = 4;
 
 /**
- * The fewest multiply-adds for threads at all: below it handing out parts and waiting for them
- * costs what the second thread saves. `--sweep` (pixel kernel, threads forced, Node, load 5):
- * 0.26-0.67x up to 1.3M multiply-adds, 0.55-0.97x at 2.5-5.4M where few per copied byte, 1.13-1.35x
- * at 5.1M with 6.4-12.8 per byte, 1.49x at 41M.
+ * The fewest multiply-adds for threads where nothing is copied (a shared tfjs-wasm heap: a
+ * cross-origin-isolated page): below it handing out parts and waiting for them costs what the second
+ * thread saves. `node --import tsx bench/threads.ts --browser --sweep` (pixel and depthwise kernels,
+ * threads forced, isolated Chromium page, idle machine, load 0.4, 2026-12-07; BENCHMARKS.md
+ * "Threads"): 0.35x at 0.08M, 0.90x at 0.34M, 1.28-1.50x at 1.0-1.35M, 1.67-1.78x from 1.9M.
  */
-export const MIN_THREADED_MACS = 4_000_000;
+export const MIN_THREADED_MACS = 1_000_000;
 
 /**
  * Where calls copy their operands (our shared memory: Node, the cpu backend), the fewest
- * multiply-adds per copied byte. One core runs about 20 G multiply-adds per second and copies about
- * 10 GB per second, so the second thread saves macs / 40e9 s and the copies cost bytes / 10e9 s:
- * threads pay above about 4 per byte. The same sweep: 0.55-0.97x at 0.5-1.7 per byte, 1.13x at 2.4
- * (15M), 1.13-1.49x at 6.4-12.8.
+ * multiply-adds for threads. `--sweep` (pixel kernel, threads forced, Node): at load 5, 0.26-0.67x up
+ * to 1.3M multiply-adds, 0.55-0.97x at 2.5-5.4M where few per copied byte, 1.13-1.35x at 5.1M with
+ * 6.4-12.8 per byte, 1.49x at 41M; idle (load 0.5, 2026-12-07): 0.25-0.55x up to 2.5M, 1.01x at
+ * 5.4M with 1.7 per byte, 1.17-1.53x at 5.1-41M with 6.4-12.8 per byte.
+ */
+export const MIN_COPIED_THREADED_MACS = 4_000_000;
+
+/**
+ * Where calls copy their operands, the fewest multiply-adds per copied byte. One core runs about 20 G
+ * multiply-adds per second and copies about 10 GB per second, so the second thread saves
+ * macs / 40e9 s and the copies cost bytes / 10e9 s: threads pay above about 4 per byte. The same
+ * sweeps: 0.55-0.97x at 0.5-1.7 per byte, 1.13x at 2.4 (15M), 1.13-1.53x at 6.4-12.8.
  */
 export const MIN_MACS_PER_COPIED_BYTE = 4;
 
@@ -225,7 +234,8 @@ export interface ThreadedWork {
  */
 export function threadsPay(work: ThreadedWork, copies: () => boolean): boolean {
   if (work.macs < MIN_THREADED_MACS) return false;
-  return !(copies() && work.macs < MIN_MACS_PER_COPIED_BYTE * work.bytes);
+  if (!copies()) return true;
+  return work.macs >= MIN_COPIED_THREADED_MACS && work.macs >= MIN_MACS_PER_COPIED_BYTE * work.bytes;
 }
 
 /**
