@@ -56,7 +56,7 @@ export const BENCH_RUNS: BenchRun[] = [
   {name: 'threads', file: 'threads.ts', quick: {}},
   {name: 'threads-sweep', file: 'threads.ts', args: ['--sweep'], quick: null},
   {name: 'threads-model', file: 'threads.ts', args: ['--model'], quick: null},
-  {name: 'threads-browser', file: 'threads.ts', args: ['--browser'], quick: null},
+  {name: 'threads-browser', file: 'threads.ts', args: ['--browser', '--sweep'], quick: null},
   // Chromium has relaxed SIMD; Node 22's run (`npx -y node@22.23.3 --import tsx bench/relaxed.ts --node`)
   // needs another Node than the one running this runner.
   {name: 'relaxed', file: 'relaxed.ts', quick: {}},
