@@ -7,15 +7,14 @@ import {readFileSync} from 'node:fs';
 import {cast, round, Tensor, tidy} from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {analyzeGraphSensitivity, fileSystem, graphWeightSparsity, loadSparseGraphModel, POOLING_TYPES, pruneGraphWeights,
-  pruneOneShot, sparsifyGraphModel, VALID_ALLOCATIONS, VALID_ONE_SHOT_METHODS, VALID_SENSITIVITY_METRICS,
-  VALID_STORED_DTYPES} from '../index';
+  pruneOneShot, sparsifyGraphModel, VALID_STORED_DTYPES} from '../index';
 import {initCliBackend} from './backend';
 import {flagChoice} from './flags';
 import {modelBytes} from './model_files';
 import {oneShotProgressBar} from './progress';
-import {reportOneShot} from './prune_cmd';
+import {PruneOptions, pruneChoices, reportOneShot} from './prune_cmd';
 import {loadSamples} from './samples';
-import {SensitivityOptions, writeSensitivity} from './sensitivity_cmd';
+import {measureAndWrite, SensitivityOptions} from './sensitivity_cmd';
 import {existingModelPath, outputDir, UsageError} from './usage';
 
 /** Whether the model.json at `path` holds a graph model rather than a layers model. */
@@ -86,25 +85,9 @@ export async function runPruneGraph(path: string, opts: {sparsity: number; block
   console.log(`pruned graph model written to ${opts.out}`);
 }
 
-/** Flags of `prune` for a graph model with calibration data. */
-export interface PruneGraphOneShotFlags {
-  sparsity: number;
-  block?: [number, number];
-  pooling: string;
-  out: string;
-  method?: string;
-  calibration?: string;
-  samples: number;
-  allocation: string;
-  recalibrateBn?: boolean;
-  quiet?: boolean;
-}
-
 /** `prune` for a graph model with --method, --calibration or --allocation: `pruneOneShot` on the 1x1 convolutions and matmuls. */
-export async function runPruneGraphOneShot(path: string, opts: PruneGraphOneShotFlags): Promise<void> {
-  const pooling = flagChoice(opts.pooling, POOLING_TYPES, '--pooling');
-  const allocation = flagChoice(opts.allocation, VALID_ALLOCATIONS, '--allocation');
-  const method = flagChoice(opts.method ?? (opts.calibration != null ? 'obc' : 'magnitude'), VALID_ONE_SHOT_METHODS, '--method');
+export async function runPruneGraphOneShot(path: string, opts: PruneOptions): Promise<void> {
+  const {pooling, allocation, method} = pruneChoices(opts);
   if (opts.recalibrateBn) throw new UsageError('--recalibrate-bn applies to layers models (a graph model has its BatchNorm folded)');
   if ((method !== 'magnitude' || allocation === 'sensitivity') && opts.calibration == null) {
     throw new UsageError(`--calibration is needed by --method ${method} and --allocation sensitivity (use 'mnist' or a .npy file)`);
@@ -147,19 +130,6 @@ function loadGraphSamples(model: GraphModel, source: string, count: number, flag
 
 /** `sensitivity` for a graph model: `analyzeGraphSensitivity` over its 1x1 convolutions and matmuls. */
 export async function runSensitivityGraph(path: string, opts: SensitivityOptions): Promise<void> {
-  const method = flagChoice(opts.method, VALID_ONE_SHOT_METHODS, '--method');
-  const metric = flagChoice(opts.metric, VALID_SENSITIVITY_METRICS, '--metric');
-  const model = await loadGraphFile(path);
-  const bars = oneShotProgressBar(!opts.quiet && !opts.json);
-  let data: Tensor|null = null;
-  try {
-    data = loadGraphSamples(model, opts.data, opts.samples, '--data');
-    const result = await analyzeGraphSensitivity(model, data, {method, metric, sparsities: opts.sparsities, onProgress: bars.onProgress});
-    bars.stop();
-    writeSensitivity(result, path, opts);
-  } finally {
-    bars.stop();
-    data?.dispose();
-    model.dispose();
-  }
+  await measureAndWrite(path, opts, () => loadGraphFile(path), m => loadGraphSamples(m, opts.data, opts.samples, '--data'),
+      analyzeGraphSensitivity);
 }

@@ -30,10 +30,17 @@ export interface PruneOptions {
   quiet?: boolean;
 }
 
+/** The pooling, allocation and method `prune` asks for (the method defaults to 'obc' with calibration data). */
+export function pruneChoices(opts: PruneOptions) {
+  return {
+    pooling: flagChoice(opts.pooling, POOLING_TYPES, '--pooling'),
+    allocation: flagChoice(opts.allocation, VALID_ALLOCATIONS, '--allocation'),
+    method: flagChoice(opts.method ?? (opts.calibration != null ? 'obc' : 'magnitude'), VALID_ONE_SHOT_METHODS, '--method'),
+  };
+}
+
 export async function runPrune(path: string, opts: PruneOptions): Promise<void> {
-  const pooling = flagChoice(opts.pooling, POOLING_TYPES, '--pooling');
-  const allocation = flagChoice(opts.allocation, VALID_ALLOCATIONS, '--allocation');
-  const method = flagChoice(opts.method ?? (opts.calibration != null ? 'obc' : 'magnitude'), VALID_ONE_SHOT_METHODS, '--method');
+  const {pooling, allocation, method} = pruneChoices(opts);
   const modelPath = existingModelPath(path);
   const out = outputDir(opts.out);
   if (method === 'magnitude' && allocation === 'uniform' && !opts.recalibrateBn) {

@@ -3,7 +3,7 @@ import '../index';
 import * as tf from '@tensorflow/tfjs-core';
 import {mkdirSync, writeFileSync} from 'node:fs';
 import {join, resolve} from 'node:path';
-import {analyzeSensitivity, SensitivityResult, VALID_ONE_SHOT_METHODS, VALID_SENSITIVITY_METRICS} from '../index';
+import {AnalyzeSensitivityOptions, analyzeSensitivity, SensitivityResult, VALID_ONE_SHOT_METHODS, VALID_SENSITIVITY_METRICS} from '../index';
 import {flagChoice} from './flags';
 import {loadModel} from './model_files';
 import {oneShotProgressBar} from './progress';
@@ -54,18 +54,29 @@ export function sensitivitySection(result: SensitivityResult): ReportSection {
 }
 
 export async function runSensitivity(path: string, opts: SensitivityOptions): Promise<void> {
+  await measureAndWrite(path, opts, async () => {
+    // The wasm backend initialises asynchronously; tensors made before that fail.
+    await tf.ready();
+    return loadModel(existingModelPath(path));
+  }, m => loadSamples(opts.data, m.inputs[0].shape.slice(1), opts.samples, '--data'), analyzeSensitivity);
+}
+
+/**
+ * The `sensitivity` command for a model of either kind: the flags checked, the model opened by
+ * `open`, the samples loaded by `load`, the curves measured by `analyze` under a progress bar and
+ * written; the samples and the model freed whatever happens.
+ */
+export async function measureAndWrite<M extends {dispose(): void}>(path: string, opts: SensitivityOptions,
+    open: () => Promise<M>, load: (model: M) => tf.Tensor,
+    analyze: (model: M, data: tf.Tensor, options: AnalyzeSensitivityOptions) => Promise<SensitivityResult>): Promise<void> {
   const method = flagChoice(opts.method, VALID_ONE_SHOT_METHODS, '--method');
   const metric = flagChoice(opts.metric, VALID_SENSITIVITY_METRICS, '--metric');
-  // The wasm backend initialises asynchronously; tensors made before that fail.
-  await tf.ready();
-  const model = await loadModel(existingModelPath(path));
+  const model = await open();
   const bars = oneShotProgressBar(!opts.quiet && !opts.json);
   let data: tf.Tensor|null = null;
   try {
-    data = loadSamples(opts.data, model.inputs[0].shape.slice(1), opts.samples, '--data');
-    const result = await analyzeSensitivity(model, data, {
-      method, metric, sparsities: opts.sparsities, onProgress: bars.onProgress,
-    });
+    data = load(model);
+    const result = await analyze(model, data, {method, metric, sparsities: opts.sparsities, onProgress: bars.onProgress});
     bars.stop();
     writeSensitivity(result, path, opts);
   } finally {
