@@ -200,10 +200,11 @@ export const MAX_DEFAULT_THREADS = 4;
  * The fewest multiply-adds for threads where nothing is copied (a shared tfjs-wasm heap: a
  * cross-origin-isolated page): below it handing out parts and waiting for them costs what the second
  * thread saves. `node --import tsx bench/threads.ts --browser --sweep` (pixel and depthwise kernels,
- * threads forced, isolated Chromium page, idle machine, load 0.4, 2026-12-07; BENCHMARKS.md
- * "Threads"): 0.35x at 0.08M, 0.90x at 0.34M, 1.28-1.50x at 1.0-1.35M, 1.67-1.78x from 1.9M.
+ * threads forced, isolated Chromium page, idle machine, 2026-12-07; BENCHMARKS.md "Threads"): with
+ * THREAD_SPIN_MS 1.10-1.15x at 0.08M, 1.56-1.59x at 0.34M, 1.81-1.94x from 1.0M (without the spin:
+ * 0.35x, 0.90x, 1.28-1.50x).
  */
-export const MIN_THREADED_MACS = 1_000_000;
+export const MIN_THREADED_MACS = 100_000;
 
 /**
  * Where calls copy their operands (our shared memory: Node, the cpu backend), the fewest
@@ -254,11 +255,27 @@ export const MIN_STRIP_THREAD_ROWS = 4;
 export const PIXEL_SPLIT_MIN_TILES = 2;
 
 /**
- * The speedup below which `GainMonitor` suspends threads (its average of threaded calls' measured
- * speedups): a little under 1, since equal parts never finish exactly together. No sweep set it; it
- * catches what the runs above saw under a load of 4-5, where 2 threads ran 0.61-0.98x of one.
+ * How long a thread looks for its next hand-off before it sleeps in `Atomics.wait` (a worker waiting
+ * for its next part, the calling thread for the workers' parts): a wake-up from `Atomics.wait` costs
+ * tens of microseconds, as much as a small layer's whole part. `bench/threads.ts --sweep` and
+ * `--browser --sweep`, idle machine, 2026-12-07 (BENCHMARKS.md "Threads"), 0 / 0.1 / 0.3 ms: Node,
+ * threads forced, 0.24x / 0.40x / 0.44x at 0.08M multiply-adds, 1.14x / 1.50x / 1.48x and 1.30x /
+ * 1.68x / 1.68x at 5.1M; the isolated page's 1x1 convs through the ops (1M limit) 0.99-1.48x /
+ * 1.00-1.88x / 0.98-1.86x. 0.1 ms takes nearly all of the gain; a worker spins at most that long
+ * after each part.
  */
-export const MIN_GAIN = 0.95;
+export const THREAD_SPIN_MS = 0.1;
+
+/**
+ * The speedup below which `GainMonitor` suspends threads (its average of threaded calls' measured
+ * speedups): under 1, since equal parts never finish exactly together and small calls' estimates are
+ * noisy. At 0.95 it suspended threads on the idle machine too, after noisy small calls (2026-12-07,
+ * `bench/threads.ts --browser`, isolated page: the 112x112 16->96 conv ran 0.91-1.01x where threads
+ * give it 1.52-1.59x); at 0.8 two runs gave 1.47-1.85x on every 1x1 conv of the table. It still
+ * catches what runs under a load of 4-5 saw at their worst (2 threads at 0.61-0.8x of one), not the
+ * milder 0.8-0.98x.
+ */
+export const MIN_GAIN = 0.8;
 
 /**
  * How long threads stay suspended before calls try them again. Not measured: a second spans hundreds

@@ -10,6 +10,7 @@
  * died (terminated, crashed) is caught by a deadline. Either way the main thread runs the part
  * itself, the pool is shut down, and ops run on one thread from then on, with one warning.
  */
+import {THREAD_SPIN_MS} from './dispatch';
 import type {KernelExports} from './exports';
 import {nodeModule, threadGain, threadState, warnOnce} from './thread_state';
 
@@ -26,7 +27,7 @@ const PART_SLOTS = 1 + MAX_CALLS * CALL_SLOTS;
 
 /** Where things are in the control block (Int32 indexes). */
 const LAYOUT = {done: 0, state: 1, ticket: 1 + MAX_WORKERS, finished: 1 + 2 * MAX_WORKERS, size: 1 + 3 * MAX_WORKERS,
-  slot: PART_SLOTS, callSlots: CALL_SLOTS};
+  slot: PART_SLOTS, callSlots: CALL_SLOTS, spinMs: THREAD_SPIN_MS};
 
 /** Worker states (0: starting). `workerMain` writes them as literals: it cannot see this module. */
 const READY = 1, FAILED = 2;
@@ -72,6 +73,10 @@ function workerMain(init: WorkerInit): void {
   Atomics.store(ctl, layout.state + index, 1);
   let last = Atomics.load(ctl, layout.ticket + index);
   for (;;) {
+    // The next part usually comes within microseconds (the next layer): look for it a little while
+    // before sleeping, since waking from Atomics.wait costs tens of microseconds.
+    for (const until = performance.now() + layout.spinMs; Atomics.load(ctl, layout.ticket + index) === last &&
+        performance.now() < until;);
     Atomics.wait(ctl, layout.ticket + index, last);
     const ticket = Atomics.load(ctl, layout.ticket + index);
     if (ticket === last) continue;
@@ -287,6 +292,9 @@ export class ThreadPool {
 
   /** Waits until `count` parts are done or the deadline passes. */
   private waitFor(count: number, deadline: number): void {
+    // The workers' parts end near the calling thread's own: look for them a little while before sleeping.
+    for (const until = performance.now() + THREAD_SPIN_MS; Atomics.load(this.ctl, LAYOUT.done) < count &&
+        performance.now() < until;);
     for (;;) {
       const done = Atomics.load(this.ctl, LAYOUT.done);
       if (done >= count) return;
