@@ -185,8 +185,8 @@ export function chooseMatMulKernel(rows: number, w: PackedWeightStats, backend: 
 }
 
 // --- Threads (kernels/threads_for.ts, threads.ts, thread_state.ts, spmm_nchw.ts) -----------------
-// `node --import tsx bench/threads.ts` (--sweep, --browser), 2026-12-06 (BENCHMARKS.md "Threads"), on
-// the shared 2-core machine at loads of 2-5: where threads paid with other jobs holding the cores.
+// `node --import tsx bench/threads.ts` (--sweep, --browser [--sweep]; BENCHMARKS.md "Threads"): on the
+// shared 2-core machine at loads of 2-5 on 2026-12-06, and idle (load 0.3-1.9) on 2026-12-07.
 
 /**
  * The default thread count is every core (the main thread takes a share, so cores − 1 workers), at
@@ -260,7 +260,7 @@ export const PIXEL_SPLIT_MIN_TILES = 2;
  * tens of microseconds, as much as a small layer's whole part. `bench/threads.ts --sweep` and
  * `--browser --sweep`, idle machine, 2026-12-07 (BENCHMARKS.md "Threads"), 0 / 0.1 / 0.3 ms: Node,
  * threads forced, 0.24x / 0.40x / 0.44x at 0.08M multiply-adds, 1.14x / 1.50x / 1.48x and 1.30x /
- * 1.68x / 1.68x at 5.1M; the isolated page's 1x1 convs through the ops (1M limit) 0.99-1.48x /
+ * 1.68x / 1.68x at 5.1M; the isolated page's 1x1 convs through the ops (1M limit) 1.00-1.64x /
  * 1.00-1.88x / 0.98-1.86x. 0.1 ms takes nearly all of the gain; a worker spins at most that long
  * after each part.
  */
