@@ -5,7 +5,7 @@
  * changed through public APIs, so written weights are kept as arrays and a model is rebuilt from
  * the artifacts when a pass must see them (sequential mode) and once at the end.
  */
-import {dispose, io, reshape, Tensor, tensor, Tensor4D, tidy} from '@tensorflow/tfjs-core';
+import {dispose, io, reshape, Tensor, tensor, Tensor4D} from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {extractPatches} from '../ops/patches';
 import {artifactsWithWeights, capturedArtifacts, currentWeights, loadConverter} from '../model/graph_artifacts';
@@ -13,7 +13,7 @@ import {GraphDef, intListAttr, NodeDef, parseInput, stringAttr} from '../model/g
 import {CalibrationData, DataLabel, forEachBatch, InputSpec} from './calibration';
 import {CONV_OPS, GraphNodeSet, PrunableGraphNode, prunableGraphNodes} from './graph_prune';
 import {LayerStatistics} from './layer_solve';
-import {ActivationSource, CollectOptions, PruneTarget, StatisticsAccumulator} from './layers_source';
+import {accumulateBatch, ActivationSource, CollectOptions, PruneTarget, StatisticsAccumulator} from './layers_source';
 import {MIN_CALIBRATION_SAMPLES, tooFewSamples} from './sensitivity';
 
 /** The weights of a graph model being pruned: its own, the values written since, and models built from both. */
@@ -172,16 +172,7 @@ export class GraphActivationSource implements ActivationSource {
       const outputs = this.run(model, x, distinct);
       const denseOutputs = dense == null ? [] : this.run(dense, x, distinct);
       try {
-        nodes.forEach((t, i) => {
-          const which = distinct.indexOf(t.input);
-          const rows = tidy(() => t.toRows(outputs[which]));
-          const denseRows = dense == null ? undefined : tidy(() => t.toRows(denseOutputs[which]));
-          try {
-            accumulators[i].add(rows, denseRows);
-          } finally {
-            dispose([rows, denseRows ?? []]);
-          }
-        });
+        accumulateBatch(nodes, accumulators, distinct, outputs, dense == null ? null : denseOutputs);
       } finally {
         dispose([...outputs, ...denseOutputs].filter(t => t !== x));
       }

@@ -214,6 +214,31 @@ export function runProbe(probe: LayersModel, x: Tensor): Tensor[] {
   return Array.isArray(y) ? y : [y];
 }
 
+/** A target as `accumulateBatch` sees it: which input it reads, and how that input becomes `[rows, K]`. */
+export interface RowsOfInput<I> {
+  readonly input: I;
+  toRows(x: Tensor): Tensor;
+}
+
+/**
+ * Adds one batch to each target's statistics, both model kinds' collection loop: `outputs[k]` (and
+ * `denseOutputs[k]`, from the dense model) is the tensor of `distinct[k]`, the input some targets
+ * read. The caller owns those tensors.
+ */
+export function accumulateBatch<I>(targets: ReadonlyArray<RowsOfInput<I>>, accumulators: StatisticsAccumulator[],
+                                   distinct: I[], outputs: Tensor[], denseOutputs: Tensor[]|null): void {
+  targets.forEach((t, i) => {
+    const which = distinct.indexOf(t.input);
+    const rows = tidy(() => t.toRows(outputs[which]));
+    const denseRows = denseOutputs == null ? undefined : tidy(() => t.toRows(denseOutputs[which]));
+    try {
+      accumulators[i].add(rows, denseRows);
+    } finally {
+      dispose([rows, denseRows ?? []]);
+    }
+  });
+}
+
 /** Collects layer inputs of a layers model by probe models over the calibration data. */
 export class LayersActivationSource implements ActivationSource {
   constructor(private readonly model: LayersModel, private readonly data: CalibrationData,
@@ -244,16 +269,7 @@ export class LayersActivationSource implements ActivationSource {
       const outputs = runProbe(probe, x);
       const denseOutputs = denseProbe == null ? [] : runProbe(denseProbe, x);
       try {
-        layerTargets.forEach((t, i) => {
-          const which = distinct.indexOf(t.input as SymbolicTensor);
-          const rows = tidy(() => t.toRows(outputs[which]));
-          const denseRows = denseProbe == null ? undefined : tidy(() => t.toRows(denseOutputs[which]));
-          try {
-            accumulators[i].add(rows, denseRows);
-          } finally {
-            dispose([rows, denseRows ?? []]);
-          }
-        });
+        accumulateBatch(layerTargets, accumulators, distinct, outputs, denseProbe == null ? null : denseOutputs);
       } finally {
         dispose([...outputs, ...denseOutputs]);
       }
