@@ -87,16 +87,16 @@ export async function measureAndWrite<M extends {dispose(): void}>(path: string,
 }
 
 /** Writes sensitivity.json and report.html into `opts.out` and prints the curves (a table, or JSON with --json). */
-export function writeSensitivity(result: SensitivityResult, path: string, opts: SensitivityOptions): void {
+function writeSensitivity(result: SensitivityResult, path: string, opts: SensitivityOptions): void {
   const out = resolve(opts.out);
+  const section = sensitivitySection(result);
   mkdirSync(out, {recursive: true});
   writeFileSync(join(out, 'sensitivity.json'), JSON.stringify(result, null, 1));
-  writeReport(join(out, 'report.html'), `tfjs-sparsity sensitivity: ${path}`, [sensitivitySection(result)]);
+  writeReport(join(out, 'report.html'), `tfjs-sparsity sensitivity: ${path}`, [section]);
   if (opts.json) {
     console.log(JSON.stringify(result));
     return;
   }
-  const section = sensitivitySection(result);
   console.log(`| ${section.table!.columns.join(' | ')} |`);
   console.log(`|${section.table!.columns.map(() => '---').join('|')}|`);
   for (const row of section.table!.rows) console.log(`| ${row.join(' | ')} |`);

@@ -3,8 +3,9 @@
  * cross-origin-isolated page), each running its own instance of the kernel module on one shared
  * `WebAssembly.Memory`. tfjs kernels are synchronous, so a call is synchronous too: the main thread
  * hands each worker its part (a list of kernel calls) through a shared control block, runs the
- * first part itself, then waits (`Atomics.wait` where the thread may block, a spin on the main
- * thread of a page, where it may not) until every worker has marked its part finished.
+ * first part itself, then waits (a short spin, then `Atomics.wait` where the thread may block, a
+ * spin on the main thread of a page, where it may not) until every worker has marked its part
+ * finished. Idle workers also spin a little before they sleep (dispatch.ts, `THREAD_SPIN_MS`).
  *
  * Failures never hang and never corrupt: a worker whose call throws marks itself failed; one that
  * died (terminated, crashed) is caught by a deadline. Either way the main thread runs the part
