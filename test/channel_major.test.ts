@@ -85,8 +85,17 @@ for (const backend of BACKENDS) {
     assert.is(names.filter(c => c === 'Permute').length, 2, `one transpose in, one out: ${names}`);
     assert.is(names.filter(c => c === 'DepthwiseConv2DChannelsFirst').length, 2);
     assert.not.ok(names.includes('BatchNormalization'), 'every BatchNormalization is folded');
-    assert.not.ok(names.includes('ReLU'), 'every ReLU6 is fused');
-    assert.is(names.filter(c => c === 'ZeroPadding2D').length, 1, 'the padding before a channel-major depthwise is folded');
+    // The stem stays a tfjs Conv2D: its ReLU6 comes back as a clip after it (tfjs runs a relu6
+    // activation unfused); every other ReLU6 is fused into our kernels.
+    assert.equal(sparse.layers.filter(l => l.getClassName() === 'ReLU').map(l => [l.name, l.getConfig().maxValue]),
+        [[model.layers[4].name, 6]]);
+    assert.is(sparse.getLayer(model.layers[2].name).getConfig().activation, 'relu');
+    const stem = report.find(r => r.name === model.layers[2].name)!;
+    assert.match(stem.reason, new RegExp(`its relu6 runs as the ReLU layer '${model.layers[4].name}' after it`));
+    // The stem's ZeroPadding2D pads as 'same' would (folded into the stem); the one before the
+    // stride-2 depthwise does not and goes into its channel-major padding.
+    assert.is(names.filter(c => c === 'ZeroPadding2D').length, 0, 'both paddings are folded');
+    assert.is(sparse.getLayer(model.layers[2].name).getConfig().padding, 'same');
     const pointwise = report.filter(r => r.newClassName === 'SparseConv2D');
     assert.is(pointwise.length, 5);
     for (const r of pointwise) {

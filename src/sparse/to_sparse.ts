@@ -7,7 +7,8 @@
 import {getBackend} from '@tensorflow/tfjs-core';
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {DEFAULT_MIN_SPARSITY, PLAN_BATCHES} from '../kernels/dispatch';
-import {foldForInference} from '../model/fold';
+import {foldLayers} from '../model/fold';
+import {clipRelu6} from '../model/relu6';
 import {stripPruning} from '../pruning/prune';
 import {collectPrunableLayers} from '../pruning/model_wrappers';
 import {booleanOption, checkChoice, checkOptions, checkSparsity, describeValue, positiveIntPair} from '../util/validate';
@@ -105,7 +106,7 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
     if (w.blockSize[0] * w.blockSize[1] > 1) pruningBlocks.set(w.layer, [w.blockSize[0], w.blockSize[1]]);
   }
   const stripped = wrappers.length > 0 ? stripPruning(model) : model;
-  const {model: source, folded} = checked.foldBatchNorm ? foldForInference(stripped) : {model: stripped, folded: []};
+  const {model: source, folded} = checked.foldBatchNorm ? foldLayers(stripped) : {model: stripped, folded: []};
   // The pruning block sizes belong to the stripped layers; a folded convolution is a new layer.
   const kernels = new Map<Layer, Float32Array>();
   for (const layer of convertibleLayers(source)) {
@@ -152,6 +153,17 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
             reason: 'channel-major run: our channel-major 3x3 depthwise kernel'});
         }
       }
+    }
+  }
+  // A relu6 folded into a layer that tfjs runs itself goes back to a ReLU layer (see relu6.ts).
+  const relus = new Map(folded.filter(f => f.className !== 'BatchNormalization' && f.into).map(f => [f.into!, f.name]));
+  const {model: clipped, clipped: list} = clipRelu6(out, relus);
+  if (clipped !== out) {
+    out.dispose();
+    out = clipped;
+    for (const {layer, relu} of list) {
+      const entry = report.find(r => r.name === layer);
+      if (entry) entry.reason += `; its relu6 runs as the ReLU layer '${relu}' after it (tfjs runs a relu6 activation unfused, as minimum(6, relu(x)))`;
     }
   }
   return {model: out, report};
