@@ -1,10 +1,12 @@
-// Threads: our sparse kernels on 2 threads against the same kernels on 1, in one process (Node,
-// wasm backend: tfjs-wasm's heap is not shared there, so threaded calls copy their activations into
-// our shared memory and their outputs back, and that cost is in every number).
+// Threads: our sparse kernels on 2 threads against the same kernels on 1, in one process. Node runs
+// on tfjs-wasm's threaded build (`useThreadedWasm`: a shared heap, no copies); with --copies on its
+// single-threaded build, whose heap is not shared, so threaded calls copy their activations into our
+// shared memory and their outputs back, and that cost is in every number.
 //
 //   node --import tsx bench/threads.ts            layers: large, MobileNet-class and small
 //   node --import tsx bench/threads.ts --sweep    the dispatcher's limits (threads forced on)
 //   node --import tsx bench/threads.ts --model    nsfwjs MobileNetV2 end to end (bench/models.ts first)
+//   node --import tsx bench/threads.ts --copies   any of the Node runs on tfjs-wasm's single-threaded build
 //   node --import tsx bench/threads.ts --browser  headless Chromium: an ordinary page (one thread, tfjs-wasm
 //                                                 single-threaded) and a cross-origin-isolated one (our
 //                                                 kernels and workers on tfjs-wasm's shared heap, tfjs-wasm
@@ -17,8 +19,8 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {loadavg, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import {blockSparseMatMul, channelMajorSparseMatMul, depthwiseConv2dChannelsFirst, packBlockSparse, PixelSparseMatrix,
-  ready, setThreads, toSparse} from '../src/index';
+import {blockSparseMatMul, channelMajorSparseMatMul, kernelInfo, depthwiseConv2dChannelsFirst, packBlockSparse, PixelSparseMatrix,
+  ready, setThreads, toSparse, useThreadedWasm} from '../src/index';
 import {DWCONV_NCHW} from '../src/kernels/dwconv_nchw';
 import {SPMM_NCHW} from '../src/kernels/spmm_nchw';
 import {MIN_COPIED_THREADED_MACS, MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS} from '../src/kernels/dispatch';
@@ -157,6 +159,8 @@ async function model(): Promise<void> {
     model.dispose();
   }
   console.log(`\n${markdownTable(results, '1 thread')}`);
+  const info = kernelInfo();
+  console.log(`threaded calls ${info.threadedCalls}, parts the calling thread took over ${info.stolenParts}, copied ${info.copiedCalls.threaded}, suspensions ${info.suspensions}`);
   x.dispose();
 }
 
@@ -293,7 +297,9 @@ async function browser(): Promise<void> {
   }
 }
 
-await useWasm();
+if (args.includes('--copies')) await useWasm();
+else if (!await useThreadedWasm()) throw new Error("tfjs-wasm's threaded build did not start");
+console.log(`tfjs-wasm heap: ${args.includes('--copies') ? 'not shared (threaded calls copy)' : 'shared (no copies)'}`);
 setThreads(THREADS);
 await ready();
 const load0 = loadavg()[0];

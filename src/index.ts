@@ -15,6 +15,7 @@ export {histogramOf} from './tensorboard/histogram';
 export type {Histogram} from './tensorboard/histogram';
 export {SummaryWriter} from './tensorboard/summary_writer';
 export {fileSystem, NodeFileSystem} from './io/file';
+export {useThreadedWasm} from './kernels/threaded_wasm';
 
 // Models saved through `fileSystem` keep their pruning wrappers loadable by Keras (tfmot's `prune_scope`).
 registerSaveHook(kerasCompatibleTopology);

@@ -28,6 +28,7 @@ import {assertBitsEqual, buildBrowserBundle, launchChromium, useBackend} from '.
  * (the browser build fails if src/browser.ts pulls in anything beyond @tensorflow/*).
  */
 const NODE_ONLY: Record<string, string> = {
+  useThreadedWasm: "starts tfjs-wasm's threaded build under Node's worker_threads; a page gets it from tfjs itself",
   readEventFile: 'reads TensorBoard files with node:fs',
   SummaryWriter: 'writes TensorBoard files with node:fs',
   decodeEventFile: 'TensorBoard files are a Node concern; needs protobufjs, not bundled',

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import {useThreadedWasm} from '../kernels/threaded_wasm';
 
 /** The backends the command tries, fastest first. */
 export const CLI_BACKENDS = ['wasm', 'cpu'] as const;
@@ -25,7 +26,8 @@ export async function initCliBackend(candidates: readonly string[] = CLI_BACKEND
   for (const name of candidates) {
     let ok = false;
     try {
-      ok = await tf.setBackend(name);
+      // wasm on tfjs-wasm's threaded build: our kernels then run threaded with no copies.
+      ok = name === 'wasm' ? (await useThreadedWasm(), true) : await tf.setBackend(name);
       if (ok) await tf.ready();
     } catch {
       ok = false;
