@@ -14,8 +14,10 @@ gain('calls slower than one thread suspend threads for SUSPEND_MS; calls that pa
   assert.ok(m.paying);
   m.record(1, 3, 2, 1);  // 0.67x once: the average holds
   assert.ok(m.paying);
+  assert.is(m.suspensions, 0);
   for (let i = 0; i < 20 && m.paying; i++) m.record(1, 3, 2, 1);
   assert.not.ok(m.paying, 'suspended after a run of slow calls');
+  assert.is(m.suspensions, 1, 'the suspension is counted (kernelInfo().suspensions)');
   now += SUSPEND_MS - 1;
   assert.not.ok(m.paying);
   now += 2;

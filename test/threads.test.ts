@@ -106,8 +106,8 @@ failures('a worker that dies mid-call (terminated): no hang, the result is exact
     assert.ok(Date.now() - t0 < 10000, 'the call waited too long');
     assertBitsEqual(y.dataSync() as Float32Array, layer.want, 'the call whose worker died');
     y.dispose();
-    assert.ok(pool.failure !== null, 'the pool noticed');
     await new Promise(r => setTimeout(r, 50));  // the worker's exit event
+    assert.ok(pool.failure !== null, 'the pool noticed');
     const z = channelMajorSparseMatMul(layer.x, layer.packed);
     assertBitsEqual(z.dataSync() as Float32Array, layer.want, 'the next call, on one thread');
     z.dispose();
@@ -115,6 +115,35 @@ failures('a worker that dies mid-call (terminated): no hang, the result is exact
   assert.is(seen.length, 1, seen.join('\n'));
   assert.match(seen[0], /kernel worker 0 (did not finish in time|exited)/);
   setThreads(2);
+  layer.dispose();
+});
+
+failures('a worker that wakes late: the calling thread runs its part itself, exactly, and the worker serves later calls', async () => {
+  await useBackend('wasm');
+  const layer = bigLayer();
+  await ready();
+  const pool = ownThreadPool()!;
+  assert.is(pool.threads, 2);
+  const seen = await warnings(async () => {
+    threadGain.reset();
+    const stolen = pool.stolenParts, runs = pool.threadedRuns;
+    pool.delayWorkers(500);  // far longer than the calling thread's own part
+    const y = noLeak(() => channelMajorSparseMatMul(layer.x, layer.packed));
+    assertBitsEqual(y.dataSync() as Float32Array, layer.want, 'the part the calling thread took over');
+    y.dispose();
+    assert.is(pool.threadedRuns, runs + 1, 'the call went to the pool');
+    assert.is(pool.stolenParts, stolen + 1, "the calling thread ran the late worker's part");
+    pool.delayWorkers(0);
+    await new Promise(r => setTimeout(r, 600));  // the worker wakes, finds its part taken
+    for (let i = 0; i < 5; i++) {
+      const z = channelMajorSparseMatMul(layer.x, layer.packed);
+      assertBitsEqual(z.dataSync() as Float32Array, layer.want, `call ${i} after the late one`);
+      z.dispose();
+    }
+    assert.is(pool.failure, null);
+    assert.is(pool.threads, 2);
+  });
+  assert.equal(seen, []);
   layer.dispose();
 });
 

@@ -3,7 +3,7 @@ import {copyCounts} from './bridge';
 import type {KernelBuildChoice} from './builds';
 import {kernelBuild} from './module';
 import {pools} from './thread_pool';
-import {threadFailure, threadsUnavailable} from './thread_state';
+import {threadFailure, threadGain, threadsUnavailable} from './thread_state';
 import {getThreads} from './threads';
 
 /** What `kernelInfo()` reports. */
@@ -20,12 +20,22 @@ export interface KernelInfo {
   /** Kernel calls that handed parts to workers. */
   threadedCalls: number;
   /**
+   * Workers' parts the calling thread ran itself because their worker had not started them by the
+   * time it finished its own (workers woken late: a busy machine, or an idle core slow to wake).
+   */
+  stolenParts: number;
+  /**
    * Kernel calls that copied their operands: on our shared memory for threads (Node: tfjs-wasm's
    * heap is not shared there), or through a private memory (a shared tfjs-wasm heap our module
    * could not run on). On a cross-origin-isolated page both stay 0: the kernels and their workers
    * run on tfjs-wasm's heap itself.
    */
   copiedCalls: {threaded: number; private: number};
+  /**
+   * Times threads were suspended (for a second each) after calls ran slower than one thread would
+   * have: the other cores were busy, or workers woke late.
+   */
+  suspensions: number;
   /** Why the threads last failed (ops then run on one thread until `setThreads`), or null. */
   failure: string|null;
 }
@@ -46,7 +56,9 @@ export function kernelInfo(): KernelInfo {
     workers: live.reduce((n, p) => n + p.size, 0),
     workersReady: live.reduce((n, p) => n + p.readyWorkers().length, 0),
     threadedCalls: live.reduce((n, p) => n + p.threadedRuns, 0),
+    stolenParts: live.reduce((n, p) => n + p.stolenParts, 0),
     copiedCalls: {...copyCounts},
+    suspensions: threadGain.suspensions,
     failure: threadFailure(),
   };
 }

@@ -3,9 +3,12 @@
  * cross-origin-isolated page), each running its own instance of the kernel module on one shared
  * `WebAssembly.Memory`. tfjs kernels are synchronous, so a call is synchronous too: the main thread
  * hands each worker its part (a list of kernel calls) through a shared control block, runs the
- * first part itself, then waits (a short spin, then `Atomics.wait` where the thread may block, a
- * spin on the main thread of a page, where it may not) until every worker has marked its part
- * finished. Idle workers also spin a little before they sleep (dispatch.ts, `THREAD_SPIN_MS`).
+ * first part itself, then runs any worker's part that no worker has claimed yet (a worker woken
+ * from its sleep can start later than the main thread takes to finish: on a virtual machine an
+ * idle core wakes in tens of microseconds or more), then waits (a short spin, then `Atomics.wait`
+ * where the thread may block, a spin on the main thread of a page, where it may not) until every
+ * claimed part is done. So a call is never much slower than one thread. Idle workers also spin a
+ * little before they sleep (dispatch.ts, `THREAD_SPIN_MS`).
  *
  * Failures never hang and never corrupt: a worker whose call throws marks itself failed; one that
  * died (terminated, crashed) is caught by a deadline. Either way the main thread runs the part
@@ -27,11 +30,17 @@ const CALL_SLOTS = 2 + MAX_ARGS;
 const PART_SLOTS = 1 + MAX_CALLS * CALL_SLOTS;
 
 /** Where things are in the control block (Int32 indexes). */
-const LAYOUT = {done: 0, state: 1, ticket: 1 + MAX_WORKERS, finished: 1 + 2 * MAX_WORKERS, size: 1 + 3 * MAX_WORKERS,
+const LAYOUT = {done: 0, state: 1, ticket: 1 + MAX_WORKERS, claim: 1 + 2 * MAX_WORKERS, delay: 1 + 3 * MAX_WORKERS,
+  size: 2 + 3 * MAX_WORKERS,
   slot: PART_SLOTS, callSlots: CALL_SLOTS, spinMs: THREAD_SPIN_MS};
 
 /** Worker states (0: starting). `workerMain` writes them as literals: it cannot see this module. */
 const READY = 1, FAILED = 2;
+/**
+ * Claims of a worker's part: the main thread sets UNCLAIMED before the worker's ticket; the worker
+ * or the main thread takes it (RUNNING, STOLEN) with a compare-exchange, and the worker marks it DONE.
+ */
+const UNCLAIMED = 0, STOLEN = 2, DONE = 3;
 
 /** A function index that makes a worker throw: the tests' way to fail a worker mid-call. */
 const POISON = -1;
@@ -83,6 +92,10 @@ function workerMain(init: WorkerInit): void {
     if (ticket === last) continue;
     if (ticket < 0) return;
     last = ticket;
+    const delay = Atomics.load(ctl, layout.delay);
+    for (const until = performance.now() + delay; delay > 0 && performance.now() < until;);
+    // 0 -> 1 (RUNNING): the part is ours, unless the main thread took it first (2) or we ran it (3).
+    if (Atomics.compareExchange(ctl, layout.claim + index, 0, 1) !== 0) continue;
     try {
       let p = index * layout.slot;
       const calls = t[p++];
@@ -96,7 +109,7 @@ function workerMain(init: WorkerInit): void {
     } catch {
       Atomics.store(ctl, layout.state + index, 2);
     }
-    Atomics.store(ctl, layout.finished + index, ticket);
+    Atomics.store(ctl, layout.claim + index, 3);
     Atomics.add(ctl, layout.done, 1);
     Atomics.notify(ctl, layout.done);
   }
@@ -142,6 +155,8 @@ export class ThreadPool {
   readonly epoch = threadState.epoch;
   /** Calls that handed parts to workers (for tests: proof that threads ran). */
   threadedRuns = 0;
+  /** Workers' parts the calling thread ran because their worker had not started them. */
+  stolenParts = 0;
   private broken: string|null = null;
   private stopped = false;
 
@@ -239,7 +254,8 @@ export class ThreadPool {
 
   /**
    * Runs `parts` at once, part 0 on the calling thread and each other part on a ready worker (or on
-   * the calling thread where none is ready), and returns when every part is done.
+   * the calling thread where none is ready, or where its worker has not started it by the time the
+   * calling thread is done with its own), and returns when every part is done.
    * @throws Error if a part has more than 64 calls or a call more than 20 arguments.
    */
   run(parts: KernelCall[][], poison = false): void {
@@ -255,18 +271,32 @@ export class ThreadPool {
     if (assigned.length > 0) this.threadedRuns++;
     for (const {worker, part} of assigned) {
       this.writePart(worker, part, poison);
+      // The claim is opened after the part is written and the ticket after the claim, so a worker
+      // that claims a part reads all of it, and one that sees the ticket early finds nothing to claim.
+      Atomics.store(this.ctl, LAYOUT.claim + worker, UNCLAIMED);
       Atomics.store(this.ctl, LAYOUT.ticket + worker, ticket);
       Atomics.notify(this.ctl, LAYOUT.ticket + worker);
     }
     const t0 = performance.now();
     for (const part of local) this.runSerial(part);
     if (assigned.length === 0) return;
+    const running: typeof assigned = [];
+    let localParts = local.length;
+    for (const a of assigned) {
+      if (Atomics.compareExchange(this.ctl, LAYOUT.claim + a.worker, UNCLAIMED, STOLEN) !== UNCLAIMED) {
+        running.push(a);
+        continue;
+      }
+      this.runSerial(a.part);
+      localParts++;
+      this.stolenParts++;
+    }
     const localMs = performance.now() - t0;
     const deadline = performance.now() + Math.max(MIN_DEADLINE_MS, DEADLINE_FACTOR * localMs);
-    this.waitFor(assigned.length, deadline);
-    threadGain.record(localMs, performance.now() - t0, parts.length, local.length);
-    for (const {worker, part} of assigned) {
-      const finished = Atomics.load(this.ctl, LAYOUT.finished + worker) === ticket;
+    if (running.length > 0) this.waitFor(running.length, deadline);
+    threadGain.record(localMs, performance.now() - t0, parts.length, localParts);
+    for (const {worker, part} of running) {
+      const finished = Atomics.load(this.ctl, LAYOUT.claim + worker) === DONE;
       const failed = Atomics.load(this.ctl, LAYOUT.state + worker) === FAILED;
       if (finished && !failed) continue;
       // Kernels write only their own part's outputs, from inputs nobody writes: running the part
@@ -331,6 +361,11 @@ export class ThreadPool {
       Atomics.notify(this.ctl, LAYOUT.ticket + i);
     }
     for (const w of this.workers) w.terminate();
+  }
+
+  /** Test hook: workers wait `ms` after each wake-up before they claim their part (a late wake-up). */
+  delayWorkers(ms: number): void {
+    Atomics.store(this.ctl, LAYOUT.delay, ms);
   }
 
   /** Test hook: terminates worker `i` as a crash would, without telling the pool. */

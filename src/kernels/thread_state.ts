@@ -45,6 +45,8 @@ export class GainMonitor {
   /** Exponential average of the speedup, starting neutral. */
   private gain = 1;
   private suspendedUntil = 0;
+  /** Times threads were suspended since the process started. */
+  suspensions = 0;
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -55,6 +57,7 @@ export class GainMonitor {
     if (this.gain < MIN_GAIN) {
       this.suspendedUntil = this.now() + SUSPEND_MS;
       this.gain = 1;
+      this.suspensions++;
     }
   }
 
