@@ -6,9 +6,11 @@
 //   node --import tsx bench/relaxed.ts                                    Chromium
 //   npx -y node@22.23.3 --import tsx bench/relaxed.ts --node              Node 22 from the npm registry
 //   node --experimental-wasm-relaxed-simd --import tsx bench/relaxed.ts --node
-//   node --import tsx bench/relaxed.ts --dot       the int8 dot products alone, in Chromium: relaxed
-//                                                  i8 x i7 (16 products an instruction) against the
-//                                                  baseline i16 dot of our int8 kernels (8)
+//   node --import tsx bench/relaxed.ts --dot       the instructions alone, in Chromium: relaxed int8
+//                                                  dot (i8 x i7, 16 products an instruction) against
+//                                                  the baseline i16 dot of our int8 kernels (8), and
+//                                                  f32x4.relaxed_madd against f32x4.mul + f32x4.add,
+//                                                  on registers and fed from memory as our tiles are
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {chromium} from 'playwright-core';
@@ -186,14 +188,42 @@ function table(rows: Row[], where: string): void {
   }
 }
 
-// Two loops of 4 independent accumulators over the same 64 bytes of operands (in registers after the
-// first pass): relaxed `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 int8 products per instruction) and
-// the baseline sequence of our int8 kernels, `v128.load8x8_s` + `i32x4.dot_i16x8_s` + add (8). Each
-// takes an iteration count and returns a checksum.
+// The instructions alone, each loop a checksum-returning function of an iteration count.
+// int8: 4 independent accumulators over the same 64 bytes (in registers after the first pass),
+// relaxed `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 products an instruction) against the baseline
+// sequence of our int8 kernels, `i32x4.dot_i16x8_s` + add (8).
+// f32: 8 independent accumulators (more than latency x issue width on current cores), fused
+// `f32x4.relaxed_madd` against `f32x4.mul` + `f32x4.add`: on registers ("regs"), and fed from
+// memory as our pixel tile is (a broadcast weight and 4 loads of 4 pixels per 4 multiply-adds,
+// two weights an iteration: "tile").
+const I8_ACCS = '(local $a v128) (local $b v128) (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)';
+const I8_SUM = '(i32x4.extract_lane 0 (i32x4.add (i32x4.add (local.get $c0) (local.get $c1)) (i32x4.add (local.get $c2) (local.get $c3))))';
+const F32_ACCS = Array.from({length: 8}, (_, i) => `(local $c${i} v128)`).join(' ');
+const F32_SUM = `(f32x4.extract_lane 0 ${Array.from({length: 7}, () => '(f32x4.add').join(' ')} (local.get $c0) ${
+  Array.from({length: 7}, (_, i) => `(local.get $c${i + 1}))`).join(' ')})`;
+/** `c += a * b` fused or not. */
+const madd = (fused: boolean, c: string, a: string, b: string) => fused ?
+  `(local.set ${c} (f32x4.relaxed_madd ${a} ${b} (local.get ${c})))` :
+  `(local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul ${a} ${b})))`;
+const regsLoop = (fused: boolean) => Array.from({length: 8}, (_, i) =>
+  madd(fused, `$c${i}`, i % 2 ? '(local.get $a)' : '(local.get $b)', i % 2 ? '(local.get $b)' : '(local.get $a)')).join('\n      ');
+// Two nonzeros an iteration, as the relaxed build's tile (two chains of 4 accumulators): weight k
+// broadcast from 0x100 + 4k, 16 pixels of its input row from 0x200 + 64k (the same 128 bytes every
+// iteration: in L1, as a tile's packed rows are).
+const tileLoop = (fused: boolean) => [0, 1].map(k => Array.from({length: 4}, (_, j) =>
+  madd(fused, `$c${4 * k + j}`, `(v128.load32_splat (i32.const ${0x100 + 4 * k}))`, `(v128.load (i32.const ${0x200 + 64 * k + 16 * j}))`))
+  .join('\n      ')).join('\n      ');
+const f32Func = (name: string, body: string) => `(func (export "${name}") (param $n i32) (result f32)
+    (local $a v128) (local $b v128) ${F32_ACCS}
+    (local.set $a (v128.load (i32.const 0))) (local.set $b (v128.load (i32.const 16)))
+    (loop $l
+      ${body}
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    ${F32_SUM})`;
 const DOT_WAT = `(module
   (memory (export "memory") 1)
   (func (export "relaxed") (param $n i32) (result i32)
-    (local $a v128) (local $b v128) (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+    ${I8_ACCS}
     (local.set $a (v128.load (i32.const 0))) (local.set $b (v128.load (i32.const 16)))
     (loop $l
       (local.set $c0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $a) (local.get $b) (local.get $c0)))
@@ -201,9 +231,9 @@ const DOT_WAT = `(module
       (local.set $c2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $a) (local.get $a) (local.get $c2)))
       (local.set $c3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $b) (local.get $b) (local.get $c3)))
       (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
-    (i32x4.extract_lane 0 (i32x4.add (i32x4.add (local.get $c0) (local.get $c1)) (i32x4.add (local.get $c2) (local.get $c3)))))
+    ${I8_SUM})
   (func (export "baseline") (param $n i32) (result i32)
-    (local $a v128) (local $b v128) (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+    ${I8_ACCS}
     (local.set $a (v128.load8x8_s (i32.const 0))) (local.set $b (v128.load8x8_s (i32.const 16)))
     (loop $l
       (local.set $c0 (i32x4.add (local.get $c0) (i32x4.dot_i16x8_s (local.get $a) (local.get $b))))
@@ -211,18 +241,27 @@ const DOT_WAT = `(module
       (local.set $c2 (i32x4.add (local.get $c2) (i32x4.dot_i16x8_s (local.get $a) (local.get $a))))
       (local.set $c3 (i32x4.add (local.get $c3) (i32x4.dot_i16x8_s (local.get $b) (local.get $b))))
       (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
-    (i32x4.extract_lane 0 (i32x4.add (i32x4.add (local.get $c0) (local.get $c1)) (i32x4.add (local.get $c2) (local.get $c3))))))`;
+    ${I8_SUM})
+  ${f32Func('fmaRegs', regsLoop(true))}
+  ${f32Func('mulAddRegs', regsLoop(false))}
+  ${f32Func('fmaTile', tileLoop(true))}
+  ${f32Func('mulAddTile', tileLoop(false))})`;
 
 const DOT_HARNESS = `async (bytes) => {
   const m = await WebAssembly.compile(Uint8Array.from(atob(bytes), c => c.charCodeAt(0)));
   const k = new WebAssembly.Instance(m).exports;
   new Int8Array(k.memory.buffer, 0, 32).set(Array.from({length: 32}, (_, i) => (i * 37) % 100));
+  // Small floats that stay finite through 2^22 iterations of accumulation.
+  new Float32Array(k.memory.buffer, 0x100, 2).set([1e-7, 2e-7]);
+  new Float32Array(k.memory.buffer, 0x200, 32).set(Array.from({length: 32}, (_, i) => i / 32));
   const n = 1 << 22;
   const per = (f) => { const t0 = performance.now(); f(n); return (performance.now() - t0) / 1e3; };
-  let r = Infinity, b = Infinity;
-  for (let i = 0; i < 15; i++) { r = Math.min(r, per(k.relaxed)); b = Math.min(b, per(k.baseline)); }
-  // 4 instructions an iteration: 16 products each (relaxed), 8 (baseline).
-  return {relaxedGmacs: 4 * 16 * n / r / 1e9, baselineGmacs: 4 * 8 * n / b / 1e9};
+  const best = (fs) => { const b = fs.map(() => Infinity); for (let i = 0; i < 15; i++) fs.forEach((f, j) => { b[j] = Math.min(b[j], per(f)); }); return b; };
+  const [r, b] = best([k.relaxed, k.baseline]);
+  const [fr, mr, ft, mt] = best([k.fmaRegs, k.mulAddRegs, k.fmaTile, k.mulAddTile]);
+  // Per iteration: 4 dot instructions of 16 (relaxed) or 8 (baseline) products; 8 f32x4 multiply-adds (32 lanes).
+  return {relaxedGmacs: 4 * 16 * n / r / 1e9, baselineGmacs: 4 * 8 * n / b / 1e9,
+    fmaRegs: 32 * n / fr / 1e9, mulAddRegs: 32 * n / mr / 1e9, fmaTile: 32 * n / ft / 1e9, mulAddTile: 32 * n / mt / 1e9};
 }`;
 
 async function dot(): Promise<void> {
@@ -235,10 +274,14 @@ async function dot(): Promise<void> {
   const browser = await chromium.launch({executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox',
     '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']});
   const page = await browser.newPage();
-  const r = await page.evaluate(`(${DOT_HARNESS})(${JSON.stringify(bytes)})`) as {relaxedGmacs: number; baselineGmacs: number};
-  console.log(`\nint8 dot products alone, headless Chromium ${browser.version()}: relaxed i8 x i7 ` +
-      `${r.relaxedGmacs.toFixed(1)} G products/s, baseline i16 dot ${r.baselineGmacs.toFixed(1)} G products/s, ` +
-      `${(r.relaxedGmacs / r.baselineGmacs).toFixed(2)}x`);
+  const r = await page.evaluate(`(${DOT_HARNESS})(${JSON.stringify(bytes)})`) as Record<string, number>;
+  console.log(`\nThe instructions alone, headless Chromium ${browser.version()}:`);
+  console.log(`- int8 dot: relaxed i8 x i7 ${r.relaxedGmacs.toFixed(1)} G products/s, baseline i16 dot ` +
+      `${r.baselineGmacs.toFixed(1)} G products/s, ${(r.relaxedGmacs / r.baselineGmacs).toFixed(2)}x`);
+  console.log(`- f32 on registers: relaxed_madd ${r.fmaRegs.toFixed(1)} G multiply-adds/s, mul + add ` +
+      `${r.mulAddRegs.toFixed(1)}, ${(r.fmaRegs / r.mulAddRegs).toFixed(2)}x`);
+  console.log(`- f32 fed as our pixel tile: relaxed_madd ${r.fmaTile.toFixed(1)} G multiply-adds/s, mul + add ` +
+      `${r.mulAddTile.toFixed(1)}, ${(r.fmaTile / r.mulAddTile).toFixed(2)}x`);
   await browser.close();
 }
 

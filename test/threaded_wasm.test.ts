@@ -5,6 +5,7 @@ import {join} from 'node:path';
 import {ensureBuilt, ROOT} from './spawn';
 
 interface ChildResult {
+  error?: string|null;
   shared: boolean;
   heapShared: boolean;
   backend: string;
@@ -17,9 +18,10 @@ interface ChildResult {
 }
 
 /** The fixture in its own Node process (the wasm backend starts once per process); it must end on its own. */
-function child(entry: 'esm'|'cjs', mode: 'threaded'|'started-before'|'refused'): ChildResult {
+function child(entry: 'esm'|'cjs', mode: 'threaded'|'started-before'|'refused'|'unreadable'): ChildResult {
   ensureBuilt();
-  const run = spawnSync(process.execPath, [join(ROOT, 'test/fixtures/threaded_wasm_child.mjs'), entry, mode],
+  const preload = mode === 'unreadable' ? ['--import', join(ROOT, 'test/fixtures/no-tfjs-wasm.mjs')] : [];
+  const run = spawnSync(process.execPath, [...preload, join(ROOT, 'test/fixtures/threaded_wasm_child.mjs'), entry, mode],
       {cwd: ROOT, encoding: 'utf8', timeout: 60_000});
   assert.is(run.signal, null, `the process ended on its own (${run.signal ?? ''}): ${run.stderr}`);
   assert.is(run.status, 0, run.stderr);
@@ -63,6 +65,12 @@ threaded('a runtime that refuses the pthread workers falls back to the single-th
   assert.is(r.equal, true);
   assert.ok(r.maxErr < 1e-5);
   assert.is(r.leaked, 0);
+});
+
+threaded('no wasm binary at all: a clear error, and the process (with the glue workers the failed start made) ends on its own', () => {
+  const r = child('esm', 'unreadable');
+  assert.is(r.error, 'the wasm backend failed to initialize');
+  assert.ok(r.warnings.some(w => /EACCES/.test(w)), 'tfjs printed why');
 });
 
 threaded.run();

@@ -62,23 +62,29 @@ async function startThreaded(dir: string): Promise<boolean> {
   const threads = nodeModule<{Worker: WorkerClass}>('node:worker_threads')!;
   const Original = threads.Worker;
   const source = pthreadWorkerSource(dir);
+  const started: Array<{terminate(): unknown}> = [];
   // The glue copies worker_threads.Worker to the global `Worker` while it initializes and creates
   // its workers from there, now and later; every script but its blob: URL goes through unchanged.
   class PthreadWorker extends Original {
     constructor(filename: string|URL, options?: Record<string, unknown>) {
       if (typeof filename === 'string' && filename.startsWith('blob:')) super(source, {...options, eval: true});
       else super(filename, options);
+      started.push(this as unknown as {terminate(): unknown});
     }
   }
   env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   threads.Worker = PthreadWorker;
+  let ok = false;
   try {
-    return await setBackend('wasm') && wasmHeapShared();
+    ok = await setBackend('wasm') && wasmHeapShared();
   } catch {
-    return false;
+    ok = false;
   } finally {
     threads.Worker = Original;
   }
+  // A failed start leaves the glue's workers running, and they would keep the process alive.
+  if (!ok) for (const w of started) w.terminate();
+  return ok;
 }
 
 /**
