@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import {useThreadedWasm} from '../kernels/threaded_wasm';
+import {useThreadedWasm} from '../index';
 
 /** The backends the command tries, fastest first. */
 export const CLI_BACKENDS = ['wasm', 'cpu'] as const;
