@@ -129,7 +129,9 @@ function sweep(): void {
   const results: CaseResult[] = [];
   for (const [P, K, N, s] of [[196, 64, 64, 0.9], [784, 64, 64, 0.9], [784, 128, 128, 0.9], [784, 256, 256, 0.8],
     [3136, 64, 64, 0.9], [3136, 128, 128, 0.9], [3136, 256, 256, 0.8], [12544, 32, 64, 0.9], [12544, 64, 64, 0.7],
-    [196, 512, 512, 0.9], [49, 1024, 1024, 0.9]]) {
+    [196, 512, 512, 0.9], [49, 1024, 1024, 0.9],
+    // Under 64 pixels the kernel splits output channels (each thread packs every input tile itself).
+    [16, 256, 256, 0.9], [32, 256, 256, 0.9], [32, 512, 512, 0.9], [48, 512, 512, 0.9], [32, 1024, 1024, 0.9]]) {
     const packed = PixelSparseMatrix.fromDense(unstructured(K, N, s), [K, N]);
     const x = tf.randomNormal([1, K, P]);
     const {rowPtr, ics, values} = packed.tensors;
