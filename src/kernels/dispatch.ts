@@ -198,11 +198,13 @@ export const MAX_DEFAULT_THREADS = 4;
 
 /**
  * The fewest multiply-adds for threads where nothing is copied (a shared tfjs-wasm heap: a
- * cross-origin-isolated page): below it handing out parts and waiting for them costs what the second
- * thread saves. `node --import tsx bench/threads.ts --browser --sweep` (pixel and depthwise kernels,
- * threads forced, isolated Chromium page, idle machine, 2026-12-07; BENCHMARKS.md "Threads"): with
- * THREAD_SPIN_MS 1.10-1.15x at 0.08M, 1.56-1.59x at 0.34M, 1.81-1.94x from 1.0M (without the spin:
- * 0.35x, 0.90x, 1.28-1.50x).
+ * cross-origin-isolated page, Node after `useThreadedWasm`): below it handing out parts and waiting
+ * for them costs what the second thread saves. `node --import tsx bench/threads.ts --browser --sweep`
+ * (pixel and depthwise kernels, threads forced, isolated Chromium page, idle machine, 2026-12-07;
+ * BENCHMARKS.md "Threads"): with THREAD_SPIN_MS 1.10-1.15x at 0.08M, 1.56-1.59x at 0.34M,
+ * 1.81-1.94x from 1.0M (without the spin: 0.35x, 0.90x, 1.28-1.50x). Node on the shared heap
+ * (`--sweep`, load 1.2-1.6, same day): 1.05x at 0.08M, 1.17x at 0.11M, 1.37-1.41x at 0.21-0.32M,
+ * 1.57-1.93x from 0.84M.
  */
 export const MIN_THREADED_MACS = 100_000;
 

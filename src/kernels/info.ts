@@ -25,10 +25,10 @@ export interface KernelInfo {
    */
   stolenParts: number;
   /**
-   * Kernel calls that copied their operands: on our shared memory for threads (Node: tfjs-wasm's
-   * heap is not shared there), or through a private memory (a shared tfjs-wasm heap our module
-   * could not run on). On a cross-origin-isolated page both stay 0: the kernels and their workers
-   * run on tfjs-wasm's heap itself.
+   * Kernel calls that copied their operands: on our shared memory for threads (tfjs-wasm's
+   * single-threaded build, Node's default, has no shared heap), or through a private memory (a
+   * shared tfjs-wasm heap our module could not run on). On a shared heap (a cross-origin-isolated
+   * page, Node after `useThreadedWasm`) both stay 0: the kernels and their workers run on it.
    */
   copiedCalls: {threaded: number; private: number};
   /**

@@ -1,8 +1,8 @@
 /**
  * Kernel calls on threads. Two places a call can run split across workers:
- * - a shared tfjs-wasm heap (tfjs-wasm's threaded build, in a cross-origin-isolated page): the
- *   workers run on the heap itself, zero copy (`heapPool`);
- * - anywhere else (Node: tfjs-wasm's heap there is never shared; the `cpu` backend): our own shared
+ * - a shared tfjs-wasm heap (tfjs-wasm's threaded build: a cross-origin-isolated page, or Node after
+ *   `useThreadedWasm`): the workers run on the heap itself, zero copy (`heapPool`);
+ * - anywhere else (tfjs-wasm's single-threaded build, Node's default; the `cpu` backend): our own shared
  *   memory (`runThreaded`), with the packed weights resident in it (copied once per weight tensor,
  *   freed when the tensor is garbage-collected) and each call's activations copied in and its
  *   outputs copied out.

@@ -2,9 +2,10 @@
  * How many threads a sparse kernel call runs on: the dispatcher's limits (`dispatch.ts`, "Threads")
  * applied to this process's setting and backend. Threads pay only above a size: each call hands its
  * parts to the workers and waits for them (tens of microseconds), and where the call runs on our
- * own shared memory (Node, where tfjs-wasm's heap is never shared; the `cpu` backend) its
+ * own shared memory (tfjs-wasm's single-threaded build, Node's default; the `cpu` backend) its
  * activations are copied in and its outputs out, which costs about as much as a small layer's
- * arithmetic. On a shared tfjs-wasm heap (a cross-origin-isolated page) there is no copy. And while
+ * arithmetic. On a shared tfjs-wasm heap (a cross-origin-isolated page, Node after
+ * `useThreadedWasm`) there is no copy. And while
  * the calls themselves show threads running slower than one thread would (the cores are busy with
  * other work), `threadGain` suspends them.
  */
