@@ -98,6 +98,30 @@ pkg('the library imports from ESM and CommonJS, with the same exports as the sou
   assert.is(browser.trim(), 'function undefined');
 });
 
+pkg('useThreadedWasm in the installed package (ESM and CommonJS): tfjs-wasm\'s threaded build, a threaded call, no copies', async () => {
+  const script = (load: string) => `${load}
+    sparsity.useThreadedWasm().then(async (shared) => {
+      sparsity.setThreads(2);
+      await sparsity.ready();
+      const w = new Float32Array(64 * 64).map((_, i) => (i % 7 === 0 ? 1 : 0));
+      const packed = sparsity.PixelSparseMatrix.fromDense(w, [64, 64]);
+      const x = tf.ones([1, 64, 3136]);
+      const y = sparsity.channelMajorSparseMatMul(x, packed);
+      const info = sparsity.kernelInfo();
+      console.log(JSON.stringify({shared, first: y.dataSync()[0], threaded: info.threadedCalls, copied: info.copiedCalls.threaded}));
+    });`;
+  writeFileSync(join(project, 'threaded.mjs'), script(`import * as tf from '@tensorflow/tfjs-core';
+    import '@tensorflow/tfjs-backend-wasm';
+    import * as sparsity from 'tfjs-sparsity';`));
+  writeFileSync(join(project, 'threaded.cjs'), script(`const tf = require('@tensorflow/tfjs-core');
+    require('@tensorflow/tfjs-backend-wasm');
+    const sparsity = require('tfjs-sparsity');`));
+  // Column 0 of w has a 1 in rows 0, 7, ..., 63: 10 of them.
+  for (const file of ['threaded.mjs', 'threaded.cjs']) {
+    assert.equal(JSON.parse(await run(process.execPath, [file])), {shared: true, first: 10, threaded: 1, copied: 0}, file);
+  }
+});
+
 /** A small plain model saved as `dir/<name>/model.json`. */
 async function saveTinyModel(dir: string, name: string): Promise<string> {
   const model = tfl.sequential({layers: [tfl.layers.dense({inputShape: [784], units: 16, activation: 'relu', name: 'hidden'}),
