@@ -18,11 +18,12 @@ interface ChildResult {
 }
 
 /** The fixture in its own Node process (the wasm backend starts once per process); it must end on its own. */
-function child(entry: 'esm'|'cjs', mode: 'threaded'|'started-before'|'refused'|'unreadable'): ChildResult {
+function child(entry: 'esm'|'cjs', mode: 'threaded'|'started-before'|'refused'|'unreadable',
+               node: string[] = [process.execPath]): ChildResult {
   ensureBuilt();
   const preload = mode === 'unreadable' ? ['--import', join(ROOT, 'test/fixtures/no-tfjs-wasm.mjs')] : [];
-  const run = spawnSync(process.execPath, [...preload, join(ROOT, 'test/fixtures/threaded_wasm_child.mjs'), entry, mode],
-      {cwd: ROOT, encoding: 'utf8', timeout: 60_000});
+  const run = spawnSync(node[0], [...node.slice(1), ...preload, join(ROOT, 'test/fixtures/threaded_wasm_child.mjs'), entry, mode],
+      {cwd: ROOT, encoding: 'utf8', timeout: 120_000});
   assert.is(run.signal, null, `the process ended on its own (${run.signal ?? ''}): ${run.stderr}`);
   assert.is(run.status, 0, run.stderr);
   const line = run.stdout.trim().split('\n').pop()!;
@@ -45,6 +46,15 @@ for (const entry of ['esm', 'cjs'] as const) {
     assert.is(r.leaked, 0);
   });
 }
+
+threaded('Node 22 from the npm registry (npx node@22): the same glue starts the same way', () => {
+  const r = child('esm', 'threaded', ['npx', '-y', 'node@22.23.3']);
+  assert.is(r.shared, true);
+  assert.is(r.copied, 0);
+  assert.ok(r.threadedCalls >= 1);
+  assert.is(r.equal, true);
+  assert.is(r.leaked, 0);
+});
 
 threaded('a wasm backend already started single-threaded stays so, with a warning that says when to call it', () => {
   const r = child('esm', 'started-before');
