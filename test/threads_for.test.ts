@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {channelMajorSparseMatMul, PixelSparseMatrix, setThreads} from '../src/index';
 import {ownArenaBytes, ownThreadPool} from '../src/kernels/threaded';
-import {MIN_COPIED_THREADED_MACS, MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS, threadsPay} from '../src/kernels/dispatch';
+import {MIN_CHANNEL_SPLIT_MACS, MIN_COPIED_THREADED_MACS, MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS, PIXEL_SPLIT_MIN_TILES,
+  threadsPay} from '../src/kernels/dispatch';
 import {threadGain} from '../src/kernels/thread_state';
 import {threadsFor} from '../src/kernels/threads_for';
 import {assertBitsEqual, BACKENDS, normal, noLeak} from './helpers';
@@ -23,6 +24,18 @@ pays('threadsPay(work, copies) pays from MIN_THREADED_MACS with no copies; with 
   const bytes = MIN_COPIED_THREADED_MACS / MIN_MACS_PER_COPIED_BYTE;
   assert.ok(threadsPay({macs: MIN_COPIED_THREADED_MACS, bytes}, () => true), 'exactly the limit per copied byte');
   assert.not.ok(threadsPay({macs: MIN_COPIED_THREADED_MACS, bytes: bytes + 1}, () => true), 'just under it');
+});
+
+pays('a pixel-kernel call with too few pixels to split them (it splits output channels) needs MIN_CHANNEL_SPLIT_MACS', () => {
+  const no = () => false;
+  assert.ok(MIN_CHANNEL_SPLIT_MACS > MIN_THREADED_MACS);
+  for (const threads of [2, 3, 4]) {
+    const fewest = threads * PIXEL_SPLIT_MIN_TILES * 16;  // pixels per example the kernel splits by pixels
+    assert.ok(threadsPay({macs: MIN_THREADED_MACS, bytes: 0, pixels: fewest}, no, threads), `${threads} threads, pixels split`);
+    assert.not.ok(threadsPay({macs: MIN_CHANNEL_SPLIT_MACS - 1, bytes: 0, pixels: fewest - 1}, no, threads), `${threads} threads, channels split`);
+    assert.ok(threadsPay({macs: MIN_CHANNEL_SPLIT_MACS, bytes: 0, pixels: fewest - 1}, no, threads));
+  }
+  assert.ok(threadsPay({macs: MIN_THREADED_MACS, bytes: 0}, no), 'other kernels: no pixels, the plain limit');
 });
 
 pays.run();

@@ -225,18 +225,35 @@ export const MIN_COPIED_THREADED_MACS = 4_000_000;
  */
 export const MIN_MACS_PER_COPIED_BYTE = 4;
 
-/** What a kernel call does: its multiply-adds and the bytes of its activations and outputs. */
+/**
+ * The fewest multiply-adds for threads where the pixel kernel splits output channels (too few pixels
+ * per example to split them: `PIXEL_SPLIT_MIN_TILES`), nothing copied. Every part then packs the same
+ * input tiles, and a part the calling thread takes over from a late worker packs them again.
+ * `node --import tsx bench/threads.ts --sweep` (Node, shared heap, threads forced, 2026-12-07): 1.17x
+ * at 0.11M, 1.37x at 0.21M, 1.68-1.91x from 0.84M; the layers table's Dense 32x256x256 at 90 %
+ * (0.21M, 32 rows) ran 0.74x and 0.78x in the two runs of three where the worker did not get a core
+ * in time (1.20x in the third).
+ */
+export const MIN_CHANNEL_SPLIT_MACS = 500_000;
+
+/**
+ * What a kernel call does: its multiply-adds and the bytes of its activations and outputs; for the
+ * pixel kernel also its pixels per example (it splits output channels under `PIXEL_SPLIT_MIN_TILES`
+ * 16-pixel tiles per thread).
+ */
 export interface ThreadedWork {
   macs: number;
   bytes: number;
+  pixels?: number;
 }
 
 /**
- * Whether a call of `work` pays for threads, given whether running it threaded copies its operands
- * (`copies`, asked only for calls past the first limit).
+ * Whether a call of `work` pays for `threads` threads, given whether running it threaded copies its
+ * operands (`copies`, asked only for calls past the first limit).
  */
-export function threadsPay(work: ThreadedWork, copies: () => boolean): boolean {
-  if (work.macs < MIN_THREADED_MACS) return false;
+export function threadsPay(work: ThreadedWork, copies: () => boolean, threads = 2): boolean {
+  const channelSplit = work.pixels !== undefined && work.pixels < threads * PIXEL_SPLIT_MIN_TILES * 16;
+  if (work.macs < (channelSplit ? MIN_CHANNEL_SPLIT_MACS : MIN_THREADED_MACS)) return false;
   if (!copies()) return true;
   return work.macs >= MIN_COPIED_THREADED_MACS && work.macs >= MIN_MACS_PER_COPIED_BYTE * work.bytes;
 }

@@ -19,5 +19,5 @@ import {getThreads} from './threads';
 export function threadsFor(work: ThreadedWork): number {
   const threads = getThreads();
   if (threads <= 1 || !threadGain.paying) return 1;
-  return threadsPay(work, () => threadedCallsCopy(engine().backend)) ? threads : 1;
+  return threadsPay(work, () => threadedCallsCopy(engine().backend), threads) ? threads : 1;
 }

@@ -28,8 +28,9 @@ export function runPixelKernel(x: Tensor, packed: PixelSparseMatrix, bias: Tenso
   if (bias) inputs.bias = bias;
   const [K, N] = packed.shape;
   const pixels = x.size / K;
+  const perExample = rowMajor ? x.shape[0] : x.shape[x.rank - 1];
   const attrs: SpmmNchwAttrs = {n: N, ...clampOf(activation), rowMajor,
-    threads: threadsFor({macs: packed.nnz * pixels, bytes: 4 * (K + N) * pixels})};
+    threads: threadsFor({macs: packed.nnz * pixels, bytes: 4 * (K + N) * pixels, pixels: perExample})};
   return engine().runKernel(SPMM_NCHW, inputs, attrs as unknown as Record<string, number>) as Tensor;
 }
 
