@@ -107,7 +107,7 @@ export async function useThreadedWasm(): Promise<boolean> {
     const dir = wasmOutFolder();
     if (dir === null) warning = "tfjs-backend-wasm's threaded build (wasm-out/tfjs-backend-wasm-threaded-simd.*) was not found";
     else if (await startThreaded(dir)) return true;
-    else warning = "tfjs-backend-wasm's threaded build did not start in this Node (tfjs printed why above)";
+    else warning = "tfjs-backend-wasm's threaded build did not start in this Node (tfjs printed why above, if it knew)";
     env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   } else if (isNode && !wasmHeapShared()) {
     warning = 'the wasm backend was already initialized single-threaded: call useThreadedWasm() before ' +
