@@ -23,7 +23,7 @@ import {blockSparseMatMul, channelMajorSparseMatMul, kernelInfo, depthwiseConv2d
   ready, setThreads, toSparse, useThreadedWasm} from '../src/index';
 import {DWCONV_NCHW} from '../src/kernels/dwconv_nchw';
 import {SPMM_NCHW} from '../src/kernels/spmm_nchw';
-import {MIN_COPIED_THREADED_MACS, MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS} from '../src/kernels/dispatch';
+import {MIN_COPIED_THREADED_MACS, MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS} from '../src/kernels/thread_limits';
 import {ensurePackage, loadPackagedModel, NSFWJS_MOBILENET_V2, prunePointwise} from './models';
 import {CaseResult, markdownTable, timeAlternating, useWasm} from './util';
 

@@ -1,8 +1,8 @@
 // The process's thread state (src/kernels/thread_state.ts): GainMonitor, which suspends threads
-// while calls run slower than one thread would (its limits: src/kernels/dispatch.ts, "Threads").
+// while calls run slower than one thread would (its limits: src/kernels/thread_limits.ts).
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {SUSPEND_MS} from '../src/kernels/dispatch';
+import {SUSPEND_MS} from '../src/kernels/thread_limits';
 import {GainMonitor} from '../src/kernels/thread_state';
 
 const gain = suite('GainMonitor');

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {channelMajorSparseMatMul, getThreads, PixelSparseMatrix, ready, setThreads} from '../src/index';
 import {ownThreadPool} from '../src/kernels/threaded';
 import type {KernelCall} from '../src/kernels/thread_pool';
-import {MAX_DEFAULT_THREADS} from '../src/kernels/dispatch';
+import {MAX_DEFAULT_THREADS} from '../src/kernels/thread_limits';
 import {coreCount, threadGain} from '../src/kernels/thread_state';
 import {assertBitsEqual, normal, noLeak, rng, useBackend} from './helpers';
 
@@ -76,9 +76,9 @@ failures('a worker that throws in a call: the result is exact, one warning, then
   assert.is(pool.threads, 2);
   const seen = await warnings(() => {
     // One call straight through the pool, its worker part poisoned (the worker throws). The calling
-    // thread's own part is long (64 passes over 1 MB), so the worker claims its part before the
-    // calling thread would take it over.
-    const long = Array.from({length: 64}, () => ['f32_count_nonzero__simd128', 1 << 18, 0] as KernelCall);
+    // thread's own part is long (64 passes over the first 1 MB of the heap), so the worker claims its
+    // part before the calling thread would take it over.
+    const long = Array.from({length: 64}, () => ['f32_count_nonzero__simd128', 0, 1 << 18] as KernelCall);
     pool.run([long, [['f32_count_nonzero__simd128', 16, 0]]], true);
     assert.ok(pool.failure?.includes('failed in a call'), String(pool.failure));
     // Later ops run on one thread, exactly.

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {channelMajorSparseMatMul, PixelSparseMatrix, setThreads} from '../src/index';
 import {ownArenaBytes, ownThreadPool} from '../src/kernels/threaded';
 import {MIN_CHANNEL_SPLIT_MACS, MIN_COPIED_THREADED_MACS, MIN_MACS_PER_COPIED_BYTE, MIN_THREADED_MACS, PIXEL_SPLIT_MIN_TILES,
-  threadsPay} from '../src/kernels/dispatch';
+  threadsPay} from '../src/kernels/thread_limits';
 import {threadGain} from '../src/kernels/thread_state';
 import {threadsFor} from '../src/kernels/threads_for';
 import {assertBitsEqual, BACKENDS, normal, noLeak} from './helpers';

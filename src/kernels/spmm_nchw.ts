@@ -11,7 +11,7 @@
  * threaded results equal single-threaded ones bit for bit.
  */
 import {KernelDef} from './bridge';
-import {PIXEL_SPLIT_MIN_TILES} from './dispatch';
+import {PIXEL_SPLIT_MIN_TILES} from './thread_limits';
 import {evenSplits, nonzeroSplits} from './splits';
 import {KernelCall, MAX_PART_CALLS} from './thread_pool';
 

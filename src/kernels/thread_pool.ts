@@ -8,13 +8,13 @@
  * idle core wakes in tens of microseconds or more), then waits (a short spin, then `Atomics.wait`
  * where the thread may block, a spin on the main thread of a page, where it may not) until every
  * claimed part is done. So a call is never much slower than one thread. Idle workers also spin a
- * little before they sleep (dispatch.ts, `THREAD_SPIN_MS`).
+ * little before they sleep (thread_limits.ts, `THREAD_SPIN_MS`).
  *
  * Failures never hang and never corrupt: a worker whose call throws marks itself failed; one that
  * died (terminated, crashed) is caught by a deadline. Either way the main thread runs the part
  * itself, the pool is shut down, and ops run on one thread from then on, with one warning.
  */
-import {THREAD_SPIN_MS} from './dispatch';
+import {THREAD_SPIN_MS} from './thread_limits';
 import type {KernelExports} from './exports';
 import {nodeModule, threadGain, threadState, warnOnce} from './thread_state';
 

@@ -2,7 +2,7 @@
  * What the process knows about threads: whether this runtime can run them, whether they are paying
  * off right now, and the one state every copy of the library shares (setting, pools, failures).
  */
-import {MIN_GAIN, SUSPEND_MS} from './dispatch';
+import {MIN_GAIN, SUSPEND_MS} from './thread_limits';
 
 interface NodeProcess {
   getBuiltinModule?(name: string): unknown;
@@ -39,7 +39,7 @@ export function threadsUnavailable(): string|null {
  * work, one thread would have taken (parts / parts run here) x the calling thread's own time, so
  * the ratio of that to the call's wall time is the speedup threads gave. On a machine whose other
  * jobs leave no core free, a worker's part finishes late and the ratio drops below 1; the monitor
- * then suspends threads for `SUSPEND_MS` and tries again after (`src/kernels/dispatch.ts`).
+ * then suspends threads for `SUSPEND_MS` and tries again after (`src/kernels/thread_limits.ts`).
  */
 export class GainMonitor {
   /** Exponential average of the speedup, starting neutral. */

@@ -1,9 +1,9 @@
 /**
  * The thread count of the sparse kernels: `setThreads` / `getThreads`, and the pool a memory's
  * calls run on. The pool itself is `thread_pool.ts`, the process's thread state `thread_state.ts`,
- * and the limits under which a call keeps one thread `dispatch.ts` ("Threads").
+ * and the limits under which a call keeps one thread `thread_limits.ts`.
  */
-import {MAX_DEFAULT_THREADS} from './dispatch';
+import {MAX_DEFAULT_THREADS} from './thread_limits';
 import type {KernelExports} from './exports';
 import {pools, ThreadPool} from './thread_pool';
 import {coreCount, startOrRefuse, threadState, threadsUnavailable} from './thread_state';

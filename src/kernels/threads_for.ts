@@ -1,5 +1,5 @@
 /**
- * How many threads a sparse kernel call runs on: the dispatcher's limits (`dispatch.ts`, "Threads")
+ * How many threads a sparse kernel call runs on: the dispatcher's limits (`thread_limits.ts`)
  * applied to this process's setting and backend. Threads pay only above a size: each call hands its
  * parts to the workers and waits for them (tens of microseconds), and where the call runs on our
  * own shared memory (tfjs-wasm's single-threaded build, Node's default; the `cpu` backend) its
@@ -11,7 +11,7 @@
  */
 import {engine} from '@tensorflow/tfjs-core';
 import {threadedCallsCopy} from './bridge';
-import {ThreadedWork, threadsPay} from './dispatch';
+import {ThreadedWork, threadsPay} from './thread_limits';
 import {threadGain} from './thread_state';
 import {getThreads} from './threads';
 

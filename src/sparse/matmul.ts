@@ -7,8 +7,9 @@
 import {engine, fused, getBackend, matMul, reshape, Tensor, Tensor1D, Tensor2D, TensorLike} from '@tensorflow/tfjs-core';
 import {checkOutputBytes, MAX_HEAP_BYTES} from '../kernels/heap_limit';
 import {DENSE_MATMUL} from '../kernels/dense_matmul';
-import {BlockSparseKernel, chooseMatMulKernel, MIN_STRIP_THREAD_ROWS, PackedWeightStats, pixelKernelPays, stripCase,
+import {BlockSparseKernel, chooseMatMulKernel, PackedWeightStats, pixelKernelPays, stripCase,
   stripDensityLimit} from '../kernels/dispatch';
+import {MIN_STRIP_THREAD_ROWS} from '../kernels/thread_limits';
 import {SPMM_F32} from '../kernels/spmm_f32';
 import {SPMM_I8} from '../kernels/spmm_i8';
 import {inferenceOp} from './inference_only';
