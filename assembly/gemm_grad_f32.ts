@@ -120,14 +120,18 @@ export function f32_gemm_tn_4x8__simd128(a: usize, m: i32, k: i32, b: usize, n: 
  * TRANSPOSE_TILE source columns at a time, down all rows: each destination row is then written
  * sequentially, and the few rows of the strip's source lines stay cached. (Square tiles over
  * power-of-two strides map every row to the same cache set and ran 8x slower.) The last rows % 4
- * rows and cols % 4 columns are copied one element at a time.
- * @param src  32-bit [rows·cols]
- * @param rows rows of src
- * @param cols columns of src
- * @param dst  32-bit [cols·rows] output (must not overlap src)
+ * rows and cols % 4 columns are copied one element at a time. Row strides are in elements, so a
+ * thread can transpose a band of source rows into the matching band of destination columns.
+ * @param src       32-bit, rows of `srcStride` elements
+ * @param rows      rows of src
+ * @param cols      columns of src
+ * @param srcStride elements from one src row to the next (>= cols)
+ * @param dst       32-bit output, rows of `dstStride` elements (must not overlap src)
+ * @param dstStride elements from one dst row to the next (>= rows)
  */
-export function x32_transpose__simd128(src: usize, rows: i32, cols: i32, dst: usize): void {
-  const ss = <usize>cols << 2, ds = <usize>rows << 2;
+export function x32_transpose_strided__simd128(src: usize, rows: i32, cols: i32, srcStride: i32, dst: usize,
+                                               dstStride: i32): void {
+  const ss = <usize>srcStride << 2, ds = <usize>dstStride << 2;
   const rows4 = rows & ~3, cols4 = cols & ~3;
   for (let cb = 0; cb < cols4; cb += TRANSPOSE_TILE) {
     const ce = min(cb + TRANSPOSE_TILE, cols4);
@@ -142,6 +146,11 @@ export function x32_transpose__simd128(src: usize, rows: i32, cols: i32, dst: us
       store<u32>(dst + <usize>c * ds + (<usize>r << 2), load<u32>(src + <usize>r * ss + (<usize>c << 2)));
     }
   }
+}
+
+/** `x32_transpose_strided__simd128` of a whole, densely stored matrix: dst[cols, rows] = src[rows, cols]ᵀ. */
+export function x32_transpose__simd128(src: usize, rows: i32, cols: i32, dst: usize): void {
+  x32_transpose_strided__simd128(src, rows, cols, cols, dst, rows);
 }
 
 /**

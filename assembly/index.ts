@@ -13,8 +13,8 @@ export {f32_spmm_2x16__simd128, f32_spmm_2x8__simd128, f32_spmm_2x4__simd128, f3
 export {i8_spmm_2x16__simd128, i8_spmm_2x8__simd128, i8_spmm_2x4__simd128, i8_spmm_1x16__simd128,
   i8_spmm_1x8__simd128, i8_spmm_1x4__simd128, i8_spmm_1xw__scalar, i8_quantize_rows__simd128} from './spmm_i8';
 export {f32_gemm_4x8__simd128, f32_gemv_rows__simd128} from './gemm_f32';
-export {f32_gemm_tn_4x8__simd128, x32_transpose__simd128, f32_gemm_nt_dot_1x4__simd128, f32_spmm_t_1x32__simd128,
-  f32_transpose_bias_relu__simd128} from './gemm_grad_f32';
+export {f32_gemm_tn_4x8__simd128, x32_transpose__simd128, x32_transpose_strided__simd128, f32_gemm_nt_dot_1x4__simd128,
+  f32_spmm_t_1x32__simd128, f32_transpose_bias_relu__simd128} from './gemm_grad_f32';
 export {f32_unpack_strips__scalar, i8_unpack_strips__scalar} from './unpack';
 export {f32_im2col_nhwc__scalar} from './im2col_f32';
 export {f32_spmm_nchw_16x1__simd128, f32_spmm_nchw_32x1__simd128, f32_spmm_nchw_8x1__simd128} from './spmm_nchw_f32';

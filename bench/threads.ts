@@ -19,7 +19,7 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {loadavg, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import {blockSparseMatMul, channelMajorSparseMatMul, kernelInfo, depthwiseConv2dChannelsFirst, packBlockSparse, PixelSparseMatrix,
+import {blockSparseMatMul, changeLayout, channelMajorSparseMatMul, kernelInfo, depthwiseConv2dChannelsFirst, packBlockSparse, PixelSparseMatrix,
   ready, setThreads, toSparse, useThreadedWasm} from '../src/index';
 import {DWCONV_NCHW} from '../src/kernels/dwconv_nchw';
 import {SPMM_NCHW} from '../src/kernels/spmm_nchw';
@@ -100,6 +100,18 @@ function depthwise(H: number, C: number, stride: 1|2): CaseResult {
   return r;
 }
 
+/** A channel-major run's layout change (`changeLayout`), and, first, ours on one thread against `tf.transpose`. */
+function layout(shape: [number, number, number, number], to: 'channelsFirst'|'channelsLast'): CaseResult {
+  const x = tf.randomNormal(shape) as tf.Tensor4D;
+  const perm = to === 'channelsFirst' ? [0, 3, 1, 2] : [0, 2, 3, 1];
+  const name = `layout [${shape}] to ${to}`;
+  timeAlternating(`${name}: tf.transpose (baseline) against ours on 1 thread`, () => tf.transpose(x, perm).dispose(),
+      () => { setThreads(1); changeLayout(x, to).dispose(); }, {rounds: 20});
+  const r = compare(name, () => changeLayout(x, to), 0);
+  x.dispose();
+  return r;
+}
+
 function layers(): void {
   const results: CaseResult[] = [];
   console.log('\n## large layers');
@@ -115,6 +127,8 @@ function layers(): void {
   results.push(conv1x1(56, 56, 128, 128, 0.9, 'int8'));
   results.push(depthwise(112, 32, 1));
   results.push(depthwise(112, 96, 2));
+  results.push(layout([1, 112, 112, 32], 'channelsFirst'));  // MobileNetV2 entering its run
+  results.push(layout([1, 1280, 7, 7], 'channelsLast'));     // and leaving it
   console.log('\n## small layers (the dispatcher keeps one thread)');
   results.push(dense(1, 256, 256, 0.9, [1, 16]));
   results.push(dense(32, 256, 256, 0.9, null));

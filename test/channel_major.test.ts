@@ -82,7 +82,7 @@ for (const backend of BACKENDS) {
     const before = tf.memory().numTensors;
     const {model: sparse, report} = await toSparse(model);
     const names = classes(sparse);
-    assert.is(names.filter(c => c === 'Permute').length, 2, `one transpose in, one out: ${names}`);
+    assert.is(names.filter(c => c === 'LayoutPermute').length, 2, `one transpose in, one out: ${names}`);
     assert.is(names.filter(c => c === 'DepthwiseConv2DChannelsFirst').length, 2);
     assert.not.ok(names.includes('BatchNormalization'), 'every BatchNormalization is folded');
     // The stem stays a tfjs Conv2D: its ReLU6 comes back as a clip after it (tfjs runs a relu6
@@ -146,7 +146,7 @@ cm("layout 'channelsLast' and foldBatchNorm false keep the layout and the BatchN
   const x = tf.tensor4d(normal(18 * 18 * 3, 4), [1, 18, 18, 3]);
   const want = model.predict(x) as tf.Tensor;
   const {model: last} = await toSparse(model, {layout: 'channelsLast'});
-  assert.not.ok(classes(last).includes('Permute'));
+  assert.not.ok(classes(last).includes('LayoutPermute'));
   assert.not.ok(classes(last).includes('DepthwiseConv2DChannelsFirst'));
   const {model: unfolded, report} = await toSparse(model, {foldBatchNorm: false});
   assert.ok(classes(unfolded).includes('BatchNormalization'));

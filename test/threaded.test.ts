@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs-core';
 import {packBlockSparse, PixelSparseMatrix} from '../src/index';
 import {DWCONV_NCHW} from '../src/kernels/dwconv_nchw';
+import {LAYOUT_TRANSPOSE} from '../src/kernels/layout_transpose';
 import {SPMM_F32} from '../src/kernels/spmm_f32';
 import {SPMM_I8} from '../src/kernels/spmm_i8';
 import {SPMM_NCHW} from '../src/kernels/spmm_nchw';
@@ -105,6 +106,31 @@ depthwise('channel splits in fours (quads and single planes), stride 1 and 2, ba
 });
 
 depthwise.run();
+
+// ---
+
+const layout = suite('LayoutTranspose on threads');
+
+layout('source rows split in fours (any remainder; 5 rows or more, so two parts), both directions, batches: bit-identical to tf.transpose', async () => {
+  for (const backend of BACKENDS) {
+    await withWorkers(backend);
+    for (const [B, H, W, C] of [[1, 5, 7, 5], [2, 9, 9, 13], [1, 4, 4, 64], [3, 1, 11, 6], [1, 28, 28, 24]]) {
+      for (const toChannelsFirst of [true, false]) {
+        const shape = toChannelsFirst ? [B, H, W, C] : [B, C, H, W];
+        const x = tf.tensor4d(normal(B * H * W * C, H + C), shape as [number, number, number, number]);
+        const what = `${backend} [${shape}] ${toChannelsFirst ? 'to channels first' : 'to channels last'}`;
+        sameOnThreads(LAYOUT_TRANSPOSE, {x}, {toChannelsFirst}, what);
+        const y = tf.engine().runKernel(LAYOUT_TRANSPOSE, {x}, {toChannelsFirst, threads: 2} as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const want = tf.transpose(x, toChannelsFirst ? [0, 3, 1, 2] : [0, 2, 3, 1]);
+        assert.equal(y.shape, want.shape, what);
+        assertBitsEqual(y.dataSync() as Float32Array, want.dataSync() as Float32Array, what);
+        tf.dispose([x, y, want]);
+      }
+    }
+  }
+});
+
+layout.run();
 
 
 // ---

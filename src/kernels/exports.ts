@@ -14,6 +14,7 @@ export interface KernelExports {
   // gemm_grad_f32.ts
   f32_gemm_tn_4x8__simd128(a: number, m: number, k: number, b: number, n: number, c: number, scratch: number): void;
   x32_transpose__simd128(src: number, rows: number, cols: number, dst: number): void;
+  x32_transpose_strided__simd128(src: number, rows: number, cols: number, srcStride: number, dst: number, dstStride: number): void;
   f32_gemm_nt_dot_1x4__simd128(a: number, m: number, n: number, b: number, k: number, c: number): void;
   f32_spmm_t_1x32__simd128(w: number, sIdx: number, sR: number, ptr: number, idx: number, rows: number,
       inT: number, m: number, outT: number): void;

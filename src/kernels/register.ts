@@ -11,6 +11,7 @@ import {expandBlockMaskKernel} from './expand_block_mask';
 import {fastMatMulKernel} from './fast_matmul';
 import {im2colKernel} from './im2col';
 import {kthLargestMagnitudeKernel} from './kth_largest_magnitude';
+import {layoutTransposeKernel} from './layout_transpose';
 import {mByNMaskKernel} from './m_by_n_mask';
 import {maskFromThresholdKernel} from './mask_from_threshold';
 import {maskedDenseKernel} from './masked_dense';
@@ -40,6 +41,7 @@ const KERNELS: KernelDef[] = [
   im2colKernel,
   spmmNchwKernel,
   dwConvNchwKernel,
+  layoutTransposeKernel,
 ];
 
 // Fill tfjs-wasm's gap without replacing a kernel that a later tfjs-wasm may bring.

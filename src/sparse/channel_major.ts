@@ -18,6 +18,7 @@ import {GraphNode, layerLike, ModelGraph, modelGraph, rebuildModel} from '../mod
 import {FusedActivation, VALID_FUSED_ACTIVATIONS} from './activation';
 import {explicitPadding} from './depthwise_nchw';
 import {DepthwiseConv2DChannelsFirst} from './depthwise_layer';
+import {LayoutPermute} from './layout_permute';
 import {choosePixelKernel} from './matmul';
 import {SparseConv2D} from './sparse_conv2d';
 
@@ -144,8 +145,8 @@ export function keepPayingRuns<N, R>(roles: Map<N, R>, inputsOf: (n: N) => N[], 
 
 /**
  * `model` with the runs of `plan` in channel-major layout: `SparseConv2D` layers with
- * `dataFormat: 'channelsFirst'`, `DepthwiseConv2DChannelsFirst` layers, and Permute layers where a
- * run is entered and left.
+ * `dataFormat: 'channelsFirst'`, `DepthwiseConv2DChannelsFirst` layers, and `LayoutPermute` layers
+ * (Keras Permutes on our threaded transpose) where a run is entered and left.
  */
 export function toChannelMajor(model: LayersModel, plan: ChannelMajorPlan): LayersModel {
   const {graph, roles} = plan;
@@ -155,7 +156,7 @@ export function toChannelMajor(model: LayersModel, plan: ChannelMajorPlan): Laye
     let p = permuted.get(key);
     if (!p) {
       const name = `${producer.layer.name}_to_channels_${toFirst ? 'first' : 'last'}`;
-      p = layers.permute({dims: toFirst ? [3, 1, 2] : [2, 3, 1], name}).apply(t) as SymbolicTensor;
+      p = new LayoutPermute({dims: toFirst ? [3, 1, 2] : [2, 3, 1], name}).apply(t) as SymbolicTensor;
       permuted.set(key, p);
     }
     return p;

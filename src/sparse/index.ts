@@ -23,6 +23,8 @@ export type {ChannelMajorSparseMatMulOptions} from './pixel_matmul';
 export {depthwiseConv2dChannelsFirst} from './depthwise_nchw';
 export type {DepthwiseChannelsFirstOptions, DepthwisePadding} from './depthwise_nchw';
 export {DepthwiseConv2DChannelsFirst} from './depthwise_layer';
+export {changeLayout, LayoutPermute, VALID_CHANNELS_POSITIONS} from './layout_permute';
+export type {ChannelsPosition, LayoutPermuteArgs} from './layout_permute';
 export type {DepthwiseConv2DChannelsFirstArgs} from './depthwise_layer';
 export {VALID_FUSED_ACTIVATIONS} from './activation';
 export type {FusedActivation} from './activation';

@@ -19,8 +19,8 @@ export function taping(): boolean {
 }
 
 /** The message of the gradient guard, shared with the ops' own check. */
-export const NO_GRADIENT_MESSAGE = 'blockSparseMatMul is inference-only: it has no gradient (nor have channelMajorSparseMatMul ' +
-    'and depthwiseConv2dChannelsFirst). ' +
+export const NO_GRADIENT_MESSAGE = 'blockSparseMatMul is inference-only: it has no gradient (nor have channelMajorSparseMatMul, ' +
+    'depthwiseConv2dChannelsFirst and changeLayout). ' +
     'Train with the dense, masked weight (pruneLowMagnitude) and pack the weights for inference ' +
     'after stripping the pruning wrappers.';
 
