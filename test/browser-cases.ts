@@ -134,6 +134,12 @@ export const OPS: Array<[string, () => Case[]]> = [
         expr: call('depthwiseConv2dChannelsFirst', T(normal(b * c * h * w, i + 40), [b, c, h, w]), T(normal(c * 9, i + 41), [c, 1, 3, 3]),
             {strides, padding: JSON.parse(JSON.stringify(padding)) as Expr, bias: T(normal(c, i + 42), [c]), activation: 'relu6'}),
       }))],
+  ['changeLayout', () => ([[1, 5, 7, 3, 'channelsFirst'], [2, 4, 4, 9, 'channelsFirst'], [1, 6, 3, 3, 'channelsLast'],
+    [3, 13, 2, 5, 'channelsLast'], [1, 28, 28, 24, 'channelsFirst']] as const)
+      .map(([b, d1, d2, d3, to], i) => ({
+        name: `x=[${b},${d1},${d2},${d3}] to ${to}`,
+        expr: call('changeLayout', T(normal(b * d1 * d2 * d3, i + 60), [b, d1, d2, d3]), to),
+      }))],
   ['Conv2DBackpropFilter', () => ([[1, 5, 5, 3, 2, 2, 4, 1, 'valid'], [2, 8, 7, 2, 3, 3, 5, 2, 'same'], [1, 9, 9, 1, 3, 2, 3, 2, 1]] as const)
       .map(([b, h, w, c, fh, fw, oc, stride, pad], i) => {
         const info = tf.backend_util.computeConv2DInfo([b, h, w, c], [fh, fw, c, oc], stride, 1, pad);
