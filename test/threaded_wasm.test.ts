@@ -18,7 +18,7 @@ interface ChildResult {
 }
 
 /** The fixture in its own Node process (the wasm backend starts once per process); it must end on its own. */
-function child(entry: 'esm'|'cjs', mode: 'threaded'|'started-before'|'refused'|'unreadable',
+function child(entry: 'esm'|'cjs', mode: 'threaded'|'started-before'|'refused'|'unreadable'|'no-backend',
                node: string[] = [process.execPath]): ChildResult {
   ensureBuilt();
   const preload = mode === 'unreadable' ? ['--import', join(ROOT, 'test/fixtures/no-tfjs-wasm.mjs')] : [];
@@ -81,6 +81,12 @@ threaded('no wasm binary at all: a clear error, and the process (with the glue w
   const r = child('esm', 'unreadable');
   assert.is(r.error, 'the wasm backend failed to initialize');
   assert.ok(r.warnings.some(w => /EACCES/.test(w)), 'tfjs printed why');
+});
+
+threaded('without tfjs-backend-wasm imported: an error that says to import it', () => {
+  const r = child('cjs', 'no-backend');
+  assert.is(r.error, "useThreadedWasm needs the wasm backend: import '@tensorflow/tfjs-backend-wasm' first");
+  assert.equal(r.warnings, []);
 });
 
 threaded.run();
