@@ -55,6 +55,16 @@ function bigLayer() {
   return {packed, x, want, dispose: () => { x.dispose(); packed.dispose(); }};
 }
 
+/** `bigLayer()` on wasm, and the pool with its worker ready. */
+async function layerOnTwoThreads() {
+  await useBackend('wasm');
+  const layer = bigLayer();
+  await ready();
+  const pool = ownThreadPool()!;
+  assert.is(pool.threads, 2);
+  return {layer, pool};
+}
+
 /** Captures console.warn while `fn` runs. */
 async function warnings(fn: () => Promise<void>|void): Promise<string[]> {
   const seen: string[] = [];
@@ -69,11 +79,7 @@ async function warnings(fn: () => Promise<void>|void): Promise<string[]> {
 }
 
 failures('a worker that throws in a call: the result is exact, one warning, then one thread until setThreads', async () => {
-  await useBackend('wasm');
-  const layer = bigLayer();
-  await ready();
-  const pool = ownThreadPool()!;
-  assert.is(pool.threads, 2);
+  const {layer, pool} = await layerOnTwoThreads();
   const seen = await warnings(() => {
     // One call straight through the pool, its worker part poisoned (the worker throws). The calling
     // thread's own part is long (64 passes over the first 1 MB of the heap), so the worker claims its
@@ -97,11 +103,7 @@ failures('a worker that throws in a call: the result is exact, one warning, then
 });
 
 failures('a worker that dies mid-call (terminated): no hang, the result is exact, one warning', async () => {
-  await useBackend('wasm');
-  const layer = bigLayer();
-  await ready();
-  const pool = ownThreadPool()!;
-  assert.is(pool.threads, 2);
+  const {layer, pool} = await layerOnTwoThreads();
   const seen = await warnings(async () => {
     threadGain.reset();  // the op must reach the pool even if a loaded machine suspended threads
     pool.killWorker(0);
@@ -123,11 +125,7 @@ failures('a worker that dies mid-call (terminated): no hang, the result is exact
 });
 
 failures('a worker that wakes late: the calling thread runs its part itself, exactly, and the worker serves later calls', async () => {
-  await useBackend('wasm');
-  const layer = bigLayer();
-  await ready();
-  const pool = ownThreadPool()!;
-  assert.is(pool.threads, 2);
+  const {layer, pool} = await layerOnTwoThreads();
   const seen = await warnings(async () => {
     threadGain.reset();
     const stolen = pool.stolenParts, runs = pool.threadedRuns;
