@@ -11,7 +11,7 @@ import {engine, env, findBackend, getBackend, setBackend} from '@tensorflow/tfjs
 import {nodeModule} from './thread_state';
 
 interface WasmBackend {
-  wasm?: {wasmMemory?: WebAssembly.Memory; HEAPU8?: Uint8Array};
+  wasm?: {HEAPU8?: Uint8Array};
 }
 
 type WorkerClass = new (filename: string|URL, options?: Record<string, unknown>) => object;
@@ -40,7 +40,10 @@ const {wasmWorkerContents} = require(${worker});
 new Function('require', '__filename', wasmWorkerContents.replace(/\\n/g, '\\\\n'))(require, ${worker});`;
 }
 
-/** tfjs-backend-wasm's `wasm-out` folder as this package resolves it, or null. */
+/**
+ * tfjs-backend-wasm's `wasm-out` folder as this package resolves it, or null when it lacks the two
+ * scripts the workers need (the binary itself tfjs loads from `dist/`, as for any build).
+ */
 function wasmOutFolder(): string|null {
   const module = nodeModule<{createRequire(from: string): NodeRequire}>('node:module');
   const fs = nodeModule<{existsSync(path: string): boolean}>('node:fs');
@@ -53,7 +56,7 @@ function wasmOutFolder(): string|null {
     return null;
   }
   const dir = path.join(path.dirname(main), '..', 'wasm-out');
-  return ['tfjs-backend-wasm-threaded-simd.js', 'tfjs-backend-wasm-threaded-simd.worker.js', 'tfjs-backend-wasm-threaded-simd.wasm']
+  return ['tfjs-backend-wasm-threaded-simd.js', 'tfjs-backend-wasm-threaded-simd.worker.js']
       .every(f => fs.existsSync(path.join(dir, f))) ? dir : null;
 }
 
@@ -105,7 +108,7 @@ export async function useThreadedWasm(): Promise<boolean> {
   let warning: string|null = null;
   if (isNode && findBackend('wasm') === null) {
     const dir = wasmOutFolder();
-    if (dir === null) warning = "tfjs-backend-wasm's threaded build (wasm-out/tfjs-backend-wasm-threaded-simd.*) was not found";
+    if (dir === null) warning = "tfjs-backend-wasm's threaded build scripts (wasm-out/tfjs-backend-wasm-threaded-simd*.js) were not found";
     else if (await startThreaded(dir)) return true;
     else warning = "tfjs-backend-wasm's threaded build did not start in this Node (tfjs printed why above, if it knew)";
     env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
