@@ -11,7 +11,7 @@
  * threaded results equal single-threaded ones bit for bit.
  */
 import {KernelDef} from './bridge';
-import {PIXEL_SPLIT_MIN_TILES} from './thread_limits';
+import {splitsPixels} from './thread_limits';
 import {evenSplits, nonzeroSplits} from './splits';
 import {KernelCall, MAX_PART_CALLS} from './thread_pool';
 
@@ -44,7 +44,7 @@ export const spmmNchwKernel: KernelDef = {
     }
     // Ranges of [pixel0, pixel1) x [oc0, oc1), one per thread.
     let ranges: Array<[number, number, number, number]>;
-    if (ctx.threads > 1 && p >= ctx.threads * PIXEL_SPLIT_MIN_TILES * TILE) {
+    if (ctx.threads > 1 && splitsPixels(p, ctx.threads)) {
       const cuts = evenSplits(p, ctx.threads, TILE);
       ranges = cuts.slice(1).map((end, i) => [cuts[i], end, 0, n]);
     } else if (ctx.threads > 1) {

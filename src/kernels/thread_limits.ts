@@ -73,7 +73,7 @@ export interface ThreadedWork {
  * operands (`copies`, asked only for calls past the first limit).
  */
 export function threadsPay(work: ThreadedWork, copies: () => boolean, threads = 2): boolean {
-  const channelSplit = work.pixels !== undefined && work.pixels < threads * PIXEL_SPLIT_MIN_TILES * 16;
+  const channelSplit = work.pixels !== undefined && !splitsPixels(work.pixels, threads);
   if (work.macs < (channelSplit ? MIN_CHANNEL_SPLIT_MACS : MIN_THREADED_MACS)) return false;
   if (!copies()) return true;
   return work.macs >= MIN_COPIED_THREADED_MACS && work.macs >= MIN_MACS_PER_COPIED_BYTE * work.bytes;
@@ -93,6 +93,11 @@ export const MIN_STRIP_THREAD_ROWS = 4;
  * pixels at 2 threads, and every split is bit-identical to one thread, so only speed rides on it.
  */
 export const PIXEL_SPLIT_MIN_TILES = 2;
+
+/** Whether the pixel kernel splits `pixels` per example (in its 16-pixel tiles) over `threads`, not its output channels. */
+export function splitsPixels(pixels: number, threads: number): boolean {
+  return pixels >= threads * PIXEL_SPLIT_MIN_TILES * 16;
+}
 
 /**
  * How long a thread looks for its next hand-off before it sleeps in `Atomics.wait` (a worker waiting

@@ -21,6 +21,14 @@ export interface FoldedLayer {
   into: string|null;
 }
 
+/**
+ * The activation layers of `folded` by the convolution they went into: the names `clipRelu6` gives
+ * back to the ReLU6s that tfjs runs unfused.
+ */
+export function foldedActivationNames(folded: readonly FoldedLayer[]): Map<string, string> {
+  return new Map(folded.filter(f => f.into && (f.className === 'ReLU' || f.className === 'Activation')).map(f => [f.into!, f.name]));
+}
+
 /** The activations a convolution can take over from a following layer. */
 function fusedActivationOf(layer: Layer): 'relu'|'relu6'|'linear'|null {
   const c = layer.getConfig();
@@ -148,8 +156,7 @@ function foldedWeights(fold: Fold): Tensor[] {
 export function foldForInference(model: LayersModel): {model: LayersModel; folded: FoldedLayer[]; reason?: string} {
   const result = foldLayers(model);
   if (result.model === model) return result;
-  const relus = new Map(result.folded.filter(f => f.className !== 'BatchNormalization' && f.into).map(f => [f.into!, f.name]));
-  const {model: clipped, clipped: list} = clipRelu6(result.model, relus);
+  const {model: clipped, clipped: list} = clipRelu6(result.model, foldedActivationNames(result.folded));
   if (clipped === result.model) return result;
   result.model.dispose();
   const kept = new Set(list.map(c => c.relu));

@@ -7,7 +7,7 @@
 import {getBackend} from '@tensorflow/tfjs-core';
 import {LayersModel, layers} from '@tensorflow/tfjs-layers';
 import {DEFAULT_MIN_SPARSITY, PLAN_BATCHES} from '../kernels/dispatch';
-import {foldLayers} from '../model/fold';
+import {foldedActivationNames, foldLayers} from '../model/fold';
 import {clipRelu6} from '../model/relu6';
 import {stripPruning} from '../pruning/prune';
 import {collectPrunableLayers} from '../pruning/model_wrappers';
@@ -156,8 +156,7 @@ export async function toSparse(model: LayersModel, options: ToSparseOptions = {}
     }
   }
   // A relu6 folded into a layer that tfjs runs itself goes back to a ReLU layer (see relu6.ts).
-  const relus = new Map(folded.filter(f => f.className !== 'BatchNormalization' && f.into).map(f => [f.into!, f.name]));
-  const {model: clipped, clipped: list} = clipRelu6(out, relus);
+  const {model: clipped, clipped: list} = clipRelu6(out, foldedActivationNames(folded));
   if (clipped !== out) {
     out.dispose();
     out = clipped;
